@@ -1,0 +1,100 @@
+#ifndef RESERVD_DB_H
+#define RESERVD_DB_H
+
+/* The database layer: a fixed-size libpq connection pool whose connections
+ * have every statement prepared, and the schema migration. */
+
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+enum db_status {
+    DB_OK = 0,
+    DB_BUSY = -1,          /* no connection before the deadline */
+    DB_UNAVAILABLE = -2,   /* cannot connect, or the query failed */
+};
+
+/* Every SQL statement the server runs; prepared once per connection. */
+enum db_statement {
+    STMT_PING,
+    STMT_USER_INSERT,
+    STMT_USER_GET,
+    STMT_USER_LIST,
+    STMT_EVENT_INSERT,
+    STMT_EVENT_GET,
+    STMT_EVENT_LIST,
+    STMT_RESERVE_FOR_UPDATE,
+    STMT_RESERVE_ATOMIC,
+    STMT_RESERVE_BATCH,
+    STMT_UNSAFE_CHECK,
+    STMT_UNSAFE_INSERT,
+    STMT_CANCEL,
+    STMT_RESERVATION_GET,
+    STMT_RESERVATION_LIST,
+    STMT_COUNT
+};
+
+/* SQL text of a statement (for tests and logs). */
+const char *db_statement_sql(enum db_statement stmt);
+
+struct db_pool;
+struct db_conn;
+
+struct db_pool_options {
+    const char *conninfo;
+    int size;
+    int lock_timeout_ms;
+};
+
+struct db_pool_stats {
+    int size;
+    int in_use;
+    int waiting;
+    uint64_t reconnects;   /* connections (re)opened after the first */
+};
+
+/* Creates the pool and opens one connection to check the settings.
+ * Returns 0, or -1 with a message in err. */
+int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
+                   char *err, size_t errlen);
+/* All connections must be released. */
+void db_pool_destroy(struct db_pool *pool);
+
+/* Wait until deadline (CLOCK_MONOTONIC) for a connection; (re)connects
+ * a slot whose connection is missing or broken. DB_OK, DB_BUSY or
+ * DB_UNAVAILABLE. */
+int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+                    struct db_conn **out);
+/* Return a connection. One left broken or inside a transaction is
+ * rolled back or closed, so the next user always gets a clean one. */
+void db_pool_release(struct db_pool *pool, struct db_conn *conn);
+void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
+
+/* Run a prepared statement with text parameters (NULL = SQL NULL).
+ * Returns the result (caller PQclear()s it) or NULL when the connection
+ * failed; a failed connection is marked for replacement. */
+PGresult *db_exec(struct db_conn *conn, enum db_statement stmt, int nparams,
+                  const char *const *params);
+/* Run a fixed command (BEGIN, COMMIT, ROLLBACK). 0 or -1. */
+int db_command(struct db_conn *conn, const char *sql);
+PGconn *db_conn_pg(struct db_conn *conn);
+
+/* How a finished query went. */
+enum db_result {
+    DB_RESULT_OK,
+    DB_RESULT_UNIQUE_VIOLATION,   /* 23505 */
+    DB_RESULT_LOCK_TIMEOUT,       /* 55P03, 57014: the configured wait ran out */
+    DB_RESULT_FAILED,             /* anything else */
+};
+enum db_result db_result_classify(const PGresult *res);
+
+/* Bring the database up to sql/schema.sql under an advisory lock, retrying
+ * the connection for up to wait_ms. 0, or -1 with a message in err. */
+int db_schema_apply(const char *conninfo, int wait_ms, char *err, size_t errlen);
+
+/* Open a connection with reservd's defaults (connect_timeout,
+ * application_name) under the user's conninfo. NULL-safe PQfinish. */
+PGconn *db_connect(const char *conninfo);
+
+#endif

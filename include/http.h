@@ -1,0 +1,81 @@
+#ifndef RESERVD_HTTP_H
+#define RESERVD_HTTP_H
+
+/* The request and response that handlers see. They carry no
+ * libmicrohttpd types, so handlers can run on any thread. */
+
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#define HTTP_MAX_BODY        (64 * 1024)
+#define HTTP_MAX_PATH_PARAMS 2
+#define HTTP_MAX_QUERY       16
+#define HTTP_MAX_HEADERS     4
+
+enum http_method {
+    HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_HEAD, HTTP_OPTIONS,
+    HTTP_METHOD_OTHER,
+};
+
+enum http_method http_method_parse(const char *name);
+const char *http_method_name(enum http_method method);
+
+struct http_query_arg {
+    const char *key;
+    const char *value;      /* may be NULL for "?flag" */
+};
+
+struct http_request {
+    enum http_method method;
+    const char *path;                   /* without the query string */
+    int64_t params[HTTP_MAX_PATH_PARAMS];
+    int nparams;
+    struct http_query_arg query[HTTP_MAX_QUERY];
+    int nquery;
+    const char *body;                   /* NUL-terminated, may be NULL */
+    size_t body_len;
+    const char *request_id;
+    struct timespec deadline;           /* CLOCK_MONOTONIC: answer 503 busy after */
+};
+
+/* Value of query argument key, or NULL if absent. */
+const char *http_request_query(const struct http_request *req, const char *key);
+
+struct http_header {
+    const char *name;                   /* static string */
+    char value[128];
+};
+
+struct http_response {
+    int status;
+    json_t *json;                       /* owned; NULL for a raw body */
+    const char *raw;                    /* static raw body (not freed) */
+    size_t raw_len;
+    char *owned_raw;                    /* malloc'd raw body, freed */
+    const char *content_type;           /* NULL means JSON */
+    struct http_header headers[HTTP_MAX_HEADERS];
+    int nheaders;
+};
+
+void http_response_init(struct http_response *resp);
+/* Free what the response owns and reset it. */
+void http_response_clear(struct http_response *resp);
+
+/* Set status and take ownership of body (a JSON object). */
+void http_respond_json(struct http_response *resp, int status, json_t *body);
+/* The one error format: {"error":{"code":...,"message":...}}. */
+void http_respond_error(struct http_response *resp, int status,
+                        const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* Add a header (name must be a static string). Returns 0 or -1 if full. */
+int http_response_add_header(struct http_response *resp, const char *name,
+                             const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+const char *http_response_header(const struct http_response *resp, const char *name);
+
+/* Serialise the body; returns malloc'd bytes (caller frees) or NULL. */
+char *http_response_body(const struct http_response *resp, size_t *len);
+
+#endif

@@ -1,0 +1,29 @@
+#ifndef RESERVD_METRICS_H
+#define RESERVD_METRICS_H
+
+/* Prometheus metrics. Recording is a few relaxed atomic increments, safe
+ * from any thread and free of locks; rendering reads them. */
+
+#include <stddef.h>
+
+#include "reservation.h"
+#include "router.h"
+
+struct metrics;
+struct db_pool_stats;
+
+/* routes must outlive the metrics. NULL on allocation failure. */
+struct metrics *metrics_create(const struct route *routes, size_t nroutes);
+void metrics_destroy(struct metrics *m);
+
+/* route NULL: the request matched no route. All functions accept m NULL. */
+void metrics_observe_request(struct metrics *m, const struct route *route, int status,
+                             double duration_ms);
+void metrics_count_reservation(struct metrics *m, enum reservation_outcome outcome);
+void metrics_count_cancellation(struct metrics *m);
+void metrics_count_db_error(struct metrics *m);
+
+/* Text exposition format 0.0.4; malloc'd, caller frees. */
+char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t *len);
+
+#endif

@@ -1,0 +1,36 @@
+#ifndef RESERVD_SERVER_H
+#define RESERVD_SERVER_H
+
+/* The HTTP server: libmicrohttpd with an internal epoll thread pool.
+ * Requests for routes that need the database are handed to the workers
+ * and their connections suspended, so HTTP threads never wait on
+ * PostgreSQL; other routes are answered on the HTTP thread. */
+
+#include <stddef.h>
+
+#include "app.h"
+#include "router.h"
+
+struct workers;
+struct http_server;
+
+struct http_server_options {
+    const char *bind;              /* IPv4 or IPv6 literal */
+    int port;
+    int threads;
+    int max_connections;
+    int connection_timeout_s;
+    int request_timeout_ms;        /* deadline for a request's database work */
+    const struct route *routes;
+    size_t nroutes;
+    struct app *app;
+    struct workers *workers;
+};
+
+/* 0, or -1 with a message in err. */
+int http_server_start(const struct http_server_options *opts, struct http_server **out,
+                      char *err, size_t errlen);
+/* Stop accepting, let in-flight requests finish (up to grace_ms), stop. */
+void http_server_stop(struct http_server *srv, int grace_ms);
+
+#endif

@@ -1,0 +1,156 @@
+/* Helpers shared by the handlers: pooled connections, failures, JSON. */
+
+#include "api.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "timefmt.h"
+#include "validate.h"
+
+void api_busy(struct http_response *resp)
+{
+    http_respond_error(resp, 503, "busy", "the server is busy; retry shortly");
+    http_response_add_header(resp, "Retry-After", "1");
+}
+
+struct db_conn *api_acquire(struct app *app, const struct http_request *req,
+                            struct http_response *resp)
+{
+    struct db_conn *conn;
+    switch (db_pool_acquire(app->pool, &req->deadline, &conn)) {
+    case DB_OK:
+        return conn;
+    case DB_BUSY:
+        api_busy(resp);
+        return NULL;
+    default:
+        http_respond_error(resp, 503, "unavailable", "the database is unavailable");
+        return NULL;
+    }
+}
+
+void api_release(struct app *app, struct db_conn *conn)
+{
+    db_pool_release(app->pool, conn);
+}
+
+void api_db_failure(struct app *app, struct http_response *resp, const PGresult *res)
+{
+    if (res && db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT) {
+        api_busy(resp);
+        return;
+    }
+    /* The details go to the log, never to the client. */
+    metrics_count_db_error(app->metrics);
+    log_error("database error: %s", res ? PQresultErrorMessage(res) : "connection lost");
+    http_respond_error(resp, 503, "unavailable", "the database is unavailable");
+}
+
+json_t *api_int_column(const PGresult *res, int row, int col)
+{
+    return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
+}
+
+json_t *api_string_column(const PGresult *res, int row, int col)
+{
+    return json_string(PQgetvalue(res, row, col));
+}
+
+json_t *api_time_column(const PGresult *res, int row, int col)
+{
+    char buf[TIMEFMT_BUFSIZE];
+    if (PQgetisnull(res, row, col) ||
+        timefmt_format_ms(strtoll(PQgetvalue(res, row, col), NULL, 10), buf) != 0)
+        return json_null();
+    return json_string(buf);
+}
+
+int api_page_params(const struct http_request *req, struct http_response *resp,
+                    int64_t *limit, int64_t *after)
+{
+    char msg[VALIDATE_MSG_SIZE];
+    if (validate_query_int(req, "limit", 1, 1000, 100, limit, msg) != 0 ||
+        validate_query_int(req, "after", 0, INT64_MAX, 0, after, msg) != 0) {
+        validate_fail(resp, msg);
+        return -1;
+    }
+    return 0;
+}
+
+void api_get_by_id(struct app *app, const struct http_request *req, struct http_response *resp,
+                   enum db_statement stmt, api_row_fn row, const char *what)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
+    struct db_conn *conn = api_acquire(app, req, resp);
+    if (!conn)
+        return;
+    const char *params[] = {id};
+    PGresult *res = db_exec(conn, stmt, 1, params);
+    if (!res || db_result_classify(res) != DB_RESULT_OK)
+        api_db_failure(app, resp, res);
+    else if (PQntuples(res) == 0)
+    {
+        char code[48];
+        snprintf(code, sizeof(code), "%s_not_found", what);
+        http_respond_error(resp, 404, code, "no %s with id %s", what, id);
+    }
+    else
+        http_respond_json(resp, 200, row(res, 0));
+    PQclear(res);
+    api_release(app, conn);
+}
+
+void api_list(struct app *app, const struct http_request *req, struct http_response *resp,
+              enum db_statement stmt, int nparams, const char *const *params, int64_t limit,
+              api_row_fn row)
+{
+    struct db_conn *conn = api_acquire(app, req, resp);
+    if (!conn)
+        return;
+    PGresult *res = db_exec(conn, stmt, nparams, params);
+    if (!res || db_result_classify(res) != DB_RESULT_OK) {
+        api_db_failure(app, resp, res);
+    } else {
+        /* The extra row beyond limit only says another page exists. */
+        int n = PQntuples(res), shown = n > limit ? (int)limit : n;
+        json_t *items = json_array();
+        for (int i = 0; i < shown; i++)
+            json_array_append_new(items, row(res, i));
+        json_t *next = n > limit ? api_int_column(res, shown - 1, 0) : json_null();
+        http_respond_json(resp, 200, json_pack("{s:o, s:o}", "items", items, "nextAfter", next));
+    }
+    PQclear(res);
+    api_release(app, conn);
+}
+
+void api_created(struct http_response *resp, json_t *body, const char *prefix, int64_t id)
+{
+    http_respond_json(resp, 201, body);
+    http_response_add_header(resp, "Location", "%s/%lld", prefix, (long long)id);
+}
+
+void api_insert(struct app *app, const struct http_request *req, struct http_response *resp,
+                enum db_statement stmt, int nparams, const char *const *params,
+                api_row_fn row, const char *prefix, const char *conflict_code,
+                const char *conflict_message)
+{
+    struct db_conn *conn = api_acquire(app, req, resp);
+    if (!conn)
+        return;
+    PGresult *res = db_exec(conn, stmt, nparams, params);
+    enum db_result r = res ? db_result_classify(res) : DB_RESULT_FAILED;
+    if (r == DB_RESULT_OK)
+        api_created(resp, row(res, 0), prefix, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    else if (r == DB_RESULT_UNIQUE_VIOLATION)
+        http_respond_error(resp, 409, conflict_code, "%s", conflict_message);
+    else
+        api_db_failure(app, resp, res);
+    PQclear(res);
+    api_release(app, conn);
+}

@@ -1,0 +1,68 @@
+/* /events: creation, lookup, listing. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "db.h"
+#include "timefmt.h"
+#include "validate.h"
+
+#define MAX_TICKETS 10000000
+
+/* Row of EVENT_COLS (id, name, date, location, max, reserved, created). */
+static json_t *event_json(const PGresult *res, int row)
+{
+    long long max = strtoll(PQgetvalue(res, row, 4), NULL, 10);
+    long long reserved = strtoll(PQgetvalue(res, row, 5), NULL, 10);
+    return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o}",
+                     "id", api_int_column(res, row, 0),
+                     "name", api_string_column(res, row, 1),
+                     "date", api_time_column(res, row, 2),
+                     "location", api_string_column(res, row, 3),
+                     "maxTickets", (json_int_t)max,
+                     "reservedTickets", (json_int_t)reserved,
+                     "remainingTickets", (json_int_t)(max - reserved),
+                     "createdAt", api_time_column(res, row, 6));
+}
+
+void events_create(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    char msg[VALIDATE_MSG_SIZE], date_s[TIMEFMT_BUFSIZE], max_s[24];
+    const char *name, *date, *location;
+    int64_t max, date_ms;
+    json_t *body = validate_json_body(req, resp);
+    if (!body)
+        return;
+    if (validate_string_field(body, "name", 1, 200, &name, msg) != 0 ||
+        validate_string_field(body, "date", 1, 64, &date, msg) != 0 ||
+        validate_string_field(body, "location", 1, 200, &location, msg) != 0 ||
+        validate_int_field(body, "maxTickets", 0, MAX_TICKETS, &max, msg) != 0) {
+        validate_fail(resp, msg);
+    } else if (timefmt_parse(date, &date_ms) != 0 || timefmt_format_ms(date_ms, date_s) != 0) {
+        validate_fail(resp, "date must be an RFC 3339 date-time, e.g. 2026-12-31T20:00:00Z");
+    } else {
+        snprintf(max_s, sizeof(max_s), "%lld", (long long)max);
+        const char *params[] = {name, date_s, location, max_s};
+        api_insert(app, req, resp, STMT_EVENT_INSERT, 4, params, event_json, "/events",
+                   "event_name_taken", "an event with this name already exists");
+    }
+    json_decref(body);
+}
+
+void events_get(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    api_get_by_id(app, req, resp, STMT_EVENT_GET, event_json, "event");
+}
+
+void events_list(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    int64_t limit, after;
+    if (api_page_params(req, resp, &limit, &after) != 0)
+        return;
+    char after_s[24], limit_s[24];
+    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+    snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit + 1);
+    const char *params[] = {after_s, limit_s};
+    api_list(app, req, resp, STMT_EVENT_LIST, 2, params, limit, event_json);
+}

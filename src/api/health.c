@@ -1,0 +1,27 @@
+/* Liveness and readiness probes. */
+
+#include "api.h"
+#include "db.h"
+
+void health_livez(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    (void)app;
+    (void)req;
+    http_respond_json(resp, 200, json_pack("{s:s}", "status", "ok"));
+}
+
+void health_readyz(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    struct db_conn *conn = api_acquire(app, req, resp);
+    if (!conn) {
+        resp->status = 503;
+        return;
+    }
+    PGresult *res = db_exec(conn, STMT_PING, 0, NULL);
+    if (res && db_result_classify(res) == DB_RESULT_OK)
+        http_respond_json(resp, 200, json_pack("{s:s}", "status", "ready"));
+    else
+        http_respond_error(resp, 503, "unavailable", "the database does not answer");
+    PQclear(res);
+    api_release(app, conn);
+}

@@ -1,0 +1,151 @@
+/* /reservations: reserve, look up, list, cancel. The granting itself is
+ * the strategy's business (src/reservation/); this file only speaks HTTP. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api.h"
+#include "metrics.h"
+#include "reservation.h"
+#include "timefmt.h"
+#include "validate.h"
+
+/* Row of RESERVATION_COLS (id, event, user, status, reserved, cancelled). */
+static json_t *reservation_json(const PGresult *res, int row)
+{
+    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
+                     "id", api_int_column(res, row, 0),
+                     "eventId", api_int_column(res, row, 1),
+                     "userId", api_int_column(res, row, 2),
+                     "status", api_string_column(res, row, 3),
+                     "reservedAt", api_time_column(res, row, 4),
+                     "cancelledAt", api_time_column(res, row, 5));
+}
+
+static void reserve(struct app *app, const struct http_request *req, struct http_response *resp,
+                    int64_t event_id, int64_t user_id)
+{
+    struct reservation_grant grant;
+    char at[TIMEFMT_BUFSIZE];
+    enum reservation_outcome outcome =
+        reservation_create(app->reservations, event_id, user_id, &req->deadline, &grant);
+    metrics_count_reservation(app->metrics, outcome);
+    switch (outcome) {
+    case RESERVATION_RESERVED:
+        if (timefmt_format_ms(grant.reserved_at_ms, at) != 0)
+            strcpy(at, "1970-01-01T00:00:00.000Z");
+        api_created(resp,
+                    json_pack("{s:I, s:I, s:I, s:s, s:s, s:n}", "id", (json_int_t)grant.id,
+                              "eventId", (json_int_t)event_id, "userId", (json_int_t)user_id,
+                              "status", "RESERVED", "reservedAt", at, "cancelledAt"),
+                    "/reservations", grant.id);
+        break;
+    case RESERVATION_EVENT_NOT_FOUND:
+        http_respond_error(resp, 404, "event_not_found", "no event with id %lld",
+                           (long long)event_id);
+        break;
+    case RESERVATION_USER_NOT_FOUND:
+        http_respond_error(resp, 404, "user_not_found", "no user with id %lld",
+                           (long long)user_id);
+        break;
+    case RESERVATION_ALREADY_RESERVED:
+        http_respond_error(resp, 409, "already_reserved",
+                           "user %lld already holds a reservation for event %lld",
+                           (long long)user_id, (long long)event_id);
+        break;
+    case RESERVATION_SOLD_OUT:
+        http_respond_error(resp, 409, "sold_out", "event %lld is sold out", (long long)event_id);
+        break;
+    case RESERVATION_BUSY:
+        api_busy(resp);
+        break;
+    case RESERVATION_UNAVAILABLE:
+        metrics_count_db_error(app->metrics);
+        http_respond_error(resp, 503, "unavailable", "the database is unavailable");
+        break;
+    }
+}
+
+void reservations_create(struct app *app, const struct http_request *req,
+                         struct http_response *resp)
+{
+    char msg[VALIDATE_MSG_SIZE];
+    int64_t event_id, user_id;
+    json_t *body = validate_json_body(req, resp);
+    if (!body)
+        return;
+    if (validate_int_field(body, "eventId", 1, INT64_MAX, &event_id, msg) != 0 ||
+        validate_int_field(body, "userId", 1, INT64_MAX, &user_id, msg) != 0)
+        validate_fail(resp, msg);
+    else
+        reserve(app, req, resp, event_id, user_id);
+    json_decref(body);
+}
+
+void reservations_create_compat(struct app *app, const struct http_request *req,
+                                struct http_response *resp)
+{
+    reserve(app, req, resp, req->params[0], req->params[1]);
+}
+
+void reservations_get(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    api_get_by_id(app, req, resp, STMT_RESERVATION_GET, reservation_json, "reservation");
+}
+
+void reservations_list(struct app *app, const struct http_request *req,
+                       struct http_response *resp)
+{
+    char msg[VALIDATE_MSG_SIZE];
+    int64_t limit, after, event_id, user_id;
+    if (api_page_params(req, resp, &limit, &after) != 0)
+        return;
+    if (validate_query_int(req, "eventId", 1, INT64_MAX, 0, &event_id, msg) != 0 ||
+        validate_query_int(req, "userId", 1, INT64_MAX, 0, &user_id, msg) != 0) {
+        validate_fail(resp, msg);
+        return;
+    }
+    const char *status = http_request_query(req, "status");
+    if (status && strcmp(status, "RESERVED") != 0 && strcmp(status, "CANCELLED") != 0) {
+        validate_fail(resp, "query parameter status must be RESERVED or CANCELLED");
+        return;
+    }
+    char after_s[24], limit_s[24], event_s[24], user_s[24];
+    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+    snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit + 1);
+    snprintf(event_s, sizeof(event_s), "%lld", (long long)event_id);
+    snprintf(user_s, sizeof(user_s), "%lld", (long long)user_id);
+    const char *params[] = {after_s, event_id ? event_s : NULL, user_id ? user_s : NULL, status,
+                            limit_s};
+    api_list(app, req, resp, STMT_RESERVATION_LIST, 5, params, limit, reservation_json);
+}
+
+void reservations_cancel(struct app *app, const struct http_request *req,
+                         struct http_response *resp)
+{
+    char id[24];
+    snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
+    struct db_conn *conn = api_acquire(app, req, resp);
+    if (!conn)
+        return;
+    const char *params[] = {id};
+    PGresult *res = db_exec(conn, STMT_CANCEL, 1, params);
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1) {
+        api_db_failure(app, resp, res);
+    } else if (strcmp(PQgetvalue(res, 0, 0), "reservation_not_found") == 0) {
+        http_respond_error(resp, 404, "reservation_not_found", "no reservation with id %s", id);
+    } else {
+        if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+            metrics_count_cancellation(app->metrics);
+        PQclear(res);
+        /* 200 with the row as it is now (already cancelled: unchanged). */
+        res = db_exec(conn, STMT_RESERVATION_GET, 1, params);
+        if (res && db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1)
+            http_respond_json(resp, 200, reservation_json(res, 0));
+        else
+            api_db_failure(app, resp, res);
+    }
+    PQclear(res);
+    api_release(app, conn);
+}

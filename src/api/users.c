@@ -1,0 +1,55 @@
+/* /users: sign-up, lookup, listing. */
+
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "api.h"
+#include "db.h"
+#include "validate.h"
+
+/* Row of USER_COLS (id, name, email, created_at) as the API's user. */
+static json_t *user_json(const PGresult *res, int row)
+{
+    return json_pack("{s:o, s:o, s:o, s:o}",
+                     "id", api_int_column(res, row, 0),
+                     "name", api_string_column(res, row, 1),
+                     "email", api_string_column(res, row, 2),
+                     "createdAt", api_time_column(res, row, 3));
+}
+
+void users_create(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    char msg[VALIDATE_MSG_SIZE];
+    const char *name, *email;
+    json_t *body = validate_json_body(req, resp);
+    if (!body)
+        return;
+    if (validate_string_field(body, "name", 1, 200, &name, msg) != 0 ||
+        validate_string_field(body, "email", 3, 254, &email, msg) != 0) {
+        validate_fail(resp, msg);
+    } else if (validate_email(email) != 0) {
+        validate_fail(resp, "email must be a valid e-mail address of at most 254 characters");
+    } else {
+        const char *params[] = {name, email};
+        api_insert(app, req, resp, STMT_USER_INSERT, 2, params, user_json, "/users",
+                   "email_taken", "a user with this email already exists");
+    }
+    json_decref(body);
+}
+
+void users_get(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    api_get_by_id(app, req, resp, STMT_USER_GET, user_json, "user");
+}
+
+void users_list(struct app *app, const struct http_request *req, struct http_response *resp)
+{
+    int64_t limit, after;
+    if (api_page_params(req, resp, &limit, &after) != 0)
+        return;
+    char after_s[24], limit_s[24];
+    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
+    snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit + 1);
+    const char *params[] = {after_s, limit_s};
+    api_list(app, req, resp, STMT_USER_LIST, 2, params, limit, user_json);
+}

@@ -1,0 +1,344 @@
+/* Settings: one table drives flags, environment variables, dotenv files
+ * and --help, so the four can never disagree. */
+
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum setting_type { SET_INT, SET_STR, SET_BOOL, SET_CHOICE };
+
+struct setting {
+    const char *flag;          /* without "--" */
+    const char *env;           /* NULL: flag only */
+    enum setting_type type;
+    size_t offset;
+    size_t size;               /* for strings */
+    long min, max;             /* for ints */
+    const char *choices;       /* for SET_CHOICE: "a|b|c" */
+    const char *help;
+};
+
+#define INT_SETTING(f, e, field, lo, hi, h) \
+    {f, e, SET_INT, offsetof(struct config, field), 0, lo, hi, NULL, h}
+#define STR_SETTING(f, e, field, h) \
+    {f, e, SET_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL, h}
+#define CHOICE_SETTING(f, e, field, c, h) \
+    {f, e, SET_CHOICE, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, c, h}
+
+static const struct setting settings[] = {
+    STR_SETTING("bind", "RESERVD_BIND", bind, "address to listen on"),
+    INT_SETTING("port", "SERVICE_PORT", port, 1, 65535, "HTTP port"),
+    STR_SETTING("database-url", "DATABASE_URL", database_url,
+                "libpq URI or keyword string"),
+    INT_SETTING("pool-size", "RESERVD_POOL_SIZE", pool_size, 1, 512,
+                "PostgreSQL connections in the pool"),
+    INT_SETTING("http-threads", "RESERVD_HTTP_THREADS", http_threads, 1, 256,
+                "libmicrohttpd threads"),
+    INT_SETTING("workers", "RESERVD_WORKERS", workers, 1, 4096,
+                "threads that run database requests"),
+    INT_SETTING("max-connections", "RESERVD_MAX_CONNECTIONS", max_connections, 1, 1000000,
+                "concurrent HTTP connections"),
+    INT_SETTING("connection-timeout", "RESERVD_CONNECTION_TIMEOUT", connection_timeout_s,
+                1, 3600, "seconds an idle or trickling HTTP connection may live"),
+    INT_SETTING("acquire-timeout-ms", "RESERVD_ACQUIRE_TIMEOUT_MS", acquire_timeout_ms,
+                1, 600000, "wait for a pooled connection before 503 busy"),
+    INT_SETTING("lock-timeout-ms", "RESERVD_LOCK_TIMEOUT_MS", lock_timeout_ms, 1, 600000,
+                "wait for an event's row lock before 503 busy"),
+    CHOICE_SETTING("reservation-strategy", "RESERVD_RESERVATION_STRATEGY", strategy,
+                   "for-update|batch|atomic|unsafe", "how reservations are granted"),
+    {"i-understand-unsafe-oversells", "RESERVD_ALLOW_OVERSELL", SET_BOOL,
+     offsetof(struct config, allow_oversell), 0, 0, 0, NULL,
+     "allow the unsafe strategy (it oversells; teaching only)"},
+    INT_SETTING("batch-max", "RESERVD_BATCH_MAX", batch_max, 1, 10000,
+                "most requests granted in one batch transaction"),
+    INT_SETTING("batch-wait-us", "RESERVD_BATCH_WAIT_US", batch_wait_us, 0, 1000000,
+                "longest a batch waits to fill, microseconds"),
+    CHOICE_SETTING("log-level", "RESERVD_LOG_LEVEL", log_level, "debug|info|warn|error",
+                   "least severe level logged"),
+    CHOICE_SETTING("log-format", "RESERVD_LOG_FORMAT", log_format, "text|json",
+                   "log line format"),
+};
+
+#define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
+
+void config_defaults(struct config *cfg, int ncpu)
+{
+    if (ncpu < 1)
+        ncpu = 1;
+    memset(cfg, 0, sizeof(*cfg));
+    strcpy(cfg->bind, "0.0.0.0");
+    cfg->port = 3001;
+    strcpy(cfg->database_url, "postgresql://postgres@127.0.0.1:5432/postgres");
+    /* PostgreSQL does its best work with a few connections per core; more
+     * only queue on locks and WAL flushes (measured in loadtest/RESULTS.md). */
+    cfg->pool_size = ncpu * 4 < 8 ? 8 : ncpu * 4;
+    cfg->http_threads = ncpu;
+    /* Workers block on the pool or a batch, not on a core; enough of them
+     * let a batch gather many requests. */
+    cfg->workers = 64;
+    cfg->max_connections = 16000;
+    cfg->connection_timeout_s = 30;
+    cfg->acquire_timeout_ms = 5000;
+    cfg->lock_timeout_ms = 5000;
+    strcpy(cfg->strategy, "for-update");
+    cfg->batch_max = 512;
+    cfg->batch_wait_us = 500;
+    strcpy(cfg->log_level, "info");
+    strcpy(cfg->log_format, "text");
+}
+
+static const struct setting *find_by_flag(const char *flag)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (strcmp(settings[i].flag, flag) == 0)
+            return &settings[i];
+    return NULL;
+}
+
+static int choice_ok(const char *choices, const char *value)
+{
+    size_t n = strlen(value);
+    for (const char *p = choices; *p;) {
+        const char *end = strchr(p, '|');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncmp(p, value, n) == 0)
+            return 1;
+        p += len + (end ? 1 : 0);
+    }
+    return 0;
+}
+
+static int apply(struct config *cfg, const struct setting *s, const char *value,
+                 const char *source, char *err, size_t errlen)
+{
+    char *field = (char *)cfg + s->offset;
+    switch (s->type) {
+    case SET_INT: {
+        char *end;
+        errno = 0;
+        long v = strtol(value, &end, 10);
+        if (errno || end == value || *end || v < s->min || v > s->max) {
+            snprintf(err, errlen, "invalid %s '%s': expected an integer from %ld to %ld",
+                     source, value, s->min, s->max);
+            return -1;
+        }
+        *(int *)field = (int)v;
+        return 0;
+    }
+    case SET_BOOL:
+        if (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes"))
+            *(bool *)field = true;
+        else if (!strcmp(value, "0") || !strcmp(value, "false") || !strcmp(value, "no") || !*value)
+            *(bool *)field = false;
+        else {
+            snprintf(err, errlen, "invalid %s '%s': expected true or false", source, value);
+            return -1;
+        }
+        return 0;
+    case SET_CHOICE:
+        if (!choice_ok(s->choices, value)) {
+            snprintf(err, errlen, "invalid %s '%s': expected one of %s", source, value,
+                     s->choices);
+            return -1;
+        }
+        __attribute__((fallthrough));   /* stored as a string */
+    case SET_STR:
+        if (strlen(value) >= s->size || (s->type == SET_STR && !*value)) {
+            snprintf(err, errlen, "invalid %s: %s", source,
+                     *value ? "value too long" : "value is empty");
+            return -1;
+        }
+        strcpy(field, value);
+        return 0;
+    }
+    return -1;
+}
+
+int config_set(struct config *cfg, const char *name, const char *value,
+               char *err, size_t errlen)
+{
+    const struct setting *s = find_by_flag(name);
+    if (!s) {
+        snprintf(err, errlen, "unknown option --%s", name);
+        return -1;
+    }
+    char source[64];
+    snprintf(source, sizeof(source), "--%s", name);
+    return apply(cfg, s, value, source, err, errlen);
+}
+
+static int apply_env_var(struct config *cfg, const char *key, const char *value,
+                         char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NSETTINGS; i++)
+        if (settings[i].env && strcmp(settings[i].env, key) == 0)
+            return apply(cfg, &settings[i], value, key, err, errlen);
+    return 0;  /* unknown keys belong to someone else */
+}
+
+int config_apply_env(struct config *cfg, const char *(*lookup)(const char *),
+                     char *err, size_t errlen)
+{
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const char *v = settings[i].env ? lookup(settings[i].env) : NULL;
+        if (v && apply(cfg, &settings[i], v, settings[i].env, err, errlen) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+static char *trim(char *s)
+{
+    while (isspace((unsigned char)*s))
+        s++;
+    char *end = s + strlen(s);
+    while (end > s && isspace((unsigned char)end[-1]))
+        *--end = '\0';
+    return s;
+}
+
+int config_apply_env_file(struct config *cfg, const char *path, char *err, size_t errlen)
+{
+    FILE *f = fopen(path, "r");
+    if (!f) {
+        snprintf(err, errlen, "--env-file %s: %s", path, strerror(errno));
+        return -1;
+    }
+    char line[2048];
+    int lineno = 0, rc = 0;
+    while (rc == 0 && fgets(line, sizeof(line), f)) {
+        lineno++;
+        char *s = trim(line);
+        if (!*s || *s == '#')
+            continue;
+        if (strncmp(s, "export ", 7) == 0)
+            s = trim(s + 7);
+        char *eq = strchr(s, '=');
+        if (!eq) {
+            snprintf(err, errlen, "--env-file %s:%d: expected KEY=VALUE", path, lineno);
+            rc = -1;
+            break;
+        }
+        *eq = '\0';
+        char *key = trim(s), *value = trim(eq + 1);
+        size_t n = strlen(value);
+        if (n >= 2 && (value[0] == '"' || value[0] == '\'') && value[n - 1] == value[0]) {
+            value[n - 1] = '\0';
+            value++;
+        }
+        rc = apply_env_var(cfg, key, value, err, errlen);
+    }
+    fclose(f);
+    return rc;
+}
+
+int config_validate(const struct config *cfg, char *err, size_t errlen)
+{
+    if (strcmp(cfg->strategy, "unsafe") == 0 && !cfg->allow_oversell) {
+        snprintf(err, errlen,
+                 "--reservation-strategy unsafe oversells tickets by design; "
+                 "add --i-understand-unsafe-oversells to run it anyway");
+        return -1;
+    }
+    return 0;
+}
+
+/* Split "--name=value" / "--name value"; returns the index consumed. */
+static int next_option(int argc, char **argv, int i, char *name, size_t namelen,
+                       const char **value, char *err, size_t errlen)
+{
+    const char *arg = argv[i];
+    if (strncmp(arg, "--", 2) != 0) {
+        snprintf(err, errlen, "unexpected argument '%s'", arg);
+        return -1;
+    }
+    arg += 2;
+    const char *eq = strchr(arg, '=');
+    size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
+    if (n >= namelen) {
+        snprintf(err, errlen, "unknown option '%s'", argv[i]);
+        return -1;
+    }
+    memcpy(name, arg, n);
+    name[n] = '\0';
+    const struct setting *s = find_by_flag(name);
+    if (eq) {
+        *value = eq + 1;
+        return i;
+    }
+    if (s && s->type == SET_BOOL) {
+        *value = "true";
+        return i;
+    }
+    if (i + 1 >= argc) {
+        snprintf(err, errlen, "option --%s needs a value", name);
+        return -1;
+    }
+    *value = argv[i + 1];
+    return i + 1;
+}
+
+enum config_result config_load(struct config *cfg, int argc, char **argv,
+                               const char *(*lookup)(const char *),
+                               char *err, size_t errlen)
+{
+    char name[64];
+    const char *value;
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+    config_defaults(cfg, (int)ncpu);
+
+    /* Pass 1: --help and --env-file, which sit below the environment. */
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
+            return CONFIG_EXIT_HELP;
+        if (strncmp(argv[i], "--env-file", 10) == 0) {
+            int j = next_option(argc, argv, i, name, sizeof(name), &value, err, errlen);
+            if (j < 0 || config_apply_env_file(cfg, value, err, errlen) != 0)
+                return CONFIG_ERROR;
+            i = j;
+        }
+    }
+    if (config_apply_env(cfg, lookup, err, errlen) != 0)
+        return CONFIG_ERROR;
+    for (int i = 1; i < argc; i++) {
+        int j = next_option(argc, argv, i, name, sizeof(name), &value, err, errlen);
+        if (j < 0)
+            return CONFIG_ERROR;
+        if (strcmp(name, "env-file") != 0 && config_set(cfg, name, value, err, errlen) != 0)
+            return CONFIG_ERROR;
+        i = j;
+    }
+    return config_validate(cfg, err, errlen) == 0 ? CONFIG_OK : CONFIG_ERROR;
+}
+
+void config_usage(FILE *out, const char *prog, int ncpu)
+{
+    struct config def;
+    config_defaults(&def, ncpu);
+    fprintf(out, "usage: %s [options]\n\nA ticket reservation server over PostgreSQL.\n"
+                 "Every option can also be set by the environment variable shown.\n\n"
+                 "  --env-file PATH  read KEY=VALUE settings from a dotenv file\n"
+                 "  --help           show this help\n", prog);
+    for (size_t i = 0; i < NSETTINGS; i++) {
+        const struct setting *s = &settings[i];
+        const char *field = (const char *)&def + s->offset;
+        char flag[64], dflt[1100];
+        snprintf(flag, sizeof(flag), "--%s%s", s->flag,
+                 s->type == SET_BOOL ? "" : s->type == SET_INT ? " N" : " VALUE");
+        switch (s->type) {
+        case SET_INT: snprintf(dflt, sizeof(dflt), "%d", *(const int *)field); break;
+        case SET_BOOL: snprintf(dflt, sizeof(dflt), "%s", *(const bool *)field ? "on" : "off"); break;
+        default: snprintf(dflt, sizeof(dflt), "%s", field); break;
+        }
+        fprintf(out, "  %-36s %s", flag, s->help);
+        if (s->choices)
+            fprintf(out, " (%s)", s->choices);
+        fprintf(out, "\n  %-36s env %s, default %s\n", "", s->env ? s->env : "-", dflt);
+    }
+}

@@ -1,0 +1,142 @@
+/* Logging to stderr, text or JSON lines. Level and format are set once at
+ * start-up before any thread exists, then only read. Each line is built in
+ * a local buffer and written with one write(2), so lines never interleave. */
+
+#include "log.h"
+
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "timefmt.h"
+
+static enum log_level min_level = LOG_INFO;
+static int json_format;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+int log_set_level(const char *name)
+{
+    for (int i = 0; i < 4; i++)
+        if (strcmp(name, level_names[i]) == 0) {
+            min_level = (enum log_level)i;
+            return 0;
+        }
+    return -1;
+}
+
+int log_set_format(const char *name)
+{
+    if (strcmp(name, "text") == 0)
+        json_format = 0;
+    else if (strcmp(name, "json") == 0)
+        json_format = 1;
+    else
+        return -1;
+    return 0;
+}
+
+int log_enabled(enum log_level level)
+{
+    return level >= min_level;
+}
+
+static void now_text(char out[TIMEFMT_BUFSIZE])
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    if (timefmt_format_ms((int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, out) != 0)
+        strcpy(out, "1970-01-01T00:00:00.000Z");
+}
+
+/* Append s to buf as JSON string content. */
+static size_t json_escape(char *buf, size_t cap, size_t len, const char *s)
+{
+    for (; *s && len + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') {
+            buf[len++] = '\\';
+            buf[len++] = (char)c;
+        } else if (c < 0x20) {
+            len += (size_t)snprintf(buf + len, cap - len, "\\u%04x", c);
+        } else {
+            buf[len++] = (char)c;
+        }
+    }
+    return len;
+}
+
+/* Copy s for a text line, replacing control bytes so a path cannot
+ * forge a log line. */
+static const char *printable(const char *s, char *buf, size_t cap)
+{
+    size_t i = 0;
+    for (; s[i] && i + 1 < cap; i++)
+        buf[i] = (unsigned char)s[i] < 0x20 || s[i] == 0x7f ? '?' : s[i];
+    buf[i] = '\0';
+    return buf;
+}
+
+static void emit(char *line, size_t len, size_t cap)
+{
+    if (len >= cap - 1)
+        len = cap - 2;
+    line[len++] = '\n';
+    ssize_t w = write(STDERR_FILENO, line, len);
+    (void)w;  /* nowhere to report a failed log write */
+}
+
+void log_msg(enum log_level level, const char *fmt, ...)
+{
+    if (!log_enabled(level))
+        return;
+    char ts[TIMEFMT_BUFSIZE], msg[1024], line[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    now_text(ts);
+    size_t len;
+    if (json_format) {
+        len = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
+                               ts, level_names[level]);
+        len = json_escape(line, sizeof(line), len, msg);
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}");
+    } else {
+        char safe[sizeof(msg)];
+        len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s", ts, level_names[level],
+                               printable(msg, safe, sizeof(safe)));
+    }
+    emit(line, len > sizeof(line) ? sizeof(line) : len, sizeof(line));
+}
+
+void log_request(const char *method, const char *path, int status,
+                 double duration_ms, const char *request_id)
+{
+    if (!log_enabled(LOG_INFO))
+        return;
+    char ts[TIMEFMT_BUFSIZE], line[1024];
+    size_t len;
+    now_text(ts);
+    if (json_format) {
+        len = (size_t)snprintf(line, sizeof(line),
+                               "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"",
+                               ts);
+        len = json_escape(line, sizeof(line), len, method);
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"path\":\"");
+        len = json_escape(line, sizeof(line), len, path);
+        len += (size_t)snprintf(line + len, sizeof(line) - len,
+                                "\",\"status\":%d,\"duration_ms\":%.3f,\"request_id\":\"",
+                                status, duration_ms);
+        len = json_escape(line, sizeof(line), len, request_id ? request_id : "");
+        len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}");
+    } else {
+        char safe_path[512];
+        len = (size_t)snprintf(line, sizeof(line), "%s info  %s %s %d %.3fms id=%s", ts, method,
+                               printable(path, safe_path, sizeof(safe_path)), status,
+                               duration_ms, request_id ? request_id : "-");
+    }
+    emit(line, len > sizeof(line) ? sizeof(line) : len, sizeof(line));
+}

@@ -1,0 +1,228 @@
+/* A fixed-size libpq connection pool.
+ *
+ * Slots are handed out from a stack under one mutex; connecting and
+ * querying happen outside it. A slot's connection is opened lazily and
+ * replaced when it breaks, so the server keeps serving across PostgreSQL
+ * restarts: the request that finds the database gone gets 503, the next
+ * one reconnects. */
+
+#include "db.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+
+struct db_conn {
+    PGconn *pg;
+    bool broken;
+};
+
+struct db_pool {
+    pthread_mutex_t lock;
+    pthread_cond_t available;
+    char *conninfo;
+    char lock_timeout_sql[64];
+    int size;
+    struct db_conn *slots;
+    struct db_conn **free;     /* stack of idle slots */
+    int nfree;
+    int waiting;
+    uint64_t connects;
+};
+
+PGconn *db_conn_pg(struct db_conn *conn)
+{
+    return conn->pg;
+}
+
+static int prepare_all(PGconn *pg, const char *lock_timeout_sql)
+{
+    PGresult *res = PQexec(pg, lock_timeout_sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    PQclear(res);
+    for (int i = 0; ok && i < STMT_COUNT; i++) {
+        char name[16];
+        snprintf(name, sizeof(name), "s%d", i);
+        res = PQprepare(pg, name, db_statement_sql((enum db_statement)i), 0, NULL);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            log_error("prepare %s failed: %s", name, PQresultErrorMessage(res));
+        PQclear(res);
+    }
+    return ok ? 0 : -1;
+}
+
+/* Open the slot's connection. Called without the pool lock. */
+static int slot_connect(struct db_pool *pool, struct db_conn *c)
+{
+    PQfinish(c->pg);
+    c->pg = db_connect(pool->conninfo);
+    c->broken = false;
+    if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
+        log_warn("database connection failed: %s",
+                 c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        PQfinish(c->pg);
+        c->pg = NULL;
+        return -1;
+    }
+    if (prepare_all(c->pg, pool->lock_timeout_sql) != 0) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+        return -1;
+    }
+    pthread_mutex_lock(&pool->lock);
+    uint64_t n = pool->connects++;
+    pthread_mutex_unlock(&pool->lock);
+    if (n >= (uint64_t)pool->size)
+        log_info("database connection re-established");
+    return 0;
+}
+
+int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
+                   char *err, size_t errlen)
+{
+    struct db_pool *pool = calloc(1, sizeof(*pool));
+    if (!pool) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    pool->size = opts->size;
+    pool->conninfo = strdup(opts->conninfo);
+    pool->slots = calloc((size_t)opts->size, sizeof(*pool->slots));
+    pool->free = calloc((size_t)opts->size, sizeof(*pool->free));
+    snprintf(pool->lock_timeout_sql, sizeof(pool->lock_timeout_sql),
+             "SET lock_timeout = %d", opts->lock_timeout_ms);
+    pthread_condattr_t attr;
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    int failed = !pool->conninfo || !pool->slots || !pool->free ||
+                 pthread_mutex_init(&pool->lock, NULL) != 0 ||
+                 pthread_cond_init(&pool->available, &attr) != 0;
+    pthread_condattr_destroy(&attr);
+    if (failed) {
+        free(pool->conninfo);
+        free(pool->slots);
+        free(pool->free);
+        free(pool);
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    for (int i = pool->size - 1; i >= 0; i--)
+        pool->free[pool->nfree++] = &pool->slots[i];
+    /* One connection now, so a bad DATABASE_URL stops the start. */
+    if (slot_connect(pool, &pool->slots[0]) != 0) {
+        snprintf(err, errlen, "cannot open a pooled connection to DATABASE_URL");
+        db_pool_destroy(pool);
+        return -1;
+    }
+    *out = pool;
+    return 0;
+}
+
+void db_pool_destroy(struct db_pool *pool)
+{
+    if (!pool)
+        return;
+    for (int i = 0; i < pool->size; i++)
+        PQfinish(pool->slots[i].pg);
+    pthread_cond_destroy(&pool->available);
+    pthread_mutex_destroy(&pool->lock);
+    free(pool->slots);
+    free(pool->free);
+    free(pool->conninfo);
+    free(pool);
+}
+
+int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+                    struct db_conn **out)
+{
+    pthread_mutex_lock(&pool->lock);
+    while (pool->nfree == 0) {
+        pool->waiting++;
+        int rc = pthread_cond_timedwait(&pool->available, &pool->lock, deadline);
+        pool->waiting--;
+        if (rc == ETIMEDOUT && pool->nfree == 0) {
+            pthread_mutex_unlock(&pool->lock);
+            return DB_BUSY;
+        }
+    }
+    struct db_conn *c = pool->free[--pool->nfree];
+    pthread_mutex_unlock(&pool->lock);
+
+    if ((!c->pg || PQstatus(c->pg) != CONNECTION_OK) && slot_connect(pool, c) != 0) {
+        db_pool_release(pool, c);
+        return DB_UNAVAILABLE;
+    }
+    *out = c;
+    return DB_OK;
+}
+
+void db_pool_release(struct db_pool *pool, struct db_conn *c)
+{
+    if (c->pg && !c->broken && PQtransactionStatus(c->pg) != PQTRANS_IDLE) {
+        /* A handler bailed out mid-transaction: never hand that on. */
+        PGresult *res = PQexec(c->pg, "ROLLBACK");
+        PQclear(res);
+    }
+    if (c->pg && (c->broken || PQstatus(c->pg) != CONNECTION_OK ||
+                  PQtransactionStatus(c->pg) != PQTRANS_IDLE)) {
+        PQfinish(c->pg);
+        c->pg = NULL;
+    }
+    pthread_mutex_lock(&pool->lock);
+    pool->free[pool->nfree++] = c;
+    pthread_cond_signal(&pool->available);
+    pthread_mutex_unlock(&pool->lock);
+}
+
+void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
+{
+    pthread_mutex_lock(&pool->lock);
+    out->size = pool->size;
+    out->in_use = pool->size - pool->nfree;
+    out->waiting = pool->waiting;
+    out->reconnects = pool->connects > (uint64_t)pool->size ? pool->connects - (uint64_t)pool->size : 0;
+    pthread_mutex_unlock(&pool->lock);
+}
+
+PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams,
+                  const char *const *params)
+{
+    char name[16];
+    snprintf(name, sizeof(name), "s%d", (int)stmt);
+    PGresult *res = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+    if (PQstatus(c->pg) != CONNECTION_OK) {
+        c->broken = true;
+        PQclear(res);
+        return NULL;
+    }
+    return res;
+}
+
+int db_command(struct db_conn *c, const char *sql)
+{
+    PGresult *res = PQexec(c->pg, sql);
+    int ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+    if (PQstatus(c->pg) != CONNECTION_OK)
+        c->broken = true;
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+enum db_result db_result_classify(const PGresult *res)
+{
+    ExecStatusType st = PQresultStatus(res);
+    if (st == PGRES_TUPLES_OK || st == PGRES_COMMAND_OK)
+        return DB_RESULT_OK;
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    if (state && strcmp(state, "23505") == 0)
+        return DB_RESULT_UNIQUE_VIOLATION;
+    if (state && (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0))
+        return DB_RESULT_LOCK_TIMEOUT;
+    return DB_RESULT_FAILED;
+}

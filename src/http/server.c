@@ -1,0 +1,351 @@
+/* libmicrohttpd glue: accumulate the request, route it, run its handler
+ * (here, or on a worker while the connection is suspended), send the
+ * response, log it. Handlers never see libmicrohttpd. */
+
+#include "server.h"
+
+#include <arpa/inet.h>
+#include <microhttpd.h>
+#include <netinet/in.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "metrics.h"
+#include "workers.h"
+
+#define JSON_CONTENT_TYPE "application/json; charset=utf-8"
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct http_server_options opts;
+    atomic_int live;               /* exchanges not yet completed */
+    atomic_uint_fast64_t next_id;  /* request id counter */
+    unsigned id_prefix;
+};
+
+/* One request from its first byte to its completion callback. */
+struct exchange {
+    struct work work;              /* must stay first: workers hand it back */
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    struct timespec started;
+    const char *method_name;
+    const struct route *route;
+    char *body;
+    size_t body_len, body_cap;
+    bool too_large;
+    bool answered;                 /* resp is ready to send */
+    struct http_request req;
+    struct http_response resp;
+    char request_id[40];
+};
+
+static double ms_since(const struct timespec *t0)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int append_body(struct exchange *ex, const char *data, size_t len)
+{
+    if (ex->body_len + len > HTTP_MAX_BODY)
+        return -1;
+    if (ex->body_len + len + 1 > ex->body_cap) {
+        size_t cap = ex->body_cap ? ex->body_cap * 2 : 1024;
+        while (cap < ex->body_len + len + 1)
+            cap *= 2;
+        char *p = realloc(ex->body, cap);
+        if (!p)
+            return -1;
+        ex->body = p;
+        ex->body_cap = cap;
+    }
+    memcpy(ex->body + ex->body_len, data, len);
+    ex->body_len += len;
+    ex->body[ex->body_len] = '\0';
+    return 0;
+}
+
+static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct http_request *req = cls;
+    if (req->nquery < HTTP_MAX_QUERY) {
+        req->query[req->nquery].key = key;
+        req->query[req->nquery].value = value;
+        req->nquery++;
+    }
+    return MHD_YES;
+}
+
+/* Accept a client's X-Request-Id if it is short and plain; else make one. */
+static void assign_request_id(struct exchange *ex)
+{
+    const char *given = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, "X-Request-Id");
+    size_t n = given ? strlen(given) : 0;
+    bool sane = n > 0 && n < sizeof(ex->request_id);
+    for (size_t i = 0; sane && i < n; i++)
+        sane = (given[i] >= 'a' && given[i] <= 'z') || (given[i] >= 'A' && given[i] <= 'Z') ||
+               (given[i] >= '0' && given[i] <= '9') || strchr("-_.:", given[i]);
+    if (sane)
+        memcpy(ex->request_id, given, n + 1);
+    else
+        snprintf(ex->request_id, sizeof(ex->request_id), "%08x-%llx", ex->srv->id_prefix,
+                 (unsigned long long)atomic_fetch_add(&ex->srv->next_id, 1));
+    ex->req.request_id = ex->request_id;
+}
+
+static bool is_json_type(const char *type)
+{
+    if (!type)
+        return true;   /* a body without a type is taken as JSON */
+    size_t n = strcspn(type, ";");
+    while (n > 0 && type[n - 1] == ' ')
+        n--;
+    return (n == 16 && strncasecmp(type, "application/json", 16) == 0) ||
+           (n > 5 && strncasecmp(type + n - 5, "+json", 5) == 0);
+}
+
+static enum MHD_Result send_response(struct exchange *ex)
+{
+    struct http_response *r = &ex->resp;
+    struct MHD_Response *mr;
+    if (r->raw && !r->owned_raw && !r->json) {
+        mr = MHD_create_response_from_buffer(r->raw_len, (void *)r->raw, MHD_RESPMEM_PERSISTENT);
+    } else {
+        size_t len;
+        char *body = http_response_body(r, &len);
+        if (!body)
+            return MHD_NO;
+        mr = MHD_create_response_from_buffer(len, body, MHD_RESPMEM_MUST_FREE);
+        if (!mr)
+            free(body);
+    }
+    if (!mr)
+        return MHD_NO;
+    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            r->content_type ? r->content_type : JSON_CONTENT_TYPE);
+    MHD_add_response_header(mr, "X-Request-Id", ex->request_id);
+    for (int i = 0; i < r->nheaders; i++)
+        MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+    enum MHD_Result ret = MHD_queue_response(ex->conn, (unsigned)r->status, mr);
+    MHD_destroy_response(mr);
+    return ret;
+}
+
+static void run_on_worker(struct work *work)
+{
+    struct exchange *ex = (struct exchange *)work;
+    ex->route->handler(ex->srv->opts.app, &ex->req, &ex->resp);
+    ex->answered = true;
+    MHD_resume_connection(ex->conn);
+}
+
+/* Route the complete request; either fill ex->resp or hand it off.
+ * Returns true when the response is ready now. */
+static bool start_request(struct exchange *ex)
+{
+    struct http_server *srv = ex->srv;
+    struct http_request *req = &ex->req;
+    struct route_match m;
+
+    req->method = http_method_parse(ex->method_name);
+    MHD_get_connection_values(ex->conn, MHD_GET_ARGUMENT_KIND, collect_query, req);
+    assign_request_id(ex);
+    switch (router_match(srv->opts.routes, srv->opts.nroutes, req->method, req->path, &m)) {
+    case ROUTE_NOT_FOUND:
+        http_respond_error(&ex->resp, 404, "not_found", "no route for %s", req->path);
+        return true;
+    case ROUTE_METHOD_NOT_ALLOWED:
+        http_respond_error(&ex->resp, 405, "method_not_allowed", "%s is not allowed here; use %s",
+                           ex->method_name, m.allow);
+        http_response_add_header(&ex->resp, "Allow", "%s", m.allow);
+        return true;
+    case ROUTE_INVALID_ID:
+        http_respond_error(&ex->resp, 400, "invalid_id", "%s must be a positive 64-bit integer",
+                           m.bad_param);
+        return true;
+    case ROUTE_MATCH:
+        break;
+    }
+    ex->route = m.route;
+    memcpy(req->params, m.params, sizeof(req->params));
+    req->nparams = m.nparams;
+    if (ex->too_large) {
+        http_respond_error(&ex->resp, 413, "payload_too_large", "request body exceeds %d bytes",
+                           HTTP_MAX_BODY);
+        return true;
+    }
+    if (ex->body_len > 0 && !(m.route->flags & ROUTE_NO_BODY)) {
+        const char *type = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
+                                                       MHD_HTTP_HEADER_CONTENT_TYPE);
+        if (!is_json_type(type)) {
+            http_respond_error(&ex->resp, 415, "unsupported_media_type",
+                               "request body must be application/json");
+            return true;
+        }
+        req->body = ex->body;
+        req->body_len = ex->body_len;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &req->deadline);
+    req->deadline.tv_sec += srv->opts.request_timeout_ms / 1000;
+    req->deadline.tv_nsec += (long)(srv->opts.request_timeout_ms % 1000) * 1000000L;
+    if (req->deadline.tv_nsec >= 1000000000L) {
+        req->deadline.tv_sec++;
+        req->deadline.tv_nsec -= 1000000000L;
+    }
+    if (m.route->flags & ROUTE_NEEDS_DB) {
+        MHD_suspend_connection(ex->conn);
+        ex->work.run = run_on_worker;
+        workers_submit(srv->opts.workers, &ex->work);
+        return false;
+    }
+    m.route->handler(srv->opts.app, req, &ex->resp);
+    return true;
+}
+
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
+                                  const char *method, const char *version,
+                                  const char *upload_data, size_t *upload_data_size,
+                                  void **con_cls)
+{
+    (void)version;
+    struct http_server *srv = cls;
+    struct exchange *ex = *con_cls;
+    if (!ex) {
+        ex = calloc(1, sizeof(*ex));
+        if (!ex)
+            return MHD_NO;
+        clock_gettime(CLOCK_MONOTONIC, &ex->started);
+        ex->srv = srv;
+        ex->conn = conn;
+        ex->method_name = method;
+        ex->req.path = url;        /* lives as long as the request */
+        http_response_init(&ex->resp);
+        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
+            ex->too_large = true;  /* answered once the body is drained */
+        atomic_fetch_add(&srv->live, 1);
+        *con_cls = ex;
+        return MHD_YES;
+    }
+    if (*upload_data_size) {
+        if (!ex->too_large && append_body(ex, upload_data, *upload_data_size) != 0)
+            ex->too_large = true;
+        *upload_data_size = 0;
+        return MHD_YES;
+    }
+    if (ex->answered || start_request(ex)) {
+        ex->answered = true;
+        return send_response(ex);
+    }
+    return MHD_YES;   /* suspended; resumed by the worker */
+}
+
+static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
+                         enum MHD_RequestTerminationCode toe)
+{
+    (void)conn;
+    struct http_server *srv = cls;
+    struct exchange *ex = *con_cls;
+    if (!ex)
+        return;
+    double ms = ms_since(&ex->started);
+    int status = ex->answered ? ex->resp.status : 0;
+    if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status)
+        log_debug("request %s ended early (%d)", ex->request_id, (int)toe);
+    metrics_observe_request(srv->opts.app->metrics, ex->route, status,
+                            ms);
+    log_request(ex->method_name, ex->req.path, status, ms, ex->request_id);
+    http_response_clear(&ex->resp);
+    free(ex->body);
+    free(ex);
+    *con_cls = NULL;
+    atomic_fetch_sub(&srv->live, 1);
+}
+
+static void mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    (void)cls;
+    char msg[512];
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    msg[strcspn(msg, "\n")] = '\0';
+    log_warn("http: %s", msg);
+}
+
+int http_server_start(const struct http_server_options *opts, struct http_server **out,
+                      char *err, size_t errlen)
+{
+    struct http_server *srv = calloc(1, sizeof(*srv));
+    if (!srv) {
+        snprintf(err, errlen, "out of memory");
+        return -1;
+    }
+    srv->opts = *opts;
+    struct timespec now;
+    clock_gettime(CLOCK_REALTIME, &now);
+    srv->id_prefix = (unsigned)(now.tv_nsec ^ (now.tv_sec << 8) ^ getpid());
+
+    struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opts->port)};
+    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)opts->port)};
+    struct sockaddr *addr;
+    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME |
+                     MHD_USE_ERROR_LOG;
+    if (inet_pton(AF_INET, opts->bind, &in4.sin_addr) == 1) {
+        addr = (struct sockaddr *)&in4;
+    } else if (inet_pton(AF_INET6, opts->bind, &in6.sin6_addr) == 1) {
+        addr = (struct sockaddr *)&in6;
+        flags |= MHD_USE_IPv6;
+    } else {
+        snprintf(err, errlen, "invalid --bind '%s': expected an IPv4 or IPv6 address", opts->bind);
+        free(srv);
+        return -1;
+    }
+    srv->daemon = MHD_start_daemon(
+        flags, (uint16_t)opts->port, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_SOCK_ADDR, addr,
+        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads,
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!srv->daemon) {
+        snprintf(err, errlen, "cannot listen on %s:%d (in use, or not permitted?)", opts->bind,
+                 opts->port);
+        free(srv);
+        return -1;
+    }
+    *out = srv;
+    return 0;
+}
+
+void http_server_stop(struct http_server *srv, int grace_ms)
+{
+    if (!srv)
+        return;
+    MHD_socket listener = MHD_quiesce_daemon(srv->daemon);
+    if (listener != MHD_INVALID_SOCKET)
+        close(listener);
+    /* Requests already received get their answers. */
+    struct timespec t0, pause = {0, 10 * 1000000L};
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    while (atomic_load(&srv->live) > 0 && ms_since(&t0) < grace_ms)
+        nanosleep(&pause, NULL);
+    if (atomic_load(&srv->live) > 0)
+        log_warn("stopping with %d requests unfinished", atomic_load(&srv->live));
+    MHD_stop_daemon(srv->daemon);
+    free(srv);
+}

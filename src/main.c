@@ -1,0 +1,153 @@
+/* reservd: start-up, signal handling and orderly shutdown. */
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include "app.h"
+#include "config.h"
+#include "db.h"
+#include "log.h"
+#include "metrics.h"
+#include "reservation.h"
+#include "server.h"
+#include "workers.h"
+
+#define SCHEMA_WAIT_MS 10000     /* how long start-up waits for PostgreSQL */
+#define SHUTDOWN_GRACE_MS 15000  /* longer than any request's deadline */
+
+static const char *env_lookup(const char *name)
+{
+    return getenv(name);
+}
+
+/* Each client connection is a descriptor; use all we may. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise the open-file limit");
+    }
+}
+
+/* A limit the descriptors can honour: leave room for the pool and logs. */
+static int usable_connections(const struct config *cfg)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return cfg->max_connections;
+    long room = (long)rl.rlim_cur - cfg->pool_size - 64;
+    if (room < cfg->max_connections) {
+        log_warn("max-connections lowered from %d to %ld by the open-file limit (%ld)",
+                 cfg->max_connections, room, (long)rl.rlim_cur);
+        return room > 16 ? (int)room : 16;
+    }
+    return cfg->max_connections;
+}
+
+static int serve(struct app *app)
+{
+    char err[512];
+    const struct config *cfg = &app->cfg;
+    struct workers *workers = NULL;
+    struct http_server *server = NULL;
+    int rc = 1;
+
+    /* Signals are taken synchronously by this thread only. */
+    sigset_t stop;
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (db_schema_apply(cfg->database_url, SCHEMA_WAIT_MS, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        return 1;
+    }
+    struct db_pool_options pool_opts = {
+        .conninfo = cfg->database_url,
+        .size = cfg->pool_size,
+        .lock_timeout_ms = cfg->lock_timeout_ms,
+    };
+    struct reservation_options res_opts = {
+        .strategy = cfg->strategy,
+        .batch_max = cfg->batch_max,
+        .batch_wait_us = cfg->batch_wait_us,
+    };
+    if (db_pool_create(&pool_opts, &app->pool, err, sizeof(err)) != 0 ||
+        reservation_strategy_create(&res_opts, app->pool, &app->reservations, err,
+                                    sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (!(app->metrics = metrics_create(app_routes, app_nroutes)) ||
+        workers_start(cfg->workers, &workers) != 0) {
+        log_error("cannot start worker threads");
+        goto out;
+    }
+    struct http_server_options http_opts = {
+        .bind = cfg->bind,
+        .port = cfg->port,
+        .threads = cfg->http_threads,
+        .max_connections = usable_connections(cfg),
+        .connection_timeout_s = cfg->connection_timeout_s,
+        .request_timeout_ms = cfg->acquire_timeout_ms,
+        .routes = app_routes,
+        .nroutes = app_nroutes,
+        .app = app,
+        .workers = workers,
+    };
+    if (http_server_start(&http_opts, &server, err, sizeof(err)) != 0) {
+        log_error("%s", err);
+        goto out;
+    }
+    if (strcmp(cfg->strategy, "unsafe") == 0)
+        log_warn("reservation strategy 'unsafe' OVERSELLS tickets under concurrency; "
+                 "never use it outside a demonstration");
+    log_info("reservd listening on %s:%d (http threads %d, workers %d, pool %d, strategy %s, "
+             "max connections %d)",
+             cfg->bind, cfg->port, cfg->http_threads, cfg->workers, cfg->pool_size,
+             cfg->strategy, http_opts.max_connections);
+
+    int sig = 0;
+    sigwait(&stop, &sig);
+    log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
+    rc = 0;
+out:
+    http_server_stop(server, SHUTDOWN_GRACE_MS);
+    workers_stop(workers);
+    reservation_strategy_destroy(app->reservations);
+    db_pool_destroy(app->pool);
+    metrics_destroy(app->metrics);
+    if (rc == 0)
+        log_info("reservd stopped");
+    return rc;
+}
+
+int main(int argc, char **argv)
+{
+    static struct app app;   /* lives for the whole process; owned by main */
+    char err[512];
+    long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+
+    switch (config_load(&app.cfg, argc, argv, env_lookup, err, sizeof(err))) {
+    case CONFIG_EXIT_HELP:
+        config_usage(stdout, argv[0], (int)ncpu);
+        return 0;
+    case CONFIG_ERROR:
+        fprintf(stderr, "reservd: %s\n(see reservd --help)\n", err);
+        return 2;
+    case CONFIG_OK:
+        break;
+    }
+    log_set_level(app.cfg.log_level);
+    log_set_format(app.cfg.log_format);
+    raise_fd_limit();
+    return serve(&app) == 0 ? 0 : 1;
+}

@@ -1,0 +1,225 @@
+/* The reservation strategies behind reservation_create(). Each one is a
+ * function with the same signature; the table below is the whole seam.
+ *
+ *   for-update  one transaction per request, event row locked (default)
+ *   atomic      one conditional UPDATE takes the ticket (comparison point)
+ *   batch       requests for one event granted together (batch.c)
+ *   unsafe      the original app's count-then-insert race (teaching only)
+ */
+
+#include "reservation.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "batch.h"
+#include "db.h"
+#include "log.h"
+
+typedef enum reservation_outcome (*reserve_fn)(struct reservation_strategy *s, int64_t event_id,
+                                               int64_t user_id, const struct timespec *deadline,
+                                               struct reservation_grant *grant);
+
+struct reservation_strategy {
+    const char *name;
+    reserve_fn reserve;
+    struct db_pool *pool;
+    struct batcher *batcher;   /* batch only */
+};
+
+int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
+{
+    static const struct {
+        const char *text;
+        enum reservation_outcome outcome;
+    } names[] = {
+        {"reserved", RESERVATION_RESERVED},
+        {"event_not_found", RESERVATION_EVENT_NOT_FOUND},
+        {"user_not_found", RESERVATION_USER_NOT_FOUND},
+        {"already_reserved", RESERVATION_ALREADY_RESERVED},
+        {"sold_out", RESERVATION_SOLD_OUT},
+    };
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(text, names[i].text) == 0) {
+            *out = names[i].outcome;
+            return 0;
+        }
+    return -1;
+}
+
+/* Outcome of a failed query: busy when a configured wait ran out. */
+static enum reservation_outcome failure_outcome(const PGresult *res)
+{
+    if (res && db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT)
+        return RESERVATION_BUSY;
+    if (res && db_result_classify(res) == DB_RESULT_UNIQUE_VIOLATION)
+        return RESERVATION_ALREADY_RESERVED;   /* the index backs the check */
+    log_error("reservation failed: %s", res ? PQresultErrorMessage(res) : "connection lost");
+    return RESERVATION_UNAVAILABLE;
+}
+
+static enum reservation_outcome acquire_outcome(int rc)
+{
+    return rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
+}
+
+/* for-update and atomic: one call of a server-side function, so the event
+ * row is locked for a single round trip. Columns: outcome, id, at_ms. */
+static enum reservation_outcome reserve_with(struct reservation_strategy *s,
+                                             enum db_statement stmt, int64_t event_id,
+                                             int64_t user_id, const struct timespec *deadline,
+                                             struct reservation_grant *grant)
+{
+    char ev[24], user[24];
+    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
+    snprintf(user, sizeof(user), "%lld", (long long)user_id);
+    struct db_conn *conn;
+    int rc = db_pool_acquire(s->pool, deadline, &conn);
+    if (rc != DB_OK)
+        return acquire_outcome(rc);
+    const char *params[] = {ev, user};
+    PGresult *res = db_exec(conn, stmt, 2, params);
+    enum reservation_outcome out;
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1 ||
+        reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0) {
+        out = failure_outcome(res);
+    } else if (out == RESERVATION_RESERVED) {
+        grant->id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        grant->reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    PQclear(res);
+    db_pool_release(s->pool, conn);
+    return out;
+}
+
+static enum reservation_outcome reserve_for_update(struct reservation_strategy *s,
+                                                   int64_t event_id, int64_t user_id,
+                                                   const struct timespec *deadline,
+                                                   struct reservation_grant *grant)
+{
+    return reserve_with(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, grant);
+}
+
+static enum reservation_outcome reserve_atomic(struct reservation_strategy *s, int64_t event_id,
+                                               int64_t user_id, const struct timespec *deadline,
+                                               struct reservation_grant *grant)
+{
+    return reserve_with(s, STMT_RESERVE_ATOMIC, event_id, user_id, deadline, grant);
+}
+
+static enum reservation_outcome reserve_batch(struct reservation_strategy *s, int64_t event_id,
+                                              int64_t user_id, const struct timespec *deadline,
+                                              struct reservation_grant *grant)
+{
+    return batcher_reserve(s->batcher, event_id, user_id, deadline, grant);
+}
+
+/* The original app's logic: count, then insert, with no lock in between.
+ * Two requests that count at once both insert; that is the oversell this
+ * strategy exists to show. The counter column is left alone (its CHECK
+ * would refuse the oversell); the active rows tell the truth. */
+static enum reservation_outcome reserve_unsafe(struct reservation_strategy *s, int64_t event_id,
+                                               int64_t user_id, const struct timespec *deadline,
+                                               struct reservation_grant *grant)
+{
+    char ev[24], user[24];
+    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
+    snprintf(user, sizeof(user), "%lld", (long long)user_id);
+    const char *params[] = {ev, user};
+    struct db_conn *conn;
+    int rc = db_pool_acquire(s->pool, deadline, &conn);
+    if (rc != DB_OK)
+        return acquire_outcome(rc);
+    enum reservation_outcome out = RESERVATION_UNAVAILABLE;
+    PGresult *res = NULL;
+    if (db_command(conn, "BEGIN") != 0)
+        goto done;
+    res = db_exec(conn, STMT_UNSAFE_CHECK, 2, params);
+    if (!res || db_result_classify(res) != DB_RESULT_OK) {
+        out = failure_outcome(res);
+        goto done;
+    }
+    if (PQgetisnull(res, 0, 0))
+        out = RESERVATION_EVENT_NOT_FOUND;
+    else if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+        out = RESERVATION_USER_NOT_FOUND;
+    else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0)
+        out = RESERVATION_ALREADY_RESERVED;
+    else if (strtoll(PQgetvalue(res, 0, 1), NULL, 10) >= strtoll(PQgetvalue(res, 0, 0), NULL, 10))
+        out = RESERVATION_SOLD_OUT;
+    else {
+        PQclear(res);
+        res = db_exec(conn, STMT_UNSAFE_INSERT, 2, params);
+        if (!res || db_result_classify(res) != DB_RESULT_OK) {
+            out = failure_outcome(res);
+            goto done;
+        }
+        grant->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        grant->reserved_at_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        out = RESERVATION_RESERVED;
+    }
+    if (db_command(conn, "COMMIT") != 0)
+        out = RESERVATION_UNAVAILABLE;
+done:
+    PQclear(res);
+    db_pool_release(s->pool, conn);   /* rolls back anything left open */
+    return out;
+}
+
+static const struct {
+    const char *name;
+    reserve_fn reserve;
+} strategies[] = {
+    {"for-update", reserve_for_update},
+    {"batch", reserve_batch},
+    {"atomic", reserve_atomic},
+    {"unsafe", reserve_unsafe},
+};
+
+int reservation_strategy_create(const struct reservation_options *opts, struct db_pool *pool,
+                                struct reservation_strategy **out, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
+        if (strcmp(opts->strategy, strategies[i].name) != 0)
+            continue;
+        struct reservation_strategy *s = calloc(1, sizeof(*s));
+        if (!s) {
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        s->name = strategies[i].name;
+        s->reserve = strategies[i].reserve;
+        s->pool = pool;
+        if (s->reserve == reserve_batch &&
+            batcher_create(pool, opts->batch_max, opts->batch_wait_us, &s->batcher) != 0) {
+            free(s);
+            snprintf(err, errlen, "out of memory");
+            return -1;
+        }
+        *out = s;
+        return 0;
+    }
+    snprintf(err, errlen, "unknown reservation strategy '%s'", opts->strategy);
+    return -1;
+}
+
+void reservation_strategy_destroy(struct reservation_strategy *s)
+{
+    if (!s)
+        return;
+    batcher_destroy(s->batcher);
+    free(s);
+}
+
+const char *reservation_strategy_name(const struct reservation_strategy *s)
+{
+    return s->name;
+}
+
+enum reservation_outcome reservation_create(struct reservation_strategy *s, int64_t event_id,
+                                            int64_t user_id, const struct timespec *deadline,
+                                            struct reservation_grant *grant)
+{
+    return s->reserve(s, event_id, user_id, deadline, grant);
+}
