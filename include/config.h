@@ -11,6 +11,7 @@ struct config {
     char bind[64];               /* --bind / RESERVD_BIND */
     int port;                    /* --port / SERVICE_PORT */
     char database_url[1024];     /* --database-url / DATABASE_URL */
+    int db_wait_ms;              /* --db-wait-ms / RESERVD_DB_WAIT_MS */
     int pool_size;               /* --pool-size / RESERVD_POOL_SIZE */
     int http_threads;            /* --http-threads / RESERVD_HTTP_THREADS */
     int workers;                 /* --workers / RESERVD_WORKERS */

@@ -16,7 +16,6 @@
 #include "server.h"
 #include "workers.h"
 
-#define SCHEMA_WAIT_MS 10000     /* how long start-up waits for PostgreSQL */
 #define SHUTDOWN_GRACE_MS 15000  /* longer than any request's deadline */
 
 static const char *env_lookup(const char *name)
@@ -66,7 +65,7 @@ static int serve(struct app *app)
     pthread_sigmask(SIG_BLOCK, &stop, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (db_schema_apply(cfg->database_url, SCHEMA_WAIT_MS, err, sizeof(err)) != 0) {
+    if (db_schema_apply(cfg->database_url, cfg->db_wait_ms, err, sizeof(err)) != 0) {
         log_error("%s", err);
         return 1;
     }

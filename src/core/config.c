@@ -36,6 +36,8 @@ static const struct setting settings[] = {
     INT_SETTING("port", "SERVICE_PORT", port, 1, 65535, "HTTP port"),
     STR_SETTING("database-url", "DATABASE_URL", database_url,
                 "libpq URI or keyword string"),
+    INT_SETTING("db-wait-ms", "RESERVD_DB_WAIT_MS", db_wait_ms, 0, 600000,
+                "how long start-up waits for PostgreSQL to accept connections"),
     INT_SETTING("pool-size", "RESERVD_POOL_SIZE", pool_size, 1, 512,
                 "PostgreSQL connections in the pool"),
     INT_SETTING("http-threads", "RESERVD_HTTP_THREADS", http_threads, 1, 256,
@@ -77,6 +79,7 @@ void config_defaults(struct config *cfg, int ncpu)
     strcpy(cfg->database_url, "postgresql://postgres@127.0.0.1:5432/postgres");
     /* PostgreSQL does its best work with a few connections per core; more
      * only queue on locks and WAL flushes (measured in loadtest/RESULTS.md). */
+    cfg->db_wait_ms = 10000;
     cfg->pool_size = ncpu * 4 < 8 ? 8 : ncpu * 4;
     cfg->http_threads = ncpu;
     /* Workers block on the pool or a batch, not on a core; enough of them

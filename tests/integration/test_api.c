@@ -1,0 +1,328 @@
+/* Users, events, health, docs and the error contract, over real HTTP
+ * against the real server and a fresh database. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+static struct test_server srv;
+static PGconn *db;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (test_server_start(&srv, NULL) != 0)
+        return -1;
+    db = test_db_connect(&srv);
+    return PQstatus(db) == CONNECTION_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    PQfinish(db);
+    return test_server_stop(&srv) == 0 ? 0 : -1;
+}
+
+/* Request and check the status; returns the result for more checks. */
+static struct http_result call(const char *method, const char *path, const char *body,
+                               int expect_status)
+{
+    struct http_result r;
+    assert_int_equal(http_call(srv.port, method, path, NULL, body, &r), 0);
+    if (r.status != expect_status)
+        fprintf(stderr, "%s %s -> %d %s\n", method, path, r.status, r.body);
+    assert_int_equal(r.status, expect_status);
+    char type[128];
+    assert_non_null(http_result_header(&r, "Content-Type", type, sizeof(type)));
+    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/api") != 0)
+        assert_string_equal(type, "application/json; charset=utf-8");
+    return r;
+}
+
+static void expect_error(const char *method, const char *path, const char *body, int status,
+                         const char *code)
+{
+    struct http_result r = call(method, path, body, status);
+    assert_string_equal(http_error_code(&r), code);
+    json_t *msg = json_object_get(json_object_get(r.json, "error"), "message");
+    assert_true(json_is_string(msg) && json_string_length(msg) > 0);
+    http_result_free(&r);
+}
+
+static long long count(const char *table)
+{
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT count(*) FROM %s", table);
+    return test_db_scalar(db, sql);
+}
+
+static void health(void **state)
+{
+    (void)state;
+    struct http_result r = call("GET", "/livez", NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
+    http_result_free(&r);
+    r = call("GET", "/readyz", NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ready");
+    http_result_free(&r);
+}
+
+static void users_create_get_list(void **state)
+{
+    (void)state;
+    struct http_result r = call("POST", "/users", "{\"name\":\"Ada Lovelace\",\"email\":\"Ada@Example.com\"}", 201);
+    long long id = http_json_int(&r, "id");
+    assert_true(id > 0);
+    assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Ada Lovelace");
+    assert_string_equal(json_string_value(json_object_get(r.json, "email")), "Ada@Example.com");
+    char created[32];
+    assert_non_null(json_string_value(json_object_get(r.json, "createdAt")));
+    snprintf(created, sizeof(created), "%s", json_string_value(json_object_get(r.json, "createdAt")));
+    assert_int_equal(strlen(created), 24);   /* 2026-11-24T21:09:54.123Z */
+    assert_int_equal(created[23], 'Z');
+    char loc[64], expect[64];
+    snprintf(expect, sizeof(expect), "/users/%lld", id);
+    assert_string_equal(http_result_header(&r, "Location", loc, sizeof(loc)), expect);
+    http_result_free(&r);
+
+    r = call("GET", expect, NULL, 200);
+    assert_int_equal(http_json_int(&r, "id"), id);
+    assert_string_equal(json_string_value(json_object_get(r.json, "createdAt")), created);
+    http_result_free(&r);
+
+    /* the original app's singular routes */
+    r = call("POST", "/user", "{\"name\":\"Grace\",\"email\":\"grace@example.com\"}", 201);
+    long long id2 = http_json_int(&r, "id");
+    http_result_free(&r);
+    snprintf(expect, sizeof(expect), "/user/%lld", id2);
+    r = call("GET", expect, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "email")), "grace@example.com");
+    http_result_free(&r);
+}
+
+static void users_errors_change_nothing(void **state)
+{
+    (void)state;
+    call("POST", "/users", "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
+    long long before = count("users");
+    expect_error("POST", "/users", "{\"name\":\"Other\",\"email\":\"TAKEN@example.COM\"}", 409,
+                 "email_taken");
+    expect_error("POST", "/users", "{\"name\":\"\",\"email\":\"e1@example.com\"}", 400,
+                 "validation_failed");
+    expect_error("POST", "/users", "{\"email\":\"e2@example.com\"}", 400, "validation_failed");
+    expect_error("POST", "/users", "{\"name\":\"x\",\"email\":\"not-an-email\"}", 400,
+                 "validation_failed");
+    expect_error("POST", "/users", "{\"name\":\"x\",\"email\":42}", 400, "validation_failed");
+    char body[512];
+    char name[260];
+    memset(name, 'n', 201);
+    name[201] = '\0';
+    snprintf(body, sizeof(body), "{\"name\":\"%s\",\"email\":\"long@example.com\"}", name);
+    expect_error("POST", "/users", body, 400, "validation_failed");
+    expect_error("POST", "/users", "{\"name\":\"x\",", 400, "invalid_json");
+    expect_error("POST", "/users", "[]", 400, "invalid_json");
+    expect_error("POST", "/users", NULL, 400, "invalid_json");
+    expect_error("GET", "/users/999999", NULL, 404, "user_not_found");
+    expect_error("GET", "/users/0", NULL, 400, "invalid_id");
+    expect_error("GET", "/users/abc", NULL, 400, "invalid_id");
+    expect_error("GET", "/users/99999999999999999999", NULL, 400, "invalid_id");
+    assert_int_equal(count("users"), before);
+    /* the field is named in the message */
+    struct http_result r = call("POST", "/users", "{\"name\":\"x\"}", 400);
+    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r.json, "error"),
+                                                             "message")), "email"));
+    http_result_free(&r);
+}
+
+static void users_pagination(void **state)
+{
+    (void)state;
+    for (int i = 0; i < 25; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"email\":\"page%d@example.com\"}", i, i);
+        struct http_result r = call("POST", "/users", body, 201);
+        http_result_free(&r);
+    }
+    long long total = count("users");
+    long long seen = 0, after = 0, last_id = 0;
+    for (int pages = 0; pages < 100; pages++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/users?limit=7&after=%lld", after);
+        struct http_result r = call("GET", path, NULL, 200);
+        json_t *items = json_object_get(r.json, "items");
+        assert_true(json_array_size(items) <= 7);
+        size_t i;
+        json_t *item;
+        json_array_foreach(items, i, item) {
+            long long id = (long long)json_integer_value(json_object_get(item, "id"));
+            assert_true(id > last_id);   /* ascending, no repeats */
+            last_id = id;
+            seen++;
+        }
+        json_t *next = json_object_get(r.json, "nextAfter");
+        int done = json_is_null(next);
+        if (!done) {
+            assert_int_equal(json_integer_value(next), last_id);
+            after = last_id;
+        }
+        http_result_free(&r);
+        if (done)
+            break;
+    }
+    assert_int_equal(seen, total);
+    expect_error("GET", "/users?limit=0", NULL, 400, "validation_failed");
+    expect_error("GET", "/users?limit=1001", NULL, 400, "validation_failed");
+    expect_error("GET", "/users?limit=abc", NULL, 400, "validation_failed");
+    expect_error("GET", "/users?after=-5", NULL, 400, "validation_failed");
+    struct http_result r = call("GET", "/users", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), total < 100 ? total : 100);
+    http_result_free(&r);
+}
+
+static void events_create_get_list(void **state)
+{
+    (void)state;
+    struct http_result r = call("POST", "/events",
+                                "{\"name\":\"Launch\",\"date\":\"2026-12-31T21:30:00.5+01:00\","
+                                "\"location\":\"Hall A\",\"maxTickets\":100}", 201);
+    long long id = http_json_int(&r, "id");
+    assert_true(id > 0);
+    assert_string_equal(json_string_value(json_object_get(r.json, "date")), "2026-12-31T20:30:00.500Z");
+    assert_int_equal(http_json_int(&r, "maxTickets"), 100);
+    assert_int_equal(http_json_int(&r, "reservedTickets"), 0);
+    assert_int_equal(http_json_int(&r, "remainingTickets"), 100);
+    char loc[64], path[64];
+    snprintf(path, sizeof(path), "/events/%lld", id);
+    assert_string_equal(http_result_header(&r, "Location", loc, sizeof(loc)), path);
+    http_result_free(&r);
+    r = call("GET", path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "location")), "Hall A");
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/event/%lld", id);
+    r = call("GET", path, NULL, 200);
+    assert_int_equal(http_json_int(&r, "id"), id);
+    http_result_free(&r);
+    r = call("POST", "/event", "{\"name\":\"Compat\",\"date\":\"2027-01-01T00:00:00Z\","
+                               "\"location\":\"B\",\"maxTickets\":0}", 201);
+    assert_int_equal(http_json_int(&r, "remainingTickets"), 0);
+    http_result_free(&r);
+    r = call("GET", "/events?limit=1", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    assert_true(json_is_integer(json_object_get(r.json, "nextAfter")));
+    http_result_free(&r);
+}
+
+static void events_errors_change_nothing(void **state)
+{
+    (void)state;
+    call("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 201);
+    long long before = count("events");
+    expect_error("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 409, "event_name_taken");
+    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"31/12/2026\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
+    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-02-30T00:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
+    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":-1}", 400, "validation_failed");
+    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":10000001}", 400, "validation_failed");
+    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":2.5}", 400, "validation_failed");
+    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"maxTickets\":1}", 400, "validation_failed");
+    expect_error("GET", "/events/424242", NULL, 404, "event_not_found");
+    expect_error("GET", "/events/-3", NULL, 400, "invalid_id");
+    assert_int_equal(count("events"), before);
+}
+
+static void protocol_errors(void **state)
+{
+    (void)state;
+    expect_error("GET", "/nope", NULL, 404, "not_found");
+    expect_error("GET", "/", NULL, 404, "not_found");
+    struct http_result r = call("PUT", "/users", "{}", 405);
+    assert_string_equal(http_error_code(&r), "method_not_allowed");
+    char allow[64];
+    assert_string_equal(http_result_header(&r, "Allow", allow, sizeof(allow)), "POST, GET");
+    http_result_free(&r);
+    r = call("DELETE", "/events/1", NULL, 405);
+    assert_string_equal(http_result_header(&r, "Allow", allow, sizeof(allow)), "GET");
+    http_result_free(&r);
+
+    long long before = count("users");
+    /* 415: a body with a non-JSON type */
+    assert_int_equal(http_call(srv.port, "POST", "/users", "application/x-www-form-urlencoded",
+                               "name=a&email=b@c.de", &r), 0);
+    assert_int_equal(r.status, 415);
+    assert_string_equal(http_error_code(&r), "unsupported_media_type");
+    http_result_free(&r);
+    assert_int_equal(http_call(srv.port, "POST", "/users", "application/json; charset=utf-8",
+                               "{\"name\":\"Typed\",\"email\":\"typed@example.com\"}", &r), 0);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    /* 413: over 64 KiB, whether or not the content would be valid */
+    size_t big = 64 * 1024 + 10;
+    char *body = malloc(big + 1);
+    memset(body, ' ', big);
+    const char *head = "{\"name\":\"x\",\"email\":\"big@example.com\",\"pad\":\"";
+    memcpy(body, head, strlen(head));
+    body[big - 2] = '"';
+    body[big - 1] = '}';
+    body[big] = '\0';
+    assert_int_equal(http_call(srv.port, "POST", "/users", NULL, body, &r), 0);
+    assert_int_equal(r.status, 413);
+    assert_string_equal(http_error_code(&r), "payload_too_large");
+    http_result_free(&r);
+    free(body);
+    assert_int_equal(count("users"), before + 1);
+}
+
+static void request_ids(void **state)
+{
+    (void)state;
+    struct http_result r;
+    char id[64];
+    assert_int_equal(http_call_headers(srv.port, "GET", "/livez", "X-Request-Id: trace-42\r\n",
+                                       NULL, NULL, 0, &r), 0);
+    assert_string_equal(http_result_header(&r, "X-Request-Id", id, sizeof(id)), "trace-42");
+    http_result_free(&r);
+    assert_int_equal(http_call_headers(srv.port, "GET", "/livez", "X-Request-Id: bad id!\r\n",
+                                       NULL, NULL, 0, &r), 0);
+    assert_non_null(http_result_header(&r, "X-Request-Id", id, sizeof(id)));
+    assert_string_not_equal(id, "bad id!");
+    assert_true(strlen(id) > 0);
+    http_result_free(&r);
+}
+
+static void docs_and_metrics(void **state)
+{
+    (void)state;
+    struct http_result r = call("GET", "/api/openapi.json", NULL, 200);
+    assert_non_null(r.json);
+    assert_non_null(json_object_get(json_object_get(r.json, "paths"), "/reservations"));
+    http_result_free(&r);
+    r = call("GET", "/api", NULL, 200);
+    char type[64];
+    assert_string_equal(http_result_header(&r, "Content-Type", type, sizeof(type)),
+                        "text/html; charset=utf-8");
+    assert_non_null(strstr(r.body, "openapi.json"));
+    http_result_free(&r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(health),
+        cmocka_unit_test(users_create_get_list),
+        cmocka_unit_test(users_errors_change_nothing),
+        cmocka_unit_test(users_pagination),
+        cmocka_unit_test(events_create_get_list),
+        cmocka_unit_test(events_errors_change_nothing),
+        cmocka_unit_test(protocol_errors),
+        cmocka_unit_test(request_ids),
+        cmocka_unit_test(docs_and_metrics),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}

@@ -1,0 +1,331 @@
+/* Every reservation route and error code, for each safe strategy, with
+ * the database checked after each step. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "harness.h"
+
+struct fixture {
+    struct test_server srv;
+    PGconn *db;
+};
+
+static int start(void **state, const char *strategy, const char *extra)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *args[] = {"--reservation-strategy", strategy, extra, extra ? "300" : NULL, NULL};
+    if (!f || test_server_start(&f->srv, args) != 0)
+        return -1;
+    f->db = test_db_connect(&f->srv);
+    *state = f;
+    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
+}
+
+static int setup_for_update(void **state) { return start(state, "for-update", NULL); }
+static int setup_batch(void **state) { return start(state, "batch", NULL); }
+static int setup_atomic(void **state) { return start(state, "atomic", NULL); }
+static int setup_for_update_short_lock(void **state)
+{
+    return start(state, "for-update", "--lock-timeout-ms");
+}
+static int setup_batch_short_lock(void **state) { return start(state, "batch", "--lock-timeout-ms"); }
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    PQfinish(f->db);
+    int rc = test_server_stop(&f->srv);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static struct http_result call(struct fixture *f, const char *method, const char *path,
+                               const char *body, int status)
+{
+    struct http_result r;
+    assert_int_equal(http_call(f->srv.port, method, path, NULL, body, &r), 0);
+    if (r.status != status)
+        fprintf(stderr, "%s %s %s -> %d %s\n", method, path, body ? body : "", r.status, r.body);
+    assert_int_equal(r.status, status);
+    return r;
+}
+
+static void expect_error(struct fixture *f, const char *method, const char *path,
+                         const char *body, int status, const char *code)
+{
+    struct http_result r = call(f, method, path, body, status);
+    assert_string_equal(http_error_code(&r), code);
+    http_result_free(&r);
+}
+
+static long long create(struct fixture *f, const char *path, const char *body)
+{
+    struct http_result r = call(f, "POST", path, body, 201);
+    long long id = http_json_int(&r, "id");
+    http_result_free(&r);
+    assert_true(id > 0);
+    return id;
+}
+
+static long long new_user(struct fixture *f, int n)
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"name\":\"U%d\",\"email\":\"u%d@example.com\"}", n, n);
+    return create(f, "/users", body);
+}
+
+static long long new_event(struct fixture *f, const char *name, int tickets)
+{
+    char body[256];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"%s\",\"date\":\"2027-05-01T19:00:00Z\",\"location\":\"Arena\","
+             "\"maxTickets\":%d}", name, tickets);
+    return create(f, "/events", body);
+}
+
+/* The API's event counters must agree with the reservations table. */
+static void check_event(struct fixture *f, long long event, long long reserved, long long max)
+{
+    char path[64], sql[160];
+    snprintf(path, sizeof(path), "/events/%lld", event);
+    struct http_result r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(http_json_int(&r, "reservedTickets"), reserved);
+    assert_int_equal(http_json_int(&r, "remainingTickets"), max - reserved);
+    http_result_free(&r);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM reservations WHERE event_id = %lld AND status = 'RESERVED'", event);
+    assert_int_equal(test_db_scalar(f->db, sql), reserved);
+}
+
+static long long reserve(struct fixture *f, long long event, long long user, int status,
+                         const char *code)
+{
+    char body[128];
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", event, user);
+    struct http_result r = call(f, "POST", "/reservations", body, status);
+    long long id = -1;
+    if (status == 201) {
+        id = http_json_int(&r, "id");
+        assert_int_equal(http_json_int(&r, "eventId"), event);
+        assert_int_equal(http_json_int(&r, "userId"), user);
+        assert_string_equal(json_string_value(json_object_get(r.json, "status")), "RESERVED");
+        assert_non_null(json_string_value(json_object_get(r.json, "reservedAt")));
+        assert_true(json_is_null(json_object_get(r.json, "cancelledAt")));
+        char loc[64], expect[64];
+        snprintf(expect, sizeof(expect), "/reservations/%lld", id);
+        assert_string_equal(http_result_header(&r, "Location", loc, sizeof(loc)), expect);
+    } else {
+        assert_string_equal(http_error_code(&r), code);
+    }
+    http_result_free(&r);
+    return id;
+}
+
+static void reserve_cancel_and_errors(void **state)
+{
+    struct fixture *f = *state;
+    long long a = new_user(f, 1), b = new_user(f, 2), c = new_user(f, 3);
+    long long ev = new_event(f, "Small", 2);
+
+    long long ra = reserve(f, ev, a, 201, NULL);
+    check_event(f, ev, 1, 2);
+    reserve(f, ev, a, 409, "already_reserved");
+    check_event(f, ev, 1, 2);
+    reserve(f, ev, 999999, 404, "user_not_found");
+    reserve(f, 999999, a, 404, "event_not_found");
+    long long rb = reserve(f, ev, b, 201, NULL);
+    check_event(f, ev, 2, 2);
+    reserve(f, ev, c, 409, "sold_out");
+    reserve(f, ev, a, 409, "already_reserved");   /* sold out, but the user's own */
+    check_event(f, ev, 2, 2);
+
+    /* lookups */
+    char path[64];
+    snprintf(path, sizeof(path), "/reservations/%lld", ra);
+    struct http_result r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(http_json_int(&r, "userId"), a);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "RESERVED");
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservation/%lld", rb);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(http_json_int(&r, "userId"), b);
+    http_result_free(&r);
+    expect_error(f, "GET", "/reservations/987654", NULL, 404, "reservation_not_found");
+    expect_error(f, "GET", "/reservations/x1", NULL, 400, "invalid_id");
+
+    /* cancel: ticket returns, idempotent, then the user may reserve again */
+    snprintf(path, sizeof(path), "/reservations/%lld", ra);
+    r = call(f, "DELETE", path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "status")), "CANCELLED");
+    char cancelled_at[32];
+    snprintf(cancelled_at, sizeof(cancelled_at), "%s",
+             json_string_value(json_object_get(r.json, "cancelledAt")));
+    assert_int_equal(strlen(cancelled_at), 24);
+    http_result_free(&r);
+    check_event(f, ev, 1, 2);
+    r = call(f, "DELETE", path, NULL, 200);
+    assert_string_equal(json_string_value(json_object_get(r.json, "cancelledAt")), cancelled_at);
+    http_result_free(&r);
+    check_event(f, ev, 1, 2);
+    expect_error(f, "DELETE", "/reservations/987654", NULL, 404, "reservation_not_found");
+    long long ra2 = reserve(f, ev, a, 201, NULL);
+    assert_true(ra2 != ra);
+    check_event(f, ev, 2, 2);
+    reserve(f, ev, c, 409, "sold_out");
+
+    /* zero-ticket events are sold out from the start */
+    long long none = new_event(f, "Nothing", 0);
+    reserve(f, none, c, 409, "sold_out");
+    check_event(f, none, 0, 0);
+}
+
+static void bad_bodies_change_nothing(void **state)
+{
+    struct fixture *f = *state;
+    long long u = new_user(f, 10);
+    long long ev = new_event(f, "Guarded", 5);
+    char body[128];
+    const char *bad[] = {"{}", "{\"eventId\":1}", "{\"userId\":1}", "{\"eventId\":\"1\",\"userId\":1}",
+                         "{\"eventId\":0,\"userId\":1}", "{\"eventId\":1,\"userId\":-4}",
+                         "{\"eventId\":1.5,\"userId\":1}", "{\"eventId\":null,\"userId\":1}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        expect_error(f, "POST", "/reservations", bad[i], 400, "validation_failed");
+    expect_error(f, "POST", "/reservations", "{\"eventId\":", 400, "invalid_json");
+    expect_error(f, "POST", "/reservations", NULL, 400, "invalid_json");
+    expect_error(f, "POST", "/reservation/abc/1", NULL, 400, "invalid_id");
+    expect_error(f, "POST", "/reservation/1/0", NULL, 400, "invalid_id");
+    expect_error(f, "PUT", "/reservations", "{}", 405, "method_not_allowed");
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
+    struct http_result r;
+    assert_int_equal(http_call(f->srv.port, "POST", "/reservations", "text/plain", body, &r), 0);
+    assert_int_equal(r.status, 415);
+    http_result_free(&r);
+    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), 0);
+    check_event(f, ev, 0, 5);
+}
+
+static void compat_route(void **state)
+{
+    struct fixture *f = *state;
+    long long ev = new_event(f, "Compat", 1);
+    long long u1 = new_user(f, 20), u2 = new_user(f, 21);
+    char path[64];
+    snprintf(path, sizeof(path), "/reservation/%lld/%lld", ev, u1);
+    struct http_result r = call(f, "POST", path, NULL, 201);
+    assert_int_equal(http_json_int(&r, "eventId"), ev);
+    assert_int_equal(http_json_int(&r, "userId"), u1);
+    http_result_free(&r);
+    expect_error(f, "POST", path, NULL, 409, "already_reserved");
+    snprintf(path, sizeof(path), "/reservation/%lld/%lld", ev, u2);
+    expect_error(f, "POST", path, NULL, 409, "sold_out");
+    snprintf(path, sizeof(path), "/reservation/%lld/%lld", ev + 1000, u2);
+    expect_error(f, "POST", path, NULL, 404, "event_not_found");
+    check_event(f, ev, 1, 1);
+}
+
+static void listing_and_filters(void **state)
+{
+    struct fixture *f = *state;
+    long long e1 = new_event(f, "List A", 10), e2 = new_event(f, "List B", 10);
+    long long users[4];
+    for (int i = 0; i < 4; i++)
+        users[i] = new_user(f, 30 + i);
+    long long r0 = 0;
+    for (int i = 0; i < 4; i++) {
+        long long id = reserve(f, e1, users[i], 201, NULL);
+        if (i == 0)
+            r0 = id;
+    }
+    reserve(f, e2, users[0], 201, NULL);
+    char path[128];
+    snprintf(path, sizeof(path), "/reservations/%lld", r0);
+    struct http_result r = call(f, "DELETE", path, NULL, 200);
+    http_result_free(&r);
+
+    snprintf(path, sizeof(path), "/reservations?eventId=%lld", e1);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations?eventId=%lld&status=RESERVED", e1);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 3);
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations?userId=%lld", users[0]);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations?eventId=%lld&status=CANCELLED&limit=1", e1);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    assert_true(json_is_null(json_object_get(r.json, "nextAfter")));
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations?eventId=%lld&limit=2", e1);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
+    assert_true(json_is_integer(json_object_get(r.json, "nextAfter")));
+    http_result_free(&r);
+    expect_error(f, "GET", "/reservations?status=MAYBE", NULL, 400, "validation_failed");
+    expect_error(f, "GET", "/reservations?eventId=0", NULL, 400, "validation_failed");
+    expect_error(f, "GET", "/reservations?userId=x", NULL, 400, "validation_failed");
+}
+
+/* Holds the event row lock from outside the server. */
+static PGconn *lock_event(struct fixture *f, long long event)
+{
+    PGconn *locker = test_db_connect(&f->srv);
+    char sql[128];
+    PQclear(PQexec(locker, "BEGIN"));
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM events WHERE id = %lld FOR UPDATE", event);
+    PGresult *res = PQexec(locker, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    PQclear(res);
+    return locker;
+}
+
+static void busy_when_the_lock_is_held(void **state)
+{
+    struct fixture *f = *state;
+    long long u = new_user(f, 40);
+    long long ev = new_event(f, "Locked", 3);
+    PGconn *locker = lock_event(f, ev);
+    char body[128];
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
+    struct http_result r = call(f, "POST", "/reservations", body, 503);
+    assert_string_equal(http_error_code(&r), "busy");
+    char retry[16];
+    assert_non_null(http_result_header(&r, "Retry-After", retry, sizeof(retry)));
+    assert_true(atoi(retry) >= 1);
+    http_result_free(&r);
+    PQclear(PQexec(locker, "ROLLBACK"));
+    PQfinish(locker);
+    check_event(f, ev, 0, 3);
+    reserve(f, ev, u, 201, NULL);   /* and it works once the lock is gone */
+    check_event(f, ev, 1, 3);
+}
+
+int main(void)
+{
+#define CONTRACT(setup)                                                              \
+    cmocka_unit_test_setup_teardown(reserve_cancel_and_errors, setup, teardown),     \
+    cmocka_unit_test_setup_teardown(bad_bodies_change_nothing, setup, teardown),     \
+    cmocka_unit_test_setup_teardown(compat_route, setup, teardown),                  \
+    cmocka_unit_test_setup_teardown(listing_and_filters, setup, teardown)
+    const struct CMUnitTest tests[] = {
+        CONTRACT(setup_for_update),
+        CONTRACT(setup_batch),
+        CONTRACT(setup_atomic),
+        cmocka_unit_test_setup_teardown(busy_when_the_lock_is_held, setup_for_update_short_lock,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(busy_when_the_lock_is_held, setup_batch_short_lock,
+                                        teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

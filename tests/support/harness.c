@@ -1,0 +1,330 @@
+/* Integration-test support; see harness.h. */
+
+#include "harness.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+static const char *admin_url(void)
+{
+    const char *url = getenv("RESERVD_TEST_ADMIN_URL");
+    if (!url || !*url) {
+        fprintf(stderr, "RESERVD_TEST_ADMIN_URL is not set: run the suite with scripts/test.sh\n");
+        return NULL;
+    }
+    return url;
+}
+
+const char *test_binary(const char *env_name)
+{
+    const char *p = getenv(env_name);
+    if (!p || !*p) {
+        fprintf(stderr, "%s is not set (ctest sets it)\n", env_name);
+        exit(1);
+    }
+    return p;
+}
+
+static int admin_exec(const char *sql)
+{
+    const char *url = admin_url();
+    if (!url)
+        return -1;
+    PGconn *db = PQconnectdb(url);
+    int ok = PQstatus(db) == CONNECTION_OK;
+    if (ok) {
+        PGresult *res = PQexec(db, sql);
+        ok = PQresultStatus(res) == PGRES_COMMAND_OK;
+        if (!ok)
+            fprintf(stderr, "admin: %s", PQresultErrorMessage(res));
+        PQclear(res);
+    } else {
+        fprintf(stderr, "admin connect: %s", PQerrorMessage(db));
+    }
+    PQfinish(db);
+    return ok ? 0 : -1;
+}
+
+/* The fresh database's URL: the admin URL with its path replaced. */
+static int database_url(const char *dbname, char *out, size_t len)
+{
+    const char *url = admin_url();
+    if (!url)
+        return -1;
+    const char *scheme = strstr(url, "://");
+    const char *slash = scheme ? strchr(scheme + 3, '/') : NULL;
+    size_t base = slash ? (size_t)(slash - url) : strlen(url);
+    snprintf(out, len, "%.*s/%s", (int)base, url, dbname);
+    return 0;
+}
+
+int test_database_create(struct test_server *srv)
+{
+    static int seq;
+    char sql[128];
+    memset(srv, 0, sizeof(*srv));
+    snprintf(srv->dbname, sizeof(srv->dbname), "reservd_test_%d_%d", (int)getpid(), ++seq);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", srv->dbname);
+    admin_exec(sql);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", srv->dbname);
+    if (admin_exec(sql) != 0 || database_url(srv->dbname, srv->url, sizeof(srv->url)) != 0)
+        return -1;
+    return 0;
+}
+
+static int free_port(void)
+{
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    socklen_t len = sizeof(a);
+    if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
+        if (fd >= 0)
+            close(fd);
+        return -1;
+    }
+    close(fd);
+    return ntohs(a.sin_port);
+}
+
+static void dump_log(const struct test_server *srv)
+{
+    FILE *f = fopen(srv->log_path, "r");
+    char line[1024];
+    if (!f)
+        return;
+    fprintf(stderr, "--- reservd log (%s) ---\n", srv->log_path);
+    while (fgets(line, sizeof(line), f))
+        fputs(line, stderr);
+    fclose(f);
+}
+
+int test_server_restart(struct test_server *srv, const char *const *extra_args)
+{
+    const char *bin = test_binary("RESERVD_BIN");
+    char port[16];
+    if (!srv->port)
+        srv->port = free_port();
+    snprintf(port, sizeof(port), "%d", srv->port);
+    snprintf(srv->log_path, sizeof(srv->log_path), "%s.log", srv->dbname);
+
+    const char *argv[40] = {bin, "--bind", "127.0.0.1", "--port", port, "--database-url",
+                            srv->url, "--log-level", "warn"};
+    int argc = 9;
+    for (int i = 0; extra_args && extra_args[i] && argc < 39; i++)
+        argv[argc++] = extra_args[i];
+    argv[argc] = NULL;
+
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        int fd = open(srv->log_path, O_WRONLY | O_CREAT | O_APPEND, 0644);
+        if (fd >= 0) {
+            dup2(fd, STDERR_FILENO);
+            dup2(fd, STDOUT_FILENO);
+        }
+        execv(bin, (char *const *)argv);
+        _exit(127);
+    }
+    srv->pid = pid;
+    /* Ready when /livez answers; fail fast if the process died. */
+    for (int i = 0; i < 300; i++) {
+        struct http_result r;
+        if (http_call(srv->port, "GET", "/livez", NULL, NULL, &r) == 0) {
+            int ok = r.status == 200;
+            http_result_free(&r);
+            if (ok)
+                return 0;
+        }
+        int status;
+        if (waitpid(pid, &status, WNOHANG) == pid) {
+            fprintf(stderr, "reservd exited during start-up\n");
+            dump_log(srv);
+            srv->pid = 0;
+            return -1;
+        }
+        struct timespec pause = {0, 20 * 1000000L};
+        nanosleep(&pause, NULL);
+    }
+    fprintf(stderr, "reservd did not become live\n");
+    dump_log(srv);
+    return -1;
+}
+
+int test_server_start(struct test_server *srv, const char *const *extra_args)
+{
+    if (test_database_create(srv) != 0)
+        return -1;
+    return test_server_restart(srv, extra_args);
+}
+
+int test_server_kill(struct test_server *srv, int sig)
+{
+    int status = -1;
+    if (srv->pid > 0) {
+        kill(srv->pid, sig);
+        if (waitpid(srv->pid, &status, 0) != srv->pid)
+            status = -1;
+        srv->pid = 0;
+    }
+    if (status != 0)
+        dump_log(srv);
+    return status;
+}
+
+int test_server_stop(struct test_server *srv)
+{
+    int status = test_server_kill(srv, SIGTERM);
+    char sql[128];
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s WITH (FORCE)", srv->dbname);
+    admin_exec(sql);
+    if (status == 0)
+        unlink(srv->log_path);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+PGconn *test_db_connect(const struct test_server *srv)
+{
+    PGconn *db = PQconnectdb(srv->url);
+    if (PQstatus(db) != CONNECTION_OK)
+        fprintf(stderr, "test db: %s", PQerrorMessage(db));
+    return db;
+}
+
+long long test_db_scalar(PGconn *db, const char *sql)
+{
+    PGresult *res = PQexec(db, sql);
+    long long v = -1;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK && PQntuples(res) > 0 && !PQgetisnull(res, 0, 0))
+        v = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+    else if (PQresultStatus(res) != PGRES_TUPLES_OK)
+        fprintf(stderr, "test db: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return v;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+    while (n > 0) {
+        ssize_t w = send(fd, p, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        p += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+int http_call_headers(int port, const char *method, const char *path, const char *extra_headers,
+                      const char *content_type, const char *body, size_t body_len,
+                      struct http_result *out)
+{
+    memset(out, 0, sizeof(*out));
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct timeval tv = {30, 0};
+    if (fd < 0)
+        return -1;
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+        close(fd);
+        return -1;
+    }
+    char head[2048];
+    int n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s",
+                     method, path, extra_headers ? extra_headers : "");
+    if (body)
+        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+                      content_type ? content_type : "application/json", body_len);
+    n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
+    if (write_all(fd, head, (size_t)n) != 0 || (body && write_all(fd, body, body_len) != 0)) {
+        /* The server may answer (413) and close before reading all. */
+    }
+    size_t cap = 65536, len = 0;
+    char *buf = malloc(cap);
+    for (;;) {
+        if (len + 1 >= cap) {
+            cap *= 2;
+            buf = realloc(buf, cap);
+        }
+        ssize_t r = recv(fd, buf + len, cap - len - 1, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        len += (size_t)r;
+    }
+    close(fd);
+    buf[len] = '\0';
+    char *end = strstr(buf, "\r\n\r\n");
+    if (!end || sscanf(buf, "HTTP/1.%*d %d", &out->status) != 1) {
+        free(buf);
+        return -1;
+    }
+    size_t hlen = (size_t)(end - buf);
+    snprintf(out->headers, sizeof(out->headers), "%.*s", (int)hlen, buf);
+    out->body = strdup(end + 4);
+    free(buf);
+    out->json = json_loads(out->body, 0, NULL);
+    return 0;
+}
+
+int http_call(int port, const char *method, const char *path, const char *content_type,
+              const char *body, struct http_result *out)
+{
+    return http_call_headers(port, method, path, NULL, content_type, body,
+                             body ? strlen(body) : 0, out);
+}
+
+void http_result_free(struct http_result *r)
+{
+    free(r->body);
+    json_decref(r->json);
+    memset(r, 0, sizeof(*r));
+}
+
+const char *http_result_header(const struct http_result *r, const char *name, char *buf,
+                               size_t len)
+{
+    size_t n = strlen(name);
+    for (const char *line = strstr(r->headers, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
+        const char *h = line + 2;
+        if (strncasecmp(h, name, n) == 0 && h[n] == ':') {
+            h += n + 1;
+            while (*h == ' ')
+                h++;
+            size_t vlen = strcspn(h, "\r\n");
+            snprintf(buf, len, "%.*s", (int)vlen, h);
+            return buf;
+        }
+    }
+    return NULL;
+}
+
+const char *http_error_code(const struct http_result *r)
+{
+    const char *code = json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
+    return code ? code : "";
+}
+
+long long http_json_int(const struct http_result *r, const char *key)
+{
+    json_t *v = json_object_get(r->json, key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
+}

@@ -1,0 +1,65 @@
+#ifndef RESERVD_TEST_HARNESS_H
+#define RESERVD_TEST_HARNESS_H
+
+/* Integration-test support: a fresh database on the private cluster
+ * (RESERVD_TEST_ADMIN_URL), the real reservd binary started on a free
+ * port against it, and a small blocking HTTP/1.1 client. */
+
+#include <jansson.h>
+#include <libpq-fe.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+struct test_server {
+    pid_t pid;
+    int port;
+    char dbname[64];
+    char url[512];        /* DATABASE_URL of the fresh database */
+    char log_path[256];
+};
+
+/* Create a fresh database and start reservd with extra_args (NULL-ended,
+ * may be NULL). Returns 0, or -1 after printing why. */
+int test_server_start(struct test_server *srv, const char *const *extra_args);
+/* Start only the database (no server). */
+int test_database_create(struct test_server *srv);
+/* SIGTERM, wait; returns reservd's exit status (0 expected). Drops the DB. */
+int test_server_stop(struct test_server *srv);
+/* Stop the server but keep the database (for restarts). */
+int test_server_kill(struct test_server *srv, int sig);
+/* Start reservd on the existing database (after a kill). */
+int test_server_restart(struct test_server *srv, const char *const *extra_args);
+
+/* A libpq connection to the server's database (caller PQfinish()es). */
+PGconn *test_db_connect(const struct test_server *srv);
+/* First column of the first row of a query as an integer; -1 on error. */
+long long test_db_scalar(PGconn *db, const char *sql);
+
+struct http_result {
+    int status;
+    char headers[8192];   /* raw header block */
+    char *body;           /* NUL-terminated */
+    json_t *json;         /* parsed body, or NULL */
+};
+
+/* One request on a fresh connection. body may be NULL. content_type NULL
+ * with a body means application/json. Returns 0 or -1 (transport). */
+int http_call(int port, const char *method, const char *path, const char *content_type,
+              const char *body, struct http_result *out);
+/* Same, with extra raw header lines ("X-Request-Id: abc\r\n"). */
+int http_call_headers(int port, const char *method, const char *path, const char *extra_headers,
+                      const char *content_type, const char *body, size_t body_len,
+                      struct http_result *out);
+void http_result_free(struct http_result *r);
+/* Header value (copied into buf) or NULL. */
+const char *http_result_header(const struct http_result *r, const char *name, char *buf,
+                               size_t len);
+/* "error.code" of an error body, or "" */
+const char *http_error_code(const struct http_result *r);
+/* Integer member of the JSON body, or -1. */
+long long http_json_int(const struct http_result *r, const char *key);
+
+/* Path of a built binary from the test environment (e.g. RESERVD_LOAD_BIN). */
+const char *test_binary(const char *env_name);
+
+#endif

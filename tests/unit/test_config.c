@@ -1,0 +1,172 @@
+/* Configuration: defaults, environment, dotenv, flags, precedence, errors. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "config.h"
+
+static const char *const *fake_env;
+
+static const char *lookup(const char *name)
+{
+    for (int i = 0; fake_env && fake_env[i]; i += 2)
+        if (strcmp(fake_env[i], name) == 0)
+            return fake_env[i + 1];
+    return NULL;
+}
+
+static enum config_result load(struct config *cfg, const char *const *env, int argc,
+                               const char **argv, char *err)
+{
+    fake_env = env;
+    return config_load(cfg, argc, (char **)argv, lookup, err, 256);
+}
+
+static void defaults(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = {"reservd"};
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), CONFIG_OK);
+    assert_int_equal(cfg.port, 3001);
+    assert_string_equal(cfg.strategy, "for-update");
+    assert_string_equal(cfg.log_level, "info");
+    assert_true(cfg.pool_size >= 8);
+    assert_true(cfg.max_connections >= 10000);
+    assert_false(cfg.allow_oversell);
+}
+
+static void environment_and_flags(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *env[] = {"SERVICE_PORT", "4000", "DATABASE_URL", "host=/tmp dbname=x",
+                         "RESERVD_POOL_SIZE", "3", NULL};
+    const char *argv[] = {"reservd", "--pool-size", "5", "--log-level=debug"};
+    assert_int_equal(load(&cfg, env, 4, argv, err), CONFIG_OK);
+    assert_int_equal(cfg.port, 4000);
+    assert_string_equal(cfg.database_url, "host=/tmp dbname=x");
+    assert_int_equal(cfg.pool_size, 5);                /* flag beats environment */
+    assert_string_equal(cfg.log_level, "debug");
+}
+
+static void bad_values_name_the_setting(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *env[] = {"SERVICE_PORT", "70000", NULL};
+    const char *argv[] = {"reservd"};
+    assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "SERVICE_PORT"));
+
+    const char *argv2[] = {"reservd", "--pool-size", "zero"};
+    assert_int_equal(load(&cfg, NULL, 3, argv2, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "--pool-size"));
+
+    const char *argv3[] = {"reservd", "--reservation-strategy", "yolo"};
+    assert_int_equal(load(&cfg, NULL, 3, argv3, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "--reservation-strategy"));
+
+    const char *argv4[] = {"reservd", "--no-such-thing", "1"};
+    assert_int_equal(load(&cfg, NULL, 3, argv4, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "no-such-thing"));
+
+    const char *argv5[] = {"reservd", "--port"};
+    assert_int_equal(load(&cfg, NULL, 2, argv5, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "--port needs a value"));
+
+    const char *argv6[] = {"reservd", "--log-format", "xml"};
+    assert_int_equal(load(&cfg, NULL, 3, argv6, err), CONFIG_ERROR);
+}
+
+static void unsafe_needs_acknowledgement(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = {"reservd", "--reservation-strategy", "unsafe"};
+    assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "oversell"));
+    const char *argv2[] = {"reservd", "--reservation-strategy", "unsafe",
+                           "--i-understand-unsafe-oversells"};
+    assert_int_equal(load(&cfg, NULL, 4, argv2, err), CONFIG_OK);
+    assert_true(cfg.allow_oversell);
+}
+
+static void env_file(void **state)
+{
+    (void)state;
+    char path[] = "/tmp/reservd-config-test-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("# like environments/.env.local\nSERVICE_PORT=3555\nENVIRONMENT=local\n"
+          "export DATABASE_URL=\"postgresql://postgres:daphne@localhost:5432/postgres\"\n"
+          "RESERVD_LOG_LEVEL='warn'\n\n", f);
+    fclose(f);
+    struct config cfg;
+    char err[256];
+    const char *env[] = {"RESERVD_LOG_LEVEL", "error", NULL};
+    const char *argv[] = {"reservd", "--env-file", path};
+    assert_int_equal(load(&cfg, env, 3, argv, err), CONFIG_OK);
+    assert_int_equal(cfg.port, 3555);
+    assert_string_equal(cfg.database_url, "postgresql://postgres:daphne@localhost:5432/postgres");
+    assert_string_equal(cfg.log_level, "error");       /* environment beats the file */
+
+    f = fopen(path, "w");
+    fputs("SERVICE_PORT=abc\n", f);
+    fclose(f);
+    assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "SERVICE_PORT"));
+    f = fopen(path, "w");
+    fputs("JUST A LINE\n", f);
+    fclose(f);
+    assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, ":1"));
+    unlink(path);
+    const char *argv2[] = {"reservd", "--env-file", "/nonexistent/.env"};
+    assert_int_equal(load(&cfg, NULL, 3, argv2, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "/nonexistent/.env"));
+}
+
+static void help(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = {"reservd", "--port", "1", "--help"};
+    assert_int_equal(load(&cfg, NULL, 4, argv, err), CONFIG_EXIT_HELP);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *out = open_memstream(&text, &len);
+    config_usage(out, "reservd", 2);
+    fclose(out);
+    assert_non_null(strstr(text, "--port N"));
+    assert_non_null(strstr(text, "SERVICE_PORT, default 3001"));
+    assert_non_null(strstr(text, "DATABASE_URL"));
+    assert_non_null(strstr(text, "--reservation-strategy"));
+    free(text);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(defaults),
+        cmocka_unit_test(environment_and_flags),
+        cmocka_unit_test(bad_values_name_the_setting),
+        cmocka_unit_test(unsafe_needs_acknowledgement),
+        cmocka_unit_test(env_file),
+        cmocka_unit_test(help),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
