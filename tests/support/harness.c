@@ -84,7 +84,7 @@ int test_database_create(struct test_server *srv)
     return 0;
 }
 
-static int free_port(void)
+int test_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -116,7 +116,7 @@ int test_server_restart(struct test_server *srv, const char *const *extra_args)
     const char *bin = test_binary("RESERVD_BIN");
     char port[16];
     if (!srv->port)
-        srv->port = free_port();
+        srv->port = test_free_port();
     snprintf(port, sizeof(port), "%d", srv->port);
     snprintf(srv->log_path, sizeof(srv->log_path), "%s.log", srv->dbname);
 

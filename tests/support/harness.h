@@ -59,6 +59,9 @@ const char *http_error_code(const struct http_result *r);
 /* Integer member of the JSON body, or -1. */
 long long http_json_int(const struct http_result *r, const char *key);
 
+/* A loopback port that was free a moment ago. */
+int test_free_port(void);
+
 /* Path of a built binary from the test environment (e.g. RESERVD_LOAD_BIN). */
 const char *test_binary(const char *env_name);
 

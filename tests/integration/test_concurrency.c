@@ -1,0 +1,341 @@
+/* The concurrency proof: thousands of simultaneous requests through
+ * reservd-load, then the database is asked whether anything went wrong. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+struct fixture {
+    struct test_server srv;
+    PGconn *db;
+};
+
+static int start(void **state, const char *const *args)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f || test_server_start(&f->srv, args) != 0)
+        return -1;
+    f->db = test_db_connect(&f->srv);
+    *state = f;
+    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
+}
+
+static int setup_for_update(void **state)
+{
+    const char *args[] = {"--reservation-strategy", "for-update", NULL};
+    return start(state, args);
+}
+static int setup_batch(void **state)
+{
+    const char *args[] = {"--reservation-strategy", "batch", NULL};
+    return start(state, args);
+}
+static int setup_atomic(void **state)
+{
+    const char *args[] = {"--reservation-strategy", "atomic", NULL};
+    return start(state, args);
+}
+static int setup_unsafe(void **state)
+{
+    const char *args[] = {"--reservation-strategy", "unsafe", "--i-understand-unsafe-oversells",
+                          "--pool-size", "32", NULL};
+    return start(state, args);
+}
+
+static int teardown(void **state)
+{
+    struct fixture *f = *state;
+    PQfinish(f->db);
+    int rc = test_server_stop(&f->srv);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static long long scalar(struct fixture *f, const char *fmt, ...)
+{
+    char sql[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    return test_db_scalar(f->db, sql);
+}
+
+/* Insert n users; returns the first id (ids are consecutive). */
+static long long seed_users(struct fixture *f, const char *prefix, int n)
+{
+    long long first = scalar(f, "SELECT coalesce(max(id), 0) + 1 FROM users");
+    long long inserted = scalar(f,
+        "WITH ins AS (INSERT INTO users (id, name, email) "
+        "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
+        "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
+        first, prefix, prefix, n);
+    assert_int_equal(inserted, n);
+    scalar(f, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
+    return first;
+}
+
+static long long seed_event(struct fixture *f, const char *name, int tickets)
+{
+    return scalar(f, "INSERT INTO events (name, date, location, max_tickets) "
+                     "VALUES ('%s', now() + interval '30 days', 'Stadium', %d) RETURNING id",
+                  name, tickets);
+}
+
+/* Run reservd-load with args; returns its exit status, stdout parsed. */
+static int run_load(struct fixture *f, json_t **out, const char *fmt, ...)
+{
+    char args[1024], cmd[1400];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(args, sizeof(args), fmt, ap);
+    va_end(ap);
+    snprintf(cmd, sizeof(cmd), "'%s' %s --json --url http://127.0.0.1:%d",
+             test_binary("RESERVD_LOAD_BIN"), args, f->srv.port);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    char *text = NULL;
+    size_t len = 0;
+    FILE *mem = open_memstream(&text, &len);
+    char buf[4096];
+    size_t n;
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+        fwrite(buf, 1, n, mem);
+    fclose(mem);
+    int status = pclose(p);
+    json_error_t err;
+    *out = json_loads(text, 0, &err);
+    if (!*out)
+        fprintf(stderr, "reservd-load printed no JSON: %s\n%s\n", err.text, text);
+    assert_non_null(*out);
+    free(text);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static long long count_of(json_t *report, const char *group, const char *key)
+{
+    json_t *v = json_object_get(json_object_get(report, group), key);
+    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
+}
+
+/* The database agrees: n active rows, counter n, nobody twice, n <= max. */
+static void check_invariants(struct fixture *f, long long event, long long expect_active)
+{
+    long long active = scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                 "AND status = 'RESERVED'", event);
+    long long counter = scalar(f, "SELECT reserved_tickets FROM events WHERE id = %lld", event);
+    long long max = scalar(f, "SELECT max_tickets FROM events WHERE id = %lld", event);
+    long long distinct_users = scalar(f, "SELECT count(DISTINCT user_id) FROM reservations "
+                                         "WHERE event_id = %lld AND status = 'RESERVED'", event);
+    if (expect_active >= 0)
+        assert_int_equal(active, expect_active);
+    assert_int_equal(counter, active);
+    assert_int_equal(distinct_users, active);
+    assert_true(active <= max);
+}
+
+/* 2,000 distinct users at once for 100 tickets. */
+static void proof_2000_for_100(void **state)
+{
+    struct fixture *f = *state;
+    long long first = seed_users(f, "proof", 2000);
+    long long ev = seed_event(f, "Proof", 100);
+    json_t *rep;
+    int rc = run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld "
+                               "--verify --expect-status 201=100,409=1900", ev, first);
+    fprintf(stderr, "proof: 2000 requests, %lld x 201, %lld x sold_out, %lld transport errors, "
+                    "%.3f s, p99 %.1f ms\n",
+            count_of(rep, "status", "201"), count_of(rep, "errors", "sold_out"),
+            (long long)json_integer_value(json_object_get(rep, "transport_errors")),
+            json_number_value(json_object_get(rep, "wall_seconds")),
+            json_number_value(json_object_get(json_object_get(rep, "latency_ms"), "p99")));
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(rep, "status", "201"), 100);
+    assert_int_equal(count_of(rep, "status", "409"), 1900);
+    assert_int_equal(count_of(rep, "errors", "sold_out"), 1900);
+    assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
+    json_decref(rep);
+    check_invariants(f, ev, 100);
+}
+
+/* One user, 50 simultaneous requests: exactly one ticket. */
+static void same_user_50_times(void **state)
+{
+    struct fixture *f = *state;
+    long long user = seed_users(f, "greedy", 1);
+    long long ev = seed_event(f, "Greedy", 10);
+    json_t *rep;
+    int rc = run_load(f, &rep, "spike -n 50 --method POST --path /reservations "
+                               "--body '{\"eventId\":%lld,\"userId\":%lld}'", ev, user);
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(rep, "status", "201"), 1);
+    assert_int_equal(count_of(rep, "errors", "already_reserved"), 49);
+    json_decref(rep);
+    check_invariants(f, ev, 1);
+}
+
+struct canceller {
+    struct fixture *f;
+    long long event;
+    volatile int stop;
+    long long cancelled;   /* 200 answers that flipped a reservation */
+};
+
+/* Cancel whatever is active on the event, over and over, via the API. */
+static void *cancel_loop(void *arg)
+{
+    struct canceller *c = arg;
+    PGconn *db = test_db_connect(&c->f->srv);
+    char sql[160];
+    snprintf(sql, sizeof(sql), "SELECT id FROM reservations WHERE event_id = %lld "
+                               "AND status = 'RESERVED'", c->event);
+    while (!c->stop) {
+        PGresult *res = PQexec(db, sql);
+        for (int i = 0; i < PQntuples(res); i++) {
+            char path[64];
+            struct http_result r;
+            snprintf(path, sizeof(path), "/reservations/%s", PQgetvalue(res, i, 0));
+            if (http_call(c->f->srv.port, "DELETE", path, NULL, NULL, &r) == 0 && r.status == 200)
+                c->cancelled++;
+            http_result_free(&r);
+        }
+        PQclear(res);
+    }
+    PQfinish(db);
+    return NULL;
+}
+
+/* Reservations and cancellations racing on a 5-ticket event. */
+static void reserve_and_cancel_mixed(void **state)
+{
+    struct fixture *f = *state;
+    long long first = seed_users(f, "mixed", 1500);
+    long long ev = seed_event(f, "Mixed", 5);
+    struct canceller c = {.f = f, .event = ev};
+    pthread_t thread;
+    assert_int_equal(pthread_create(&thread, NULL, cancel_loop, &c), 0);
+    json_t *rep;
+    int rc = run_load(f, &rep, "steady -c 16 -n 1500 --scenario reserve --event %lld "
+                               "--user-start %lld", ev, first);
+    c.stop = 1;
+    pthread_join(thread, NULL);
+    assert_int_equal(rc, 0);
+    long long granted = count_of(rep, "status", "201");
+    json_decref(rep);
+    long long cancelled = scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                    "AND status = 'CANCELLED'", ev);
+    fprintf(stderr, "mixed: %lld granted, %lld cancelled while racing\n", granted, cancelled);
+    assert_true(cancelled > 0);
+    assert_true(granted > 5);                 /* cancelled tickets were sold again */
+    check_invariants(f, ev, -1);
+    /* every 201 is a row; every row is active or was cancelled once */
+    assert_int_equal(scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld", ev),
+                     granted);
+    assert_true(granted - cancelled <= 5);
+}
+
+/* The k6 spike: 10,000 connections at once for 100 tickets (compat route). */
+static void spike_10000_compat(void **state)
+{
+    struct fixture *f = *state;
+    long long first = seed_users(f, "spike", 10000);
+    long long ev = seed_event(f, "Spike", 100);
+    json_t *rep;
+    int rc = run_load(f, &rep, "spike -n 10000 --timeout 120 --scenario compat --event %lld "
+                               "--user-start %lld --verify --expect-status 201=100,409=9900",
+                      ev, first);
+    fprintf(stderr, "spike: 10000 requests, %lld x 201, %lld x 409, %lld transport errors, "
+                    "%.3f s, p50 %.1f ms, p99 %.1f ms\n",
+            count_of(rep, "status", "201"), count_of(rep, "status", "409"),
+            (long long)json_integer_value(json_object_get(rep, "transport_errors")),
+            json_number_value(json_object_get(rep, "wall_seconds")),
+            json_number_value(json_object_get(json_object_get(rep, "latency_ms"), "p50")),
+            json_number_value(json_object_get(json_object_get(rep, "latency_ms"), "p99")));
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(rep, "status", "201"), 100);
+    assert_int_equal(count_of(rep, "status", "409"), 9900);
+    assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
+    json_decref(rep);
+    check_invariants(f, ev, 100);
+}
+
+/* 10,000 concurrent connections are accepted and answered. */
+static void ten_thousand_connections(void **state)
+{
+    struct fixture *f = *state;
+    json_t *rep;
+    int rc = run_load(f, &rep, "spike -n 10000 --timeout 120 --scenario livez "
+                               "--expect-status 200=10000");
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(rep, "status", "200"), 10000);
+    assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
+    json_decref(rep);
+}
+
+/* The original app's race, kept to show what the others prevent. */
+static void unsafe_oversells(void **state)
+{
+    struct fixture *f = *state;
+    long long active = 0;
+    for (int attempt = 0; attempt < 3 && active <= 100; attempt++) {
+        char name[32];
+        snprintf(name, sizeof(name), "Unsafe %d", attempt);
+        long long first = seed_users(f, name, 2000);
+        long long ev = seed_event(f, name, 100);
+        json_t *rep;
+        run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld",
+                 ev, first);
+        json_decref(rep);
+        active = scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                           "AND status = 'RESERVED'", ev);
+        fprintf(stderr, "unsafe: %lld tickets granted for 100 seats\n", active);
+    }
+    assert_true(active > 100);
+}
+
+/* --verify must catch a database that does not add up. */
+static void verify_catches_inconsistency(void **state)
+{
+    struct fixture *f = *state;
+    long long first = seed_users(f, "verify", 20);
+    long long ev = seed_event(f, "Verify", 10);
+    json_t *rep;
+    assert_int_equal(run_load(f, &rep, "spike -n 10 --scenario reserve --event %lld "
+                                       "--user-start %lld --verify", ev, first), 0);
+    json_decref(rep);
+    /* a row the counter does not know about */
+    scalar(f, "WITH ins AS (INSERT INTO reservations (event_id, user_id) VALUES (%lld, %lld) "
+              "RETURNING 1) SELECT count(*) FROM ins", ev, first + 15);
+    assert_int_equal(run_load(f, &rep, "spike -n 1 --method GET --path /livez --event %lld "
+                                       "--verify --allow-prior", ev), 3);
+    json_decref(rep);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(proof_2000_for_100, setup_for_update, teardown),
+        cmocka_unit_test_setup_teardown(proof_2000_for_100, setup_batch, teardown),
+        cmocka_unit_test_setup_teardown(proof_2000_for_100, setup_atomic, teardown),
+        cmocka_unit_test_setup_teardown(same_user_50_times, setup_for_update, teardown),
+        cmocka_unit_test_setup_teardown(same_user_50_times, setup_batch, teardown),
+        cmocka_unit_test_setup_teardown(same_user_50_times, setup_atomic, teardown),
+        cmocka_unit_test_setup_teardown(reserve_and_cancel_mixed, setup_for_update, teardown),
+        cmocka_unit_test_setup_teardown(reserve_and_cancel_mixed, setup_batch, teardown),
+        cmocka_unit_test_setup_teardown(spike_10000_compat, setup_for_update, teardown),
+        cmocka_unit_test_setup_teardown(ten_thousand_connections, setup_for_update, teardown),
+        cmocka_unit_test_setup_teardown(unsafe_oversells, setup_unsafe, teardown),
+        cmocka_unit_test_setup_teardown(verify_catches_inconsistency, setup_for_update, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,234 @@
+/* Start-up, configuration errors, shutdown, and surviving the database
+ * going away: the server process as an operator sees it. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+/* Run reservd with args to completion; returns exit status, output in out. */
+static int run_reservd(char *out, size_t outlen, const char *args)
+{
+    char cmd[1024];
+    snprintf(cmd, sizeof(cmd), "'%s' %s 2>&1", test_binary("RESERVD_BIN"), args);
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    size_t n = fread(out, 1, outlen - 1, p);
+    out[n] = '\0';
+    int status = pclose(p);
+    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+static void help_lists_every_setting(void **state)
+{
+    (void)state;
+    char out[16384];
+    assert_int_equal(run_reservd(out, sizeof(out), "--help"), 0);
+    const char *expect[] = {"--port", "SERVICE_PORT", "--database-url", "DATABASE_URL",
+                            "--pool-size", "--http-threads", "--log-level", "--env-file",
+                            "--reservation-strategy", "default 3001"};
+    for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
+        assert_non_null(strstr(out, expect[i]));
+}
+
+static void bad_settings_stop_the_start(void **state)
+{
+    (void)state;
+    char out[4096];
+    assert_int_equal(run_reservd(out, sizeof(out), "--port 0"), 2);
+    assert_non_null(strstr(out, "--port"));
+    assert_int_equal(run_reservd(out, sizeof(out), "--pool-size many"), 2);
+    assert_non_null(strstr(out, "--pool-size"));
+    assert_int_equal(run_reservd(out, sizeof(out), "--reservation-strategy unsafe"), 2);
+    assert_non_null(strstr(out, "oversell"));
+    assert_int_equal(run_reservd(out, sizeof(out), "--bogus"), 2);
+    assert_int_equal(run_reservd(out, sizeof(out), "--env-file /nonexistent.env"), 2);
+    /* a database that is not there: exit 1 with the reason */
+    assert_int_equal(run_reservd(out, sizeof(out), "--db-wait-ms 0 --database-url "
+                                 "postgresql://nobody@127.0.0.1:1/none"), 1);
+    assert_non_null(strstr(out, "DATABASE_URL"));
+    assert_int_equal(run_reservd(out, sizeof(out), "--db-wait-ms 0 --bind 999.1.1.1 "
+                                 "--database-url postgresql://nobody@127.0.0.1:1/none"), 1);
+}
+
+struct pending {
+    int port;
+    char body[128];
+    int status;
+};
+
+static void *reserve_in_background(void *arg)
+{
+    struct pending *p = arg;
+    struct http_result r;
+    p->status = http_call(p->port, "POST", "/reservations", NULL, p->body, &r) == 0 ? r.status : -1;
+    http_result_free(&r);
+    return NULL;
+}
+
+/* SIGTERM while a request waits on the database: it is answered, the
+ * reservation is committed, the process exits 0. */
+static void sigterm_finishes_in_flight_requests(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    assert_int_equal(test_server_start(&srv, NULL), 0);
+    PGconn *db = test_db_connect(&srv);
+    long long user = test_db_scalar(db, "INSERT INTO users (name, email) VALUES ('T', 't@example.com') RETURNING id");
+    long long ev = test_db_scalar(db, "INSERT INTO events (name, date, location, max_tickets) "
+                                      "VALUES ('Term', now(), 'X', 3) RETURNING id");
+    PQclear(PQexec(db, "BEGIN"));
+    char sql[128];
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM events WHERE id = %lld FOR UPDATE", ev);
+    PQclear(PQexec(db, sql));
+
+    struct pending p = {.port = srv.port, .status = 0};
+    snprintf(p.body, sizeof(p.body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reserve_in_background, &p), 0);
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);              /* the request now waits on our lock */
+    kill(srv.pid, SIGTERM);
+    nanosleep(&pause, NULL);
+    PQclear(PQexec(db, "COMMIT"));        /* let it through */
+    pthread_join(t, NULL);
+    assert_int_equal(p.status, 201);
+    snprintf(sql, sizeof(sql), "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
+    assert_int_equal(test_db_scalar(db, sql), 1);
+    PQfinish(db);
+    assert_int_equal(test_server_stop(&srv), 0);   /* exit status of the SIGTERM */
+}
+
+/* Connections killed under the server are replaced; an unreachable
+ * database gives 503 unavailable and /readyz 503, never a hang. */
+static void survives_database_failures(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    assert_int_equal(test_server_start(&srv, NULL), 0);
+    PGconn *admin = PQconnectdb(getenv("RESERVD_TEST_ADMIN_URL"));
+    assert_int_equal(PQstatus(admin), CONNECTION_OK);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = '%s' AND application_name = 'reservd'", srv.dbname);
+
+    struct http_result r;
+    int created = 0;
+    for (int round = 0; round < 3; round++) {
+        assert_true(test_db_scalar(admin, sql) >= 0);
+        /* the first request on a dead connection may fail with 503; the
+         * pool replaces it and the next ones succeed */
+        for (int i = 0; i < 20; i++) {
+            char body[128];
+            snprintf(body, sizeof(body), "{\"name\":\"R\",\"email\":\"r%d-%d@example.com\"}", round, i);
+            assert_int_equal(http_call(srv.port, "POST", "/users", NULL, body, &r), 0);
+            assert_true(r.status == 201 || r.status == 503);
+            if (r.status == 503)
+                assert_string_equal(http_error_code(&r), "unavailable");
+            created += r.status == 201;
+            http_result_free(&r);
+        }
+    }
+    assert_true(created >= 3 * 20 - 3 * 8);   /* at most one failure per pooled connection */
+    assert_int_equal(http_call(srv.port, "GET", "/readyz", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+
+    /* refuse new connections and kill the current ones */
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", srv.dbname);
+    PQclear(PQexec(admin, sql));
+    snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                               "WHERE datname = '%s'", srv.dbname);
+    test_db_scalar(admin, sql);
+    for (int i = 0; i < 10; i++) {
+        assert_int_equal(http_call(srv.port, "GET", "/readyz", NULL, NULL, &r), 0);
+        int status = r.status;
+        http_result_free(&r);
+        if (i > 0)
+            assert_int_equal(status, 503);
+    }
+    assert_int_equal(http_call(srv.port, "GET", "/users/1", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(http_error_code(&r), "unavailable");
+    http_result_free(&r);
+    assert_int_equal(http_call(srv.port, "GET", "/livez", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);      /* alive, just not ready */
+    http_result_free(&r);
+
+    snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS true", srv.dbname);
+    PQclear(PQexec(admin, sql));
+    assert_int_equal(http_call(srv.port, "GET", "/readyz", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    PQfinish(admin);
+    assert_int_equal(test_server_stop(&srv), 0);
+}
+
+/* Several instances migrating one empty database at once all start. */
+static void concurrent_migrations(void **state)
+{
+    (void)state;
+    struct test_server base;
+    assert_int_equal(test_database_create(&base), 0);
+    const char *bin = test_binary("RESERVD_BIN");
+    pid_t pids[3];
+    int ports[3];
+    for (int i = 0; i < 3; i++) {
+        ports[i] = test_free_port();
+        pids[i] = fork();
+        if (pids[i] == 0) {
+            char port[16];
+            snprintf(port, sizeof(port), "%d", ports[i]);
+            execl(bin, bin, "--bind", "127.0.0.1", "--port", port, "--database-url", base.url,
+                  "--log-level", "error", (char *)NULL);
+            _exit(127);
+        }
+    }
+    for (int i = 0; i < 3; i++) {
+        int live = 0;
+        for (int tries = 0; tries < 500 && !live; tries++) {
+            struct http_result r;
+            if (http_call(ports[i], "GET", "/readyz", NULL, NULL, &r) == 0)
+                live = r.status == 200;
+            http_result_free(&r);
+            struct timespec pause = {0, 20 * 1000000L};
+            if (!live)
+                nanosleep(&pause, NULL);
+        }
+        assert_true(live);
+    }
+    for (int i = 0; i < 3; i++) {
+        int status;
+        kill(pids[i], SIGTERM);
+        assert_int_equal(waitpid(pids[i], &status, 0), pids[i]);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    }
+    PGconn *db = test_db_connect(&base);
+    assert_int_equal(test_db_scalar(db, "SELECT count(*) FROM information_schema.tables "
+                                        "WHERE table_name IN ('users','events','reservations')"), 3);
+    PQfinish(db);
+    test_server_stop(&base);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(help_lists_every_setting),
+        cmocka_unit_test(bad_settings_stop_the_start),
+        cmocka_unit_test(sigterm_finishes_in_flight_requests),
+        cmocka_unit_test(survives_database_failures),
+        cmocka_unit_test(concurrent_migrations),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
