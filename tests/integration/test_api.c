@@ -111,7 +111,10 @@ static void users_create_get_list(void **state)
 static void users_errors_change_nothing(void **state)
 {
     (void)state;
-    call("POST", "/users", "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
+    {
+        struct http_result created = call("POST", "/users", "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
+        http_result_free(&created);
+    }
     long long before = count("users");
     expect_error("POST", "/users", "{\"name\":\"Other\",\"email\":\"TAKEN@example.COM\"}", 409,
                  "email_taken");
@@ -223,7 +226,10 @@ static void events_create_get_list(void **state)
 static void events_errors_change_nothing(void **state)
 {
     (void)state;
-    call("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 201);
+    {
+        struct http_result created = call("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 201);
+        http_result_free(&created);
+    }
     long long before = count("events");
     expect_error("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 409, "event_name_taken");
     expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"31/12/2026\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");

@@ -94,7 +94,7 @@ static void emails(void **state)
         assert_int_equal(validate_email(good[i]), 0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_int_equal(validate_email(bad[i]), -1);
-    char longest[300];
+    char longest[512];
     memset(longest, 'a', 64);
     strcpy(longest + 64, "@");
     for (int i = 0; i < 3; i++)
