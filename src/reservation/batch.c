@@ -34,6 +34,7 @@ struct batch {
     bool started;
     bool done;
     int refs;                        /* leader and followers still inside */
+    pthread_cond_t finished;         /* wakes this batch's followers only */
     int n, cap;
     struct batch_entry *entries[];   /* owned by the waiting requests */
 };
@@ -43,7 +44,7 @@ struct lane {
     struct lane *next;               /* hash chain */
     struct batch *head, *tail;
     int users;                       /* requests inside this lane */
-    pthread_cond_t changed;          /* a batch finished */
+    pthread_cond_t turn;             /* the head batch changed: wakes leaders */
 };
 
 struct batcher {
@@ -149,7 +150,7 @@ static void wait_briefly(struct batcher *b, struct lane *lane)
     until.tv_nsec += (long)b->batch_wait_us * 1000;
     until.tv_sec += until.tv_nsec / 1000000000L;
     until.tv_nsec %= 1000000000L;
-    pthread_cond_timedwait(&lane->changed, &b->lock, &until);
+    pthread_cond_timedwait(&lane->turn, &b->lock, &until);
 }
 
 /* The lane of event_id, created on first use; counts us as a user. */
@@ -161,7 +162,7 @@ static struct lane *lane_enter(struct batcher *b, int64_t event_id)
         if (!lane)
             return NULL;
         lane->event_id = event_id;
-        pthread_cond_init(&lane->changed, NULL);
+        pthread_cond_init(&lane->turn, NULL);
         *slot = lane;
     }
     lane->users++;
@@ -175,15 +176,17 @@ static void lane_leave(struct batcher *b, struct lane *lane)
         return;
     struct lane **slot = lane_slot(b, lane->event_id);
     *slot = lane->next;
-    pthread_cond_destroy(&lane->changed);
+    pthread_cond_destroy(&lane->turn);
     free(lane);
 }
 
 /* Drop one reference to a finished batch. */
 static void batch_unref(struct batch *batch)
 {
-    if (--batch->refs == 0)
+    if (--batch->refs == 0) {
+        pthread_cond_destroy(&batch->finished);
         free(batch);
+    }
 }
 
 enum reservation_outcome batcher_reserve(struct batcher *b, int64_t event_id, int64_t user_id,
@@ -203,12 +206,13 @@ enum reservation_outcome batcher_reserve(struct batcher *b, int64_t event_id, in
         batch->entries[batch->n++] = &entry;
         batch->refs++;
         while (!batch->done)
-            pthread_cond_wait(&lane->changed, &b->lock);
+            pthread_cond_wait(&batch->finished, &b->lock);
         batch_unref(batch);
     } else if ((batch = calloc(1, sizeof(*batch) + (size_t)b->batch_max *
                                                        sizeof(batch->entries[0])))) {
         batch->cap = b->batch_max;
         batch->refs = 1;
+        pthread_cond_init(&batch->finished, NULL);
         batch->entries[batch->n++] = &entry;
         if (lane->tail)
             lane->tail->next = batch;
@@ -220,7 +224,7 @@ enum reservation_outcome batcher_reserve(struct batcher *b, int64_t event_id, in
         if (lane->head == batch && b->batch_wait_us > 0)
             wait_briefly(b, lane);
         while (lane->head != batch)
-            pthread_cond_wait(&lane->changed, &b->lock);
+            pthread_cond_wait(&lane->turn, &b->lock);
         batch->started = true;
         pthread_mutex_unlock(&b->lock);
 
@@ -231,7 +235,8 @@ enum reservation_outcome batcher_reserve(struct batcher *b, int64_t event_id, in
         lane->head = batch->next;
         if (!lane->head)
             lane->tail = NULL;
-        pthread_cond_broadcast(&lane->changed);
+        pthread_cond_broadcast(&batch->finished);
+        pthread_cond_broadcast(&lane->turn);   /* leaders queued behind us */
         batch_unref(batch);
     }
     lane_leave(b, lane);
