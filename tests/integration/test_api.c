@@ -317,6 +317,51 @@ static void docs_and_metrics(void **state)
     http_result_free(&r);
 }
 
+/* Value of one sample line of /metrics ("name{labels}"), or -1. */
+static double metric(const char *sample)
+{
+    struct http_result r;
+    double v = -1;
+    assert_int_equal(http_call(srv.port, "GET", "/metrics", NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    char type[96];
+    assert_string_equal(http_result_header(&r, "Content-Type", type, sizeof(type)),
+                        "text/plain; version=0.0.4; charset=utf-8");
+    size_t n = strlen(sample);
+    for (char *line = r.body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+        if (line[0] == '#')
+            continue;
+        if (strncmp(line, sample, n) == 0 && line[n] == ' ')
+            v = strtod(line + n + 1, NULL);
+    }
+    http_result_free(&r);
+    return v;
+}
+
+static void metrics_move_with_traffic(void **state)
+{
+    (void)state;
+    const char *created = "reservd_http_requests_total{route=\"POST /users\",status=\"201\"}";
+    const char *hist = "reservd_http_request_duration_seconds_count{route=\"POST /users\"}";
+    const char *unmatched = "reservd_http_requests_total{route=\"unmatched\",status=\"404\"}";
+    double before = metric(created), hist_before = metric(hist);
+    double nf_before = metric(unmatched);
+    for (int i = 0; i < 3; i++) {
+        char body[128];
+        snprintf(body, sizeof(body), "{\"name\":\"M\",\"email\":\"metrics%d@example.com\"}", i);
+        struct http_result r = call("POST", "/users", body, 201);
+        http_result_free(&r);
+    }
+    expect_error("GET", "/definitely/not/here", NULL, 404, "not_found");
+    assert_true(metric(created) == (before < 0 ? 0 : before) + 3);
+    assert_true(metric(hist) == (hist_before < 0 ? 0 : hist_before) + 3);
+    assert_true(metric(unmatched) == (nf_before < 0 ? 0 : nf_before) + 1);
+    assert_true(metric("reservd_db_pool_size") >= 1);
+    assert_true(metric("reservd_db_pool_in_use") >= 0);
+    assert_true(metric("process_start_time_seconds") > 1.7e9);
+    assert_true(metric("reservd_reservations_granted_total") >= 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -329,6 +374,7 @@ int main(void)
         cmocka_unit_test(protocol_errors),
         cmocka_unit_test(request_ids),
         cmocka_unit_test(docs_and_metrics),
+        cmocka_unit_test(metrics_move_with_traffic),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -221,6 +221,49 @@ static void concurrent_migrations(void **state)
     test_server_stop(&base);
 }
 
+/* --log-format json: one object per line; request lines carry the fields. */
+static void json_logs(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    const char *args[] = {"--log-format", "json", "--log-level", "info", NULL};
+    assert_int_equal(test_server_start(&srv, args), 0);
+    struct http_result r;
+    assert_int_equal(http_call_headers(srv.port, "GET", "/users/12345", "X-Request-Id: log-check-1\r\n",
+                                       NULL, NULL, 0, &r), 0);
+    assert_int_equal(r.status, 404);
+    http_result_free(&r);
+    char log_path[sizeof(srv.log_path)];
+    memcpy(log_path, srv.log_path, sizeof(log_path));
+    assert_int_equal(test_server_kill(&srv, SIGTERM), 0);
+    FILE *f = fopen(log_path, "r");
+    assert_non_null(f);
+    char line[4096];
+    int lines = 0, request_lines = 0;
+    while (fgets(line, sizeof(line), f)) {
+        json_error_t err;
+        json_t *obj = json_loads(line, 0, &err);
+        assert_non_null(obj);                       /* every line is JSON */
+        assert_true(json_is_string(json_object_get(obj, "time")));
+        assert_true(json_is_string(json_object_get(obj, "level")));
+        assert_true(json_is_string(json_object_get(obj, "msg")));
+        const char *id = json_string_value(json_object_get(obj, "request_id"));
+        if (id && strcmp(id, "log-check-1") == 0) {
+            request_lines++;
+            assert_string_equal(json_string_value(json_object_get(obj, "method")), "GET");
+            assert_string_equal(json_string_value(json_object_get(obj, "path")), "/users/12345");
+            assert_int_equal(json_integer_value(json_object_get(obj, "status")), 404);
+            assert_true(json_is_number(json_object_get(obj, "duration_ms")));
+        }
+        json_decref(obj);
+        lines++;
+    }
+    fclose(f);
+    assert_int_equal(request_lines, 1);
+    assert_true(lines >= 3);   /* start-up, request, shutdown */
+    test_server_stop(&srv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -229,6 +272,7 @@ int main(void)
         cmocka_unit_test(sigterm_finishes_in_flight_requests),
         cmocka_unit_test(survives_database_failures),
         cmocka_unit_test(concurrent_migrations),
+        cmocka_unit_test(json_logs),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

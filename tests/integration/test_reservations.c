@@ -181,6 +181,14 @@ static void reserve_cancel_and_errors(void **state)
     check_event(f, ev, 2, 2);
     reserve(f, ev, c, 409, "sold_out");
 
+    /* the outcomes are counted in /metrics */
+    r = call(f, "GET", "/metrics", NULL, 200);
+    assert_non_null(strstr(r.body, "reservd_reservations_granted_total 3\n"));
+    assert_non_null(strstr(r.body, "reservd_reservations_rejected_total{reason=\"sold_out\"} 2\n"));
+    assert_non_null(strstr(r.body, "reservd_reservations_rejected_total{reason=\"already_reserved\"} 2\n"));
+    assert_non_null(strstr(r.body, "reservd_reservations_cancelled_total 1\n"));
+    http_result_free(&r);
+
     /* zero-ticket events are sold out from the start */
     long long none = new_event(f, "Nothing", 0);
     reserve(f, none, c, 409, "sold_out");

@@ -173,7 +173,7 @@ int test_server_start(struct test_server *srv, const char *const *extra_args)
 
 int test_server_kill(struct test_server *srv, int sig)
 {
-    int status = -1;
+    int status = 0;   /* no process left: already reaped and checked */
     if (srv->pid > 0) {
         kill(srv->pid, sig);
         if (waitpid(srv->pid, &status, 0) != srv->pid)
