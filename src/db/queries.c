@@ -24,6 +24,14 @@ static const char *const statements[STMT_COUNT] = {
     [STMT_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = $1",
     [STMT_EVENT_LIST] =
         "SELECT " EVENT_COLS " FROM events WHERE id > $1 ORDER BY id LIMIT $2",
+    /* committed read: answers what cannot succeed without any lock */
+    [STMT_RESERVE_PRECHECK] =
+        "SELECT CASE WHEN e.id IS NULL THEN 'event_not_found' "
+        "WHEN NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $2) THEN 'user_not_found' "
+        "WHEN EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = $1 AND r.user_id = $2 "
+        "AND r.status = 'RESERVED') THEN 'already_reserved' "
+        "WHEN e.reserved_tickets >= e.max_tickets THEN 'sold_out' ELSE 'available' END "
+        "FROM (SELECT 1) AS one LEFT JOIN events e ON e.id = $1",
     [STMT_RESERVE_FOR_UPDATE] =
         "SELECT outcome, reservation_id, " MS("reserved_at")
         " FROM reservd_reserve_for_update($1, $2)",

@@ -9,6 +9,7 @@
 
 #include "reservation.h"
 
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -21,11 +22,18 @@ typedef enum reservation_outcome (*reserve_fn)(struct reservation_strategy *s, i
                                                int64_t user_id, const struct timespec *deadline,
                                                struct reservation_grant *grant);
 
+/* for-update lets one transaction per event run at a time from this
+ * process: waiting here is far cheaper than queueing on the row lock inside
+ * PostgreSQL (measured: pgbench on one hot row does about twice the work
+ * with one client as with eight). Events share stripes by hash. */
+#define GATE_STRIPES 1024
+
 struct reservation_strategy {
     const char *name;
     reserve_fn reserve;
     struct db_pool *pool;
     struct batcher *batcher;   /* batch only */
+    pthread_mutex_t gate[GATE_STRIPES];
 };
 
 int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
@@ -93,12 +101,50 @@ static enum reservation_outcome reserve_with(struct reservation_strategy *s,
     return out;
 }
 
+/* The committed-read check: answers requests that cannot succeed (sold out,
+ * unknown, duplicate) without the gate or the row lock. "available" means
+ * the locked transaction must decide. */
+static enum reservation_outcome precheck(struct reservation_strategy *s, int64_t event_id,
+                                         int64_t user_id, const struct timespec *deadline,
+                                         bool *available)
+{
+    char ev[24], user[24];
+    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
+    snprintf(user, sizeof(user), "%lld", (long long)user_id);
+    *available = false;
+    struct db_conn *conn;
+    int rc = db_pool_acquire(s->pool, deadline, &conn);
+    if (rc != DB_OK)
+        return acquire_outcome(rc);
+    const char *params[] = {ev, user};
+    PGresult *res = db_exec(conn, STMT_RESERVE_PRECHECK, 2, params);
+    enum reservation_outcome out = RESERVATION_UNAVAILABLE;
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
+        out = failure_outcome(res);
+    else if (strcmp(PQgetvalue(res, 0, 0), "available") == 0)
+        *available = true;
+    else if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
+        out = RESERVATION_UNAVAILABLE;
+    PQclear(res);
+    db_pool_release(s->pool, conn);
+    return out;
+}
+
 static enum reservation_outcome reserve_for_update(struct reservation_strategy *s,
                                                    int64_t event_id, int64_t user_id,
                                                    const struct timespec *deadline,
                                                    struct reservation_grant *grant)
 {
-    return reserve_with(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, grant);
+    bool available;
+    enum reservation_outcome out = precheck(s, event_id, user_id, deadline, &available);
+    if (!available)
+        return out;
+    pthread_mutex_t *gate = &s->gate[(uint64_t)event_id % GATE_STRIPES];
+    if (pthread_mutex_clocklock(gate, CLOCK_MONOTONIC, deadline) != 0)
+        return RESERVATION_BUSY;
+    out = reserve_with(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, grant);
+    pthread_mutex_unlock(gate);
+    return out;
 }
 
 static enum reservation_outcome reserve_atomic(struct reservation_strategy *s, int64_t event_id,
@@ -188,6 +234,8 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        for (int g = 0; g < GATE_STRIPES; g++)
+            pthread_mutex_init(&s->gate[g], NULL);
         s->name = strategies[i].name;
         s->reserve = strategies[i].reserve;
         s->pool = pool;
@@ -209,6 +257,8 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
     if (!s)
         return;
     batcher_destroy(s->batcher);
+    for (int g = 0; g < GATE_STRIPES; g++)
+        pthread_mutex_destroy(&s->gate[g]);
     free(s);
 }
 
