@@ -65,6 +65,12 @@ pg_admin_url() { printf 'postgresql://postgres@127.0.0.1:%s/postgres\n' "$PG_POR
 pg_start() {
     local bin data
     bin=$(pg_bindir); data=$(pg_datadir)
+    if ! pg_as "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 &&
+        "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then
+        # another checkout's private cluster already serves this port
+        log "PostgreSQL already answers on 127.0.0.1:$PG_PORT; using it"
+        return 0
+    fi
     if [ ! -f "$data/PG_VERSION" ]; then
         mkdir -p "$data"
         [ "$(id -u)" -eq 0 ] && chown -R postgres: "$(dirname "$data")"
