@@ -58,9 +58,17 @@ json_t *api_string_column(const PGresult *res, int row, int col);
 /* Epoch milliseconds column as an RFC 3339 string, or null if NULL. */
 json_t *api_time_column(const PGresult *res, int row, int col);
 
+/* A list's keyset page: limit and after from the query, as numbers and as
+ * statement parameters (fetch = limit + 1: the extra row says "more"). */
+struct api_page {
+    int64_t limit;
+    char after[24];
+    char fetch[24];
+};
+
 /* Parse limit/after for a list; writes 400 and returns -1 on bad input. */
 int api_page_params(const struct http_request *req, struct http_response *resp,
-                    int64_t *limit, int64_t *after);
+                    struct api_page *page);
 
 /* Turns one result row into the API's JSON object. */
 typedef json_t *(*api_row_fn)(const PGresult *res, int row);

@@ -71,14 +71,17 @@ json_t *api_time_column(const PGresult *res, int row, int col)
 }
 
 int api_page_params(const struct http_request *req, struct http_response *resp,
-                    int64_t *limit, int64_t *after)
+                    struct api_page *page)
 {
     char msg[VALIDATE_MSG_SIZE];
-    if (validate_query_int(req, "limit", 1, 1000, 100, limit, msg) != 0 ||
-        validate_query_int(req, "after", 0, INT64_MAX, 0, after, msg) != 0) {
+    int64_t after;
+    if (validate_query_int(req, "limit", 1, 1000, 100, &page->limit, msg) != 0 ||
+        validate_query_int(req, "after", 0, INT64_MAX, 0, &after, msg) != 0) {
         validate_fail(resp, msg);
         return -1;
     }
+    snprintf(page->after, sizeof(page->after), "%lld", (long long)after);
+    snprintf(page->fetch, sizeof(page->fetch), "%lld", (long long)page->limit + 1);
     return 0;
 }
 

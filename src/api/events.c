@@ -57,12 +57,9 @@ void events_get(struct app *app, const struct http_request *req, struct http_res
 
 void events_list(struct app *app, const struct http_request *req, struct http_response *resp)
 {
-    int64_t limit, after;
-    if (api_page_params(req, resp, &limit, &after) != 0)
+    struct api_page page;
+    if (api_page_params(req, resp, &page) != 0)
         return;
-    char after_s[24], limit_s[24];
-    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
-    snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit + 1);
-    const char *params[] = {after_s, limit_s};
-    api_list(app, req, resp, STMT_EVENT_LIST, 2, params, limit, event_json);
+    const char *params[] = {page.after, page.fetch};
+    api_list(app, req, resp, STMT_EVENT_LIST, 2, params, page.limit, event_json);
 }

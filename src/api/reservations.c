@@ -98,8 +98,9 @@ void reservations_list(struct app *app, const struct http_request *req,
                        struct http_response *resp)
 {
     char msg[VALIDATE_MSG_SIZE];
-    int64_t limit, after, event_id, user_id;
-    if (api_page_params(req, resp, &limit, &after) != 0)
+    int64_t event_id, user_id;
+    struct api_page page;
+    if (api_page_params(req, resp, &page) != 0)
         return;
     if (validate_query_int(req, "eventId", 1, INT64_MAX, 0, &event_id, msg) != 0 ||
         validate_query_int(req, "userId", 1, INT64_MAX, 0, &user_id, msg) != 0) {
@@ -111,14 +112,12 @@ void reservations_list(struct app *app, const struct http_request *req,
         validate_fail(resp, "query parameter status must be RESERVED or CANCELLED");
         return;
     }
-    char after_s[24], limit_s[24], event_s[24], user_s[24];
-    snprintf(after_s, sizeof(after_s), "%lld", (long long)after);
-    snprintf(limit_s, sizeof(limit_s), "%lld", (long long)limit + 1);
+    char event_s[24], user_s[24];
     snprintf(event_s, sizeof(event_s), "%lld", (long long)event_id);
     snprintf(user_s, sizeof(user_s), "%lld", (long long)user_id);
-    const char *params[] = {after_s, event_id ? event_s : NULL, user_id ? user_s : NULL, status,
-                            limit_s};
-    api_list(app, req, resp, STMT_RESERVATION_LIST, 5, params, limit, reservation_json);
+    const char *params[] = {page.after, event_id ? event_s : NULL, user_id ? user_s : NULL,
+                            status, page.fetch};
+    api_list(app, req, resp, STMT_RESERVATION_LIST, 5, params, page.limit, reservation_json);
 }
 
 void reservations_cancel(struct app *app, const struct http_request *req,

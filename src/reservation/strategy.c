@@ -72,12 +72,14 @@ static enum reservation_outcome acquire_outcome(int rc)
     return rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
 }
 
-/* for-update and atomic: one call of a server-side function, so the event
- * row is locked for a single round trip. Columns: outcome, id, at_ms. */
-static enum reservation_outcome reserve_with(struct reservation_strategy *s,
-                                             enum db_statement stmt, int64_t event_id,
-                                             int64_t user_id, const struct timespec *deadline,
-                                             struct reservation_grant *grant)
+/* Turns the single row of a reservation statement into an outcome. */
+typedef enum reservation_outcome (*decide_fn)(const PGresult *res, void *ctx);
+
+/* Run stmt($1 = event, $2 = user) on a pooled connection; one round trip. */
+static enum reservation_outcome run_statement(struct reservation_strategy *s,
+                                              enum db_statement stmt, int64_t event_id,
+                                              int64_t user_id, const struct timespec *deadline,
+                                              decide_fn decide, void *ctx)
 {
     char ev[24], user[24];
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
@@ -89,60 +91,59 @@ static enum reservation_outcome reserve_with(struct reservation_strategy *s,
     const char *params[] = {ev, user};
     PGresult *res = db_exec(conn, stmt, 2, params);
     enum reservation_outcome out;
-    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1 ||
-        reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0) {
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
         out = failure_outcome(res);
-    } else if (out == RESERVATION_RESERVED) {
+    else
+        out = decide(res, ctx);
+    PQclear(res);
+    db_pool_release(s->pool, conn);
+    return out;
+}
+
+/* Row of a reservd_reserve_* function: outcome, reservation id, at_ms. */
+static enum reservation_outcome decide_granted(const PGresult *res, void *ctx)
+{
+    struct reservation_grant *grant = ctx;
+    enum reservation_outcome out;
+    if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
+        return RESERVATION_UNAVAILABLE;
+    if (out == RESERVATION_RESERVED) {
         grant->id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         grant->reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
     }
-    PQclear(res);
-    db_pool_release(s->pool, conn);
     return out;
 }
 
-/* The committed-read check: answers requests that cannot succeed (sold out,
- * unknown, duplicate) without the gate or the row lock. "available" means
- * the locked transaction must decide. */
-static enum reservation_outcome precheck(struct reservation_strategy *s, int64_t event_id,
-                                         int64_t user_id, const struct timespec *deadline,
-                                         bool *available)
+/* Row of the precheck: a final outcome, or "available" (the locked
+ * transaction must decide), reported through ctx. */
+static enum reservation_outcome decide_precheck(const PGresult *res, void *ctx)
 {
-    char ev[24], user[24];
-    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    snprintf(user, sizeof(user), "%lld", (long long)user_id);
-    *available = false;
-    struct db_conn *conn;
-    int rc = db_pool_acquire(s->pool, deadline, &conn);
-    if (rc != DB_OK)
-        return acquire_outcome(rc);
-    const char *params[] = {ev, user};
-    PGresult *res = db_exec(conn, STMT_RESERVE_PRECHECK, 2, params);
-    enum reservation_outcome out = RESERVATION_UNAVAILABLE;
-    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
-        out = failure_outcome(res);
-    else if (strcmp(PQgetvalue(res, 0, 0), "available") == 0)
-        *available = true;
-    else if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
-        out = RESERVATION_UNAVAILABLE;
-    PQclear(res);
-    db_pool_release(s->pool, conn);
+    bool *available = ctx;
+    enum reservation_outcome out;
+    *available = strcmp(PQgetvalue(res, 0, 0), "available") == 0;
+    if (*available || reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
+        return RESERVATION_UNAVAILABLE;
     return out;
 }
 
+/* for-update: a committed read answers what cannot succeed (sold out,
+ * unknown, duplicate) without the gate or the row lock; the rest run the
+ * locked transaction, one per event at a time. */
 static enum reservation_outcome reserve_for_update(struct reservation_strategy *s,
                                                    int64_t event_id, int64_t user_id,
                                                    const struct timespec *deadline,
                                                    struct reservation_grant *grant)
 {
-    bool available;
-    enum reservation_outcome out = precheck(s, event_id, user_id, deadline, &available);
+    bool available = false;
+    enum reservation_outcome out = run_statement(s, STMT_RESERVE_PRECHECK, event_id, user_id,
+                                                 deadline, decide_precheck, &available);
     if (!available)
         return out;
     pthread_mutex_t *gate = &s->gate[(uint64_t)event_id % GATE_STRIPES];
     if (pthread_mutex_clocklock(gate, CLOCK_MONOTONIC, deadline) != 0)
         return RESERVATION_BUSY;
-    out = reserve_with(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, grant);
+    out = run_statement(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, decide_granted,
+                        grant);
     pthread_mutex_unlock(gate);
     return out;
 }
@@ -151,7 +152,8 @@ static enum reservation_outcome reserve_atomic(struct reservation_strategy *s, i
                                                int64_t user_id, const struct timespec *deadline,
                                                struct reservation_grant *grant)
 {
-    return reserve_with(s, STMT_RESERVE_ATOMIC, event_id, user_id, deadline, grant);
+    return run_statement(s, STMT_RESERVE_ATOMIC, event_id, user_id, deadline, decide_granted,
+                         grant);
 }
 
 static enum reservation_outcome reserve_batch(struct reservation_strategy *s, int64_t event_id,

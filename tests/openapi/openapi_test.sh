@@ -21,13 +21,21 @@ cleanup() {
 trap cleanup EXIT
 
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || exit 1
-port=$((20000 + RANDOM % 20000))
-"$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$work/log" &
-pid=$!
-for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$port/livez" >/dev/null && break
-    sleep 0.1
+# A random port may be taken: try another until the server answers.
+live=0
+for _ in 1 2 3 4 5; do
+    port=$((20000 + RANDOM % 20000))
+    "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$work/log" &
+    pid=$!
+    for _ in $(seq 300); do
+        curl -fs "http://127.0.0.1:$port/livez" >/dev/null && { live=1; break; }
+        kill -0 "$pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    [ "$live" = 1 ] && break
+    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
 done
+[ "$live" = 1 ] || { cat "$work/log"; echo "0 passed, 1 failed"; exit 1; }
 check curl -fsS -o "$work/openapi.json" "http://127.0.0.1:$port/api/openapi.json"
 check bash "$here/validate.sh" "$work/openapi.json"
 "$dump" >"$work/routes.txt"
