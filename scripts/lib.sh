@@ -3,7 +3,9 @@
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEB_PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libcmocka-dev postgresql postgresql-contrib curl"
-PG_PORT=${RESERVD_PG_PORT:-54329}
+# Below the kernel's ephemeral range (32768-60999), so that thousands of
+# load-test client sockets can never have taken it first.
+PG_PORT=${RESERVD_PG_PORT:-25432}
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }

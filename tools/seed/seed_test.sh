@@ -11,7 +11,7 @@ ADMIN=${RESERVD_TEST_ADMIN_URL:-}
 
 die() { echo "seed_test: $*" >&2; exit 1; }
 [ -n "$ADMIN" ] || die "RESERVD_TEST_ADMIN_URL is not set; export e.g." \
-    "RESERVD_TEST_ADMIN_URL=postgresql://postgres@127.0.0.1:54329/postgres (scripts/test.sh does)"
+    "RESERVD_TEST_ADMIN_URL=postgresql://postgres@127.0.0.1:25432/postgres (scripts/test.sh does)"
 case $ADMIN in postgres://* | postgresql://*) ;; *) die "RESERVD_TEST_ADMIN_URL must be a postgresql:// URL" ;; esac
 command -v psql >/dev/null || die "psql not found"
 [ -x "$SEED" ] || die "not an executable: $SEED"
