@@ -24,7 +24,7 @@ psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || exit 1
 # A random port may be taken: try another until the server answers.
 live=0
 for _ in 1 2 3 4 5; do
-    port=$((20000 + RANDOM % 20000))
+    port=$((10000 + RANDOM % 20000))   # below the ephemeral range
     "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$work/log" &
     pid=$!
     for _ in $(seq 300); do
