@@ -6,11 +6,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -264,6 +267,33 @@ static void json_logs(void **state)
     test_server_stop(&srv);
 }
 
+/* A client that sends half a request and stalls loses its slot. */
+static void trickling_clients_time_out(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    const char *args[] = {"--connection-timeout", "1", NULL};
+    assert_int_equal(test_server_start(&srv, args), 0);
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port),
+                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+    const char *partial = "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na";
+    assert_true(send(fd, partial, strlen(partial), 0) > 0);
+    struct timeval tv = {5, 0};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    char buf[256];
+    ssize_t n = recv(fd, buf, sizeof(buf), 0);   /* closed by the server: 0 */
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    close(fd);
+    double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    assert_true(n <= 0);
+    assert_true(waited >= 0.5 && waited < 4.5);
+    assert_int_equal(test_server_stop(&srv), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -273,6 +303,7 @@ int main(void)
         cmocka_unit_test(survives_database_failures),
         cmocka_unit_test(concurrent_migrations),
         cmocka_unit_test(json_logs),
+        cmocka_unit_test(trickling_clients_time_out),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "harness.h"
 
@@ -319,6 +320,58 @@ static void busy_when_the_lock_is_held(void **state)
     check_event(f, ev, 1, 3);
 }
 
+struct pending {
+    int port;
+    char body[128];
+    int status;
+};
+
+static void *reserve_in_background(void *arg)
+{
+    struct pending *p = arg;
+    struct http_result r;
+    p->status = http_call(p->port, "POST", "/reservations", NULL, p->body, &r) == 0 ? r.status : -1;
+    http_result_free(&r);
+    return NULL;
+}
+
+static int setup_one_connection(void **state)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    const char *args[] = {"--pool-size", "1", "--acquire-timeout-ms", "300",
+                          "--lock-timeout-ms", "5000", NULL};
+    if (!f || test_server_start(&f->srv, args) != 0)
+        return -1;
+    f->db = test_db_connect(&f->srv);
+    *state = f;
+    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
+}
+
+/* The only pooled connection is stuck behind a lock: other requests get
+ * 503 busy by their deadline instead of hanging, and the stuck one still
+ * succeeds once the lock goes. */
+static void busy_when_no_connection_is_free(void **state)
+{
+    struct fixture *f = *state;
+    long long u = new_user(f, 50);
+    long long ev = new_event(f, "Pool", 3);
+    PGconn *locker = lock_event(f, ev);
+    struct pending p = {.port = f->srv.port};
+    snprintf(p.body, sizeof(p.body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, reserve_in_background, &p), 0);
+    struct timespec pause = {0, 300 * 1000000L};
+    nanosleep(&pause, NULL);          /* it now holds the connection, waiting */
+    struct http_result r = call(f, "GET", "/users/1", NULL, 503);
+    assert_string_equal(http_error_code(&r), "busy");
+    http_result_free(&r);
+    PQclear(PQexec(locker, "ROLLBACK"));
+    PQfinish(locker);
+    pthread_join(t, NULL);
+    assert_int_equal(p.status, 201);
+    check_event(f, ev, 1, 3);
+}
+
 int main(void)
 {
 #define CONTRACT(setup)                                                              \
@@ -333,6 +386,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(busy_when_the_lock_is_held, setup_for_update_short_lock,
                                         teardown),
         cmocka_unit_test_setup_teardown(busy_when_the_lock_is_held, setup_batch_short_lock,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(busy_when_no_connection_is_free, setup_one_connection,
                                         teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
