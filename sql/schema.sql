@@ -41,46 +41,14 @@ CREATE UNIQUE INDEX IF NOT EXISTS reservations_one_active_per_user
 CREATE INDEX IF NOT EXISTS reservations_user_id ON reservations (user_id, id);
 CREATE INDEX IF NOT EXISTS reservations_event_id ON reservations (event_id, id);
 
--- The reservation transactions live here so that each request costs one
--- round trip while the event row is locked. Each function returns an
--- outcome: reserved, event_not_found, user_not_found, already_reserved,
--- sold_out.
+-- The reservation transactions live here (and in src/db/queries.c) so that
+-- each request costs one round trip while the event row is locked. Each
+-- returns an outcome: reserved, event_not_found, user_not_found,
+-- already_reserved, sold_out.
 
--- for-update: lock the event row, check, insert, count, commit.
--- A committed read first answers sold-out events without taking the lock
--- (a cancellation commits before it becomes visible, so nothing is lost).
-CREATE OR REPLACE FUNCTION reservd_reserve_for_update(p_event bigint, p_user bigint,
-        OUT outcome text, OUT reservation_id bigint, OUT reserved_at timestamptz)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_max int;
-    v_reserved int;
-BEGIN
-    SELECT e.max_tickets, e.reserved_tickets INTO v_max, v_reserved
-      FROM events e WHERE e.id = p_event;
-    IF NOT FOUND THEN
-        outcome := 'event_not_found'; RETURN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p_user) THEN
-        outcome := 'user_not_found'; RETURN;
-    END IF;
-    IF v_reserved < v_max THEN
-        SELECT e.max_tickets, e.reserved_tickets INTO v_max, v_reserved
-          FROM events e WHERE e.id = p_event FOR UPDATE;
-    END IF;
-    IF EXISTS (SELECT 1 FROM reservations r
-                WHERE r.event_id = p_event AND r.user_id = p_user AND r.status = 'RESERVED') THEN
-        outcome := 'already_reserved'; RETURN;
-    END IF;
-    IF v_reserved >= v_max THEN
-        outcome := 'sold_out'; RETURN;
-    END IF;
-    INSERT INTO reservations AS r (event_id, user_id) VALUES (p_event, p_user)
-        RETURNING r.id, r.reserved_at INTO reservation_id, reserved_at;
-    UPDATE events SET reserved_tickets = reserved_tickets + 1 WHERE id = p_event;
-    outcome := 'reserved';
-END
-$$;
+-- for-update is a single statement (src/db/queries.c); the server runs a
+-- committed-read check before it so sold-out events never wait on the lock.
+DROP FUNCTION IF EXISTS reservd_reserve_for_update(bigint, bigint);
 
 -- atomic: one conditional UPDATE takes the ticket, then the insert; the
 -- unique index turns a duplicate into already_reserved (the whole

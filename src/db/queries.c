@@ -32,9 +32,25 @@ static const char *const statements[STMT_COUNT] = {
         "AND r.status = 'RESERVED') THEN 'already_reserved' "
         "WHEN e.reserved_tickets >= e.max_tickets THEN 'sold_out' ELSE 'available' END "
         "FROM (SELECT 1) AS one LEFT JOIN events e ON e.id = $1",
+    /* for-update as one statement: lock the event row, check, insert,
+     * count. One statement beat the equivalent PL/pgSQL function by about
+     * 8% in pgbench here (loadtest/RESULTS.md). The duplicate check reads
+     * the statement's snapshot; a duplicate that slips past it is stopped
+     * by the unique index and reported as already_reserved. */
     [STMT_RESERVE_FOR_UPDATE] =
-        "SELECT outcome, reservation_id, " MS("reserved_at")
-        " FROM reservd_reserve_for_update($1, $2)",
+        "WITH ev AS (SELECT e.reserved_tickets < e.max_tickets AS has_room "
+        "            FROM events e WHERE e.id = $1 FOR UPDATE), "
+        "usr AS (SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = $2) AS found), "
+        "held AS (SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = $1 "
+        "         AND r.user_id = $2 AND r.status = 'RESERVED') AS yes), "
+        "ins AS (INSERT INTO reservations (event_id, user_id) SELECT $1, $2 FROM ev, usr, held "
+        "        WHERE ev.has_room AND usr.found AND NOT held.yes RETURNING id, reserved_at), "
+        "upd AS (UPDATE events SET reserved_tickets = reserved_tickets + 1 "
+        "        WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)) "
+        "SELECT CASE WHEN ev.has_room IS NULL THEN 'event_not_found' "
+        "WHEN NOT usr.found THEN 'user_not_found' WHEN held.yes THEN 'already_reserved' "
+        "WHEN ins.id IS NULL THEN 'sold_out' ELSE 'reserved' END, ins.id, " MS("ins.reserved_at")
+        " FROM usr CROSS JOIN held LEFT JOIN ev ON true LEFT JOIN ins ON true",
     [STMT_RESERVE_ATOMIC] =
         "SELECT outcome, reservation_id, " MS("reserved_at")
         " FROM reservd_reserve_atomic($1, $2)",
