@@ -171,8 +171,8 @@ int config_set(struct config *cfg, const char *name, const char *value,
         snprintf(err, errlen, "unknown option --%s", name);
         return -1;
     }
-    char source[64];
-    snprintf(source, sizeof(source), "--%s", name);
+    char source[80];
+    snprintf(source, sizeof(source), "--%s", s->flag);
     return apply(cfg, s, value, source, err, errlen);
 }
 

@@ -51,6 +51,21 @@ static void now_text(char out[TIMEFMT_BUFSIZE])
         strcpy(out, "1970-01-01T00:00:00.000Z");
 }
 
+/* Append formatted text; a line that does not fit is cut, never overrun. */
+__attribute__((format(printf, 4, 5))) static size_t append(char *buf, size_t cap, size_t len,
+                                                          const char *fmt, ...)
+{
+    if (len >= cap)
+        return len;
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(buf + len, cap - len, fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return len;
+    return len + (size_t)n < cap ? len + (size_t)n : cap - 1;
+}
+
 /* Append s to buf as JSON string content. */
 static size_t json_escape(char *buf, size_t cap, size_t len, const char *s)
 {
@@ -60,7 +75,7 @@ static size_t json_escape(char *buf, size_t cap, size_t len, const char *s)
             buf[len++] = '\\';
             buf[len++] = (char)c;
         } else if (c < 0x20) {
-            len += (size_t)snprintf(buf + len, cap - len, "\\u%04x", c);
+            len = append(buf, cap, len, "\\u%04x", c);
         } else {
             buf[len++] = (char)c;
         }
@@ -100,16 +115,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
     now_text(ts);
     size_t len;
     if (json_format) {
-        len = (size_t)snprintf(line, sizeof(line), "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"",
-                               ts, level_names[level]);
+        len = append(line, sizeof(line), 0, "{\"time\":\"%s\",\"level\":\"%s\",\"msg\":\"", ts,
+                     level_names[level]);
         len = json_escape(line, sizeof(line), len, msg);
-        len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}");
+        len = append(line, sizeof(line), len, "\"}");
     } else {
         char safe[sizeof(msg)];
-        len = (size_t)snprintf(line, sizeof(line), "%s %-5s %s", ts, level_names[level],
-                               printable(msg, safe, sizeof(safe)));
+        len = append(line, sizeof(line), 0, "%s %-5s %s", ts, level_names[level],
+                     printable(msg, safe, sizeof(safe)));
     }
-    emit(line, len > sizeof(line) ? sizeof(line) : len, sizeof(line));
+    emit(line, len, sizeof(line));
 }
 
 void log_request(const char *method, const char *path, int status,
@@ -121,22 +136,22 @@ void log_request(const char *method, const char *path, int status,
     size_t len;
     now_text(ts);
     if (json_format) {
-        len = (size_t)snprintf(line, sizeof(line),
-                               "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"",
-                               ts);
+        /* the path goes last but one: if a long one is cut, the fields
+         * before it survive and the line stays one line */
+        len = append(line, sizeof(line), 0,
+                     "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"", ts);
         len = json_escape(line, sizeof(line), len, method);
-        len += (size_t)snprintf(line + len, sizeof(line) - len, "\",\"path\":\"");
-        len = json_escape(line, sizeof(line), len, path);
-        len += (size_t)snprintf(line + len, sizeof(line) - len,
-                                "\",\"status\":%d,\"duration_ms\":%.3f,\"request_id\":\"",
-                                status, duration_ms);
+        len = append(line, sizeof(line), len,
+                     "\",\"status\":%d,\"duration_ms\":%.3f,\"request_id\":\"", status, duration_ms);
         len = json_escape(line, sizeof(line), len, request_id ? request_id : "");
-        len += (size_t)snprintf(line + len, sizeof(line) - len, "\"}");
+        len = append(line, sizeof(line), len, "\",\"path\":\"");
+        len = json_escape(line, sizeof(line) - 3, len, path);
+        len = append(line, sizeof(line), len, "\"}");
     } else {
         char safe_path[512];
-        len = (size_t)snprintf(line, sizeof(line), "%s info  %s %s %d %.3fms id=%s", ts, method,
-                               printable(path, safe_path, sizeof(safe_path)), status,
-                               duration_ms, request_id ? request_id : "-");
+        len = append(line, sizeof(line), 0, "%s info  %s %s %d %.3fms id=%s", ts, method,
+                     printable(path, safe_path, sizeof(safe_path)), status, duration_ms,
+                     request_id ? request_id : "-");
     }
-    emit(line, len > sizeof(line) ? sizeof(line) : len, sizeof(line));
+    emit(line, len, sizeof(line));
 }

@@ -46,8 +46,8 @@ static enum shape match_pattern(const char *pattern, const char *path,
                                 char *bad, size_t badlen)
 {
     const char *pp = pattern, *sp = path;
-    const char *pseg, *sseg;
-    size_t plen, slen;
+    const char *pseg = NULL, *sseg = NULL;
+    size_t plen = 0, slen = 0;
     enum shape result = SHAPE_YES;
     *nparams = 0;
 

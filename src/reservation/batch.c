@@ -132,6 +132,7 @@ static void run_batch(struct batcher *b, int64_t event_id, struct batch *batch,
         }
     }
     fail = RESERVATION_RESERVED;   /* every entry has its own answer */
+    log_debug("batch: event %lld, %d requests", (long long)event_id, batch->n);
 out:
     if (fail != RESERVATION_RESERVED)
         for (int i = 0; i < batch->n; i++)

@@ -236,6 +236,13 @@ static void json_logs(void **state)
                                        NULL, NULL, 0, &r), 0);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
+    /* a path longer than a log line is cut, and the line stays JSON */
+    char long_path[1600] = "/";
+    memset(long_path + 1, 'p', sizeof(long_path) - 2);
+    long_path[sizeof(long_path) - 1] = '\0';
+    assert_int_equal(http_call(srv.port, "GET", long_path, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 404);
+    http_result_free(&r);
     char log_path[sizeof(srv.log_path)];
     memcpy(log_path, srv.log_path, sizeof(log_path));
     assert_int_equal(test_server_kill(&srv, SIGTERM), 0);
@@ -263,7 +270,7 @@ static void json_logs(void **state)
     }
     fclose(f);
     assert_int_equal(request_lines, 1);
-    assert_true(lines >= 3);   /* start-up, request, shutdown */
+    assert_true(lines >= 4);   /* start-up, two requests, shutdown */
     test_server_stop(&srv);
 }
 
