@@ -10,6 +10,7 @@
 #include "reservation.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,10 @@ struct reservation_strategy {
     struct db_pool *pool;
     struct batcher *batcher;   /* batch only */
     pthread_mutex_t gate[GATE_STRIPES];
+    /* Per stripe: the event whose last locked transaction found tickets
+     * left. Only a hint to skip the committed-read check while an event is
+     * selling; the locked statement decides every request. */
+    _Atomic int64_t had_room[GATE_STRIPES];
 };
 
 int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
@@ -134,17 +139,24 @@ static enum reservation_outcome reserve_for_update(struct reservation_strategy *
                                                    const struct timespec *deadline,
                                                    struct reservation_grant *grant)
 {
-    bool available = false;
-    enum reservation_outcome out = run_statement(s, STMT_RESERVE_PRECHECK, event_id, user_id,
-                                                 deadline, decide_precheck, &available);
-    if (!available)
-        return out;
-    pthread_mutex_t *gate = &s->gate[(uint64_t)event_id % GATE_STRIPES];
-    if (pthread_mutex_clocklock(gate, CLOCK_MONOTONIC, deadline) != 0)
+    size_t stripe = (uint64_t)event_id % GATE_STRIPES;
+    enum reservation_outcome out;
+    if (atomic_load_explicit(&s->had_room[stripe], memory_order_relaxed) != event_id) {
+        bool available = false;
+        out = run_statement(s, STMT_RESERVE_PRECHECK, event_id, user_id, deadline,
+                            decide_precheck, &available);
+        if (!available)
+            return out;
+    }
+    if (pthread_mutex_clocklock(&s->gate[stripe], CLOCK_MONOTONIC, deadline) != 0)
         return RESERVATION_BUSY;
     out = run_statement(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, decide_granted,
                         grant);
-    pthread_mutex_unlock(gate);
+    if (out == RESERVATION_RESERVED)
+        atomic_store_explicit(&s->had_room[stripe], event_id, memory_order_relaxed);
+    else if (out == RESERVATION_SOLD_OUT || out == RESERVATION_EVENT_NOT_FOUND)
+        atomic_store_explicit(&s->had_room[stripe], 0, memory_order_relaxed);
+    pthread_mutex_unlock(&s->gate[stripe]);
     return out;
 }
 
