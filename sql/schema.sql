@@ -108,17 +108,22 @@ BEGIN
           FROM events e WHERE e.id = p_event FOR UPDATE;
     END IF;
     RETURN QUERY
+    -- known and held probe the indexes with the batch's user ids (= ANY),
+    -- so the cost follows the batch size, never the event's size.
     WITH req AS (
         SELECT u.user_id, u.ord::int AS ord
           FROM unnest(p_users) WITH ORDINALITY AS u (user_id, ord)
+    ), known AS (
+        SELECT x.id FROM users x WHERE x.id = ANY (p_users)
+    ), held AS (
+        SELECT r.user_id FROM reservations r
+         WHERE r.event_id = p_event AND r.user_id = ANY (p_users) AND r.status = 'RESERVED'
     ), classified AS (
         SELECT req.ord, req.user_id,
                CASE
                  WHEN NOT v_exists THEN 'event_not_found'
-                 WHEN NOT EXISTS (SELECT 1 FROM users x WHERE x.id = req.user_id) THEN 'user_not_found'
-                 WHEN EXISTS (SELECT 1 FROM reservations r
-                               WHERE r.event_id = p_event AND r.user_id = req.user_id
-                                 AND r.status = 'RESERVED') THEN 'already_reserved'
+                 WHEN req.user_id NOT IN (SELECT known.id FROM known) THEN 'user_not_found'
+                 WHEN req.user_id IN (SELECT held.user_id FROM held) THEN 'already_reserved'
                  WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'already_reserved'
                  ELSE 'candidate'
                END AS outcome
