@@ -124,7 +124,7 @@ BEGIN
                  WHEN NOT v_exists THEN 'event_not_found'
                  WHEN req.user_id NOT IN (SELECT known.id FROM known) THEN 'user_not_found'
                  WHEN req.user_id IN (SELECT held.user_id FROM held) THEN 'already_reserved'
-                 WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'already_reserved'
+                 WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'repeat'
                  ELSE 'candidate'
                END AS outcome
           FROM req
@@ -135,6 +135,16 @@ BEGIN
                          <= v_max - v_reserved THEN 'reserved'
                     ELSE 'sold_out' END AS outcome
           FROM classified c
+    ), answered AS (
+        -- a user's later request in the same batch meets what their first got:
+        -- already_reserved after a grant, sold_out after a refusal
+        SELECT a.ord, a.user_id,
+               CASE WHEN a.outcome <> 'repeat' THEN a.outcome
+                    WHEN EXISTS (SELECT 1 FROM ranked f
+                                  WHERE f.user_id = a.user_id AND f.outcome = 'reserved')
+                         THEN 'already_reserved'
+                    ELSE 'sold_out' END AS outcome
+          FROM ranked a
     ), ins AS (
         INSERT INTO reservations AS r (event_id, user_id)
         SELECT p_event, ranked.user_id FROM ranked WHERE ranked.outcome = 'reserved'
@@ -145,9 +155,9 @@ BEGIN
          WHERE e.id = p_event AND v_exists
         RETURNING e.id
     )
-    SELECT ranked.ord, ranked.outcome, ins.id, ins.reserved_at
-      FROM ranked LEFT JOIN ins ON ranked.outcome = 'reserved' AND ins.user_id = ranked.user_id
-     ORDER BY ranked.ord;
+    SELECT answered.ord, answered.outcome, ins.id, ins.reserved_at
+      FROM answered LEFT JOIN ins ON answered.outcome = 'reserved' AND ins.user_id = answered.user_id
+     ORDER BY answered.ord;
 END
 $$;
 

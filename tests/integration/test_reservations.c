@@ -372,6 +372,115 @@ static void busy_when_no_connection_is_free(void **state)
     check_event(f, ev, 1, 3);
 }
 
+/* The batch function on its own: one batch with duplicates, unknown users,
+ * a holder and more candidates than tickets gets exactly the answers the
+ * per-request path would give in arrival order. */
+static void batch_function_answers_each_request(void **state)
+{
+    struct fixture *f = *state;
+    long long u[6];
+    for (int i = 0; i < 6; i++)
+        u[i] = new_user(f, 60 + i);
+    long long ev = new_event(f, "Batch rules", 4);
+    reserve(f, ev, u[5], 201, NULL);              /* u5 already holds one; 3 left */
+    char sql[512];
+    snprintf(sql, sizeof(sql),
+             "SELECT string_agg(outcome, ',' ORDER BY ord) FROM reservd_reserve_batch(%lld, "
+             "ARRAY[%lld, %lld, 999999, %lld, %lld, %lld, %lld, %lld, %lld]::bigint[])",
+             ev, u[0], u[0], u[5], u[1], u[2], u[3], u[4], u[3]);
+    PGresult *res = PQexec(f->db, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_string_equal(PQgetvalue(res, 0, 0),
+                        "reserved,already_reserved,user_not_found,already_reserved,"
+                        "reserved,reserved,sold_out,sold_out,sold_out");
+    PQclear(res);
+    check_event(f, ev, 4, 4);
+    snprintf(sql, sizeof(sql), "SELECT outcome FROM reservd_reserve_batch(%lld, ARRAY[%lld]::bigint[])",
+             ev + 1000, u[0]);
+    res = PQexec(f->db, sql);
+    assert_string_equal(PQgetvalue(res, 0, 0), "event_not_found");
+    PQclear(res);
+}
+
+struct racer {
+    int port;
+    long long event, user;
+    pthread_barrier_t *start;
+    int status;
+    char code[32];
+    long long reservation;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    char body[128];
+    struct http_result res;
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", r->event, r->user);
+    pthread_barrier_wait(r->start);
+    if (http_call(r->port, "POST", "/reservations", NULL, body, &res) == 0) {
+        r->status = res.status;
+        snprintf(r->code, sizeof(r->code), "%s", http_error_code(&res));
+        r->reservation = http_json_int(&res, "id");
+    }
+    http_result_free(&res);
+    return NULL;
+}
+
+/* The same mix sent at once over HTTP: however the requests fall into
+ * batches, every individual answer agrees with the database. */
+static void concurrent_mix_answers_agree(void **state)
+{
+    struct fixture *f = *state;
+    long long u[6];
+    for (int i = 0; i < 6; i++)
+        u[i] = new_user(f, 70 + i);
+    long long ev = new_event(f, "Batch race", 4);
+    reserve(f, ev, u[5], 201, NULL);
+    long long who[] = {u[0], u[0], u[0], u[1], u[1], 999998, 999999, u[5], u[2], u[3], u[4],
+                       u[2], u[3], u[4]};
+    enum { N = sizeof(who) / sizeof(who[0]) };
+    struct racer racers[N];
+    pthread_t threads[N];
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N);
+    for (int i = 0; i < N; i++) {
+        racers[i] = (struct racer){.port = f->srv.port, .event = ev, .user = who[i], .start = &start};
+        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+    }
+    for (int i = 0; i < N; i++)
+        pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
+
+    int granted = 0;
+    for (int i = 0; i < N; i++) {
+        struct racer *r = &racers[i];
+        char sql[256];
+        snprintf(sql, sizeof(sql), "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                   "AND user_id = %lld AND status = 'RESERVED'", ev, r->user);
+        long long holds = test_db_scalar(f->db, sql);
+        if (r->status == 201) {
+            granted++;
+            snprintf(sql, sizeof(sql), "SELECT user_id FROM reservations WHERE id = %lld "
+                                       "AND event_id = %lld AND status = 'RESERVED'",
+                     r->reservation, ev);
+            assert_int_equal(test_db_scalar(f->db, sql), r->user);
+        } else if (strcmp(r->code, "user_not_found") == 0) {
+            assert_int_equal(r->status, 404);
+            assert_true(r->user >= 999998);
+        } else if (strcmp(r->code, "already_reserved") == 0) {
+            assert_int_equal(r->status, 409);
+            assert_int_equal(holds, 1);            /* somebody got this user a ticket */
+        } else {
+            assert_int_equal(r->status, 409);
+            assert_string_equal(r->code, "sold_out");
+            assert_int_equal(holds, 0);            /* sold out and holding nothing */
+        }
+    }
+    assert_int_equal(granted, 3);                  /* exactly the tickets that were left */
+    check_event(f, ev, 4, 4);
+}
+
 int main(void)
 {
 #define CONTRACT(setup)                                                              \
@@ -389,6 +498,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(busy_when_no_connection_is_free, setup_one_connection,
                                         teardown),
+        cmocka_unit_test_setup_teardown(batch_function_answers_each_request, setup_batch, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_batch, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_for_update, teardown),
+        cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_atomic, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
