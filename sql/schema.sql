@@ -108,16 +108,21 @@ BEGIN
           FROM events e WHERE e.id = p_event FOR UPDATE;
     END IF;
     RETURN QUERY
-    -- known and held probe the indexes with the batch's user ids (= ANY),
-    -- so the cost follows the batch size, never the event's size.
+    -- known and held look each of the batch's users up in an index. The
+    -- LATERAL ... LIMIT 1 keeps it a lookup per user: as a join, the planner
+    -- (with no statistics yet for a new event) hashed every active
+    -- reservation of the event, a cost that grew with each batch.
     WITH req AS (
         SELECT u.user_id, u.ord::int AS ord
           FROM unnest(p_users) WITH ORDINALITY AS u (user_id, ord)
     ), known AS (
-        SELECT x.id FROM users x WHERE x.id = ANY (p_users)
+        SELECT req.user_id AS id FROM req
+         CROSS JOIN LATERAL (SELECT 1 FROM users x WHERE x.id = req.user_id LIMIT 1) AS k
     ), held AS (
-        SELECT r.user_id FROM reservations r
-         WHERE r.event_id = p_event AND r.user_id = ANY (p_users) AND r.status = 'RESERVED'
+        SELECT req.user_id FROM req
+         CROSS JOIN LATERAL (SELECT 1 FROM reservations r
+                              WHERE r.event_id = p_event AND r.user_id = req.user_id
+                                AND r.status = 'RESERVED' LIMIT 1) AS h
     ), classified AS (
         SELECT req.ord, req.user_id,
                CASE
