@@ -15,50 +15,31 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct test_server srv;
-    PGconn *db;
-};
-
-static int start(void **state, const char *const *args)
-{
-    struct fixture *f = calloc(1, sizeof(*f));
-    if (!f || test_server_start(&f->srv, args) != 0)
-        return -1;
-    f->db = test_db_connect(&f->srv);
-    *state = f;
-    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
-}
-
 static int setup_for_update(void **state)
 {
     const char *args[] = {"--reservation-strategy", "for-update", NULL};
-    return start(state, args);
+    return fixture_start(state, args);
 }
 static int setup_batch(void **state)
 {
     const char *args[] = {"--reservation-strategy", "batch", NULL};
-    return start(state, args);
+    return fixture_start(state, args);
 }
 static int setup_atomic(void **state)
 {
     const char *args[] = {"--reservation-strategy", "atomic", NULL};
-    return start(state, args);
+    return fixture_start(state, args);
 }
 static int setup_unsafe(void **state)
 {
     const char *args[] = {"--reservation-strategy", "unsafe", "--i-understand-unsafe-oversells",
                           "--pool-size", "32", NULL};
-    return start(state, args);
+    return fixture_start(state, args);
 }
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    PQfinish(f->db);
-    int rc = test_server_stop(&f->srv);
-    free(f);
-    return rc == 0 ? 0 : -1;
+    return fixture_stop(state);
 }
 
 static long long scalar(struct fixture *f, const char *fmt, ...)

@@ -65,21 +65,6 @@ static void bad_settings_stop_the_start(void **state)
                                  "--database-url postgresql://nobody@127.0.0.1:1/none"), 1);
 }
 
-struct pending {
-    int port;
-    char body[128];
-    int status;
-};
-
-static void *reserve_in_background(void *arg)
-{
-    struct pending *p = arg;
-    struct http_result r;
-    p->status = http_call(p->port, "POST", "/reservations", NULL, p->body, &r) == 0 ? r.status : -1;
-    http_result_free(&r);
-    return NULL;
-}
-
 /* SIGTERM while a request waits on the database: it is answered, the
  * reservation is committed, the process exits 0. */
 static void sigterm_finishes_in_flight_requests(void **state)
@@ -96,16 +81,15 @@ static void sigterm_finishes_in_flight_requests(void **state)
     snprintf(sql, sizeof(sql), "SELECT 1 FROM events WHERE id = %lld FOR UPDATE", ev);
     PQclear(PQexec(db, sql));
 
-    struct pending p = {.port = srv.port, .status = 0};
+    struct background_call p = {.port = srv.port, .method = "POST", .path = "/reservations"};
     snprintf(p.body, sizeof(p.body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, reserve_in_background, &p), 0);
+    assert_int_equal(background_call_start(&p), 0);
     struct timespec pause = {0, 300 * 1000000L};
     nanosleep(&pause, NULL);              /* the request now waits on our lock */
     kill(srv.pid, SIGTERM);
     nanosleep(&pause, NULL);
     PQclear(PQexec(db, "COMMIT"));        /* let it through */
-    pthread_join(t, NULL);
+    background_call_join(&p);
     assert_int_equal(p.status, 201);
     snprintf(sql, sizeof(sql), "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
     assert_int_equal(test_db_scalar(db, sql), 1);

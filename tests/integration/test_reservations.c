@@ -14,20 +14,10 @@
 
 #include "harness.h"
 
-struct fixture {
-    struct test_server srv;
-    PGconn *db;
-};
-
 static int start(void **state, const char *strategy, const char *extra)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
     const char *args[] = {"--reservation-strategy", strategy, extra, extra ? "300" : NULL, NULL};
-    if (!f || test_server_start(&f->srv, args) != 0)
-        return -1;
-    f->db = test_db_connect(&f->srv);
-    *state = f;
-    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
+    return fixture_start(state, args);
 }
 
 static int setup_for_update(void **state) { return start(state, "for-update", NULL); }
@@ -41,11 +31,7 @@ static int setup_batch_short_lock(void **state) { return start(state, "batch", "
 
 static int teardown(void **state)
 {
-    struct fixture *f = *state;
-    PQfinish(f->db);
-    int rc = test_server_stop(&f->srv);
-    free(f);
-    return rc == 0 ? 0 : -1;
+    return fixture_stop(state);
 }
 
 static struct http_result call(struct fixture *f, const char *method, const char *path,
@@ -320,31 +306,11 @@ static void busy_when_the_lock_is_held(void **state)
     check_event(f, ev, 1, 3);
 }
 
-struct pending {
-    int port;
-    char body[128];
-    int status;
-};
-
-static void *reserve_in_background(void *arg)
-{
-    struct pending *p = arg;
-    struct http_result r;
-    p->status = http_call(p->port, "POST", "/reservations", NULL, p->body, &r) == 0 ? r.status : -1;
-    http_result_free(&r);
-    return NULL;
-}
-
 static int setup_one_connection(void **state)
 {
-    struct fixture *f = calloc(1, sizeof(*f));
     const char *args[] = {"--pool-size", "1", "--acquire-timeout-ms", "300",
                           "--lock-timeout-ms", "5000", NULL};
-    if (!f || test_server_start(&f->srv, args) != 0)
-        return -1;
-    f->db = test_db_connect(&f->srv);
-    *state = f;
-    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
+    return fixture_start(state, args);
 }
 
 /* The only pooled connection is stuck behind a lock: other requests get
@@ -356,10 +322,9 @@ static void busy_when_no_connection_is_free(void **state)
     long long u = new_user(f, 50);
     long long ev = new_event(f, "Pool", 3);
     PGconn *locker = lock_event(f, ev);
-    struct pending p = {.port = f->srv.port};
+    struct background_call p = {.port = f->srv.port, .method = "POST", .path = "/reservations"};
     snprintf(p.body, sizeof(p.body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
-    pthread_t t;
-    assert_int_equal(pthread_create(&t, NULL, reserve_in_background, &p), 0);
+    assert_int_equal(background_call_start(&p), 0);
     struct timespec pause = {0, 300 * 1000000L};
     nanosleep(&pause, NULL);          /* it now holds the connection, waiting */
     struct http_result r = call(f, "GET", "/users/1", NULL, 503);
@@ -367,7 +332,7 @@ static void busy_when_no_connection_is_free(void **state)
     http_result_free(&r);
     PQclear(PQexec(locker, "ROLLBACK"));
     PQfinish(locker);
-    pthread_join(t, NULL);
+    background_call_join(&p);
     assert_int_equal(p.status, 201);
     check_event(f, ev, 1, 3);
 }
@@ -402,31 +367,6 @@ static void batch_function_answers_each_request(void **state)
     PQclear(res);
 }
 
-struct racer {
-    int port;
-    long long event, user;
-    pthread_barrier_t *start;
-    int status;
-    char code[32];
-    long long reservation;
-};
-
-static void *race(void *arg)
-{
-    struct racer *r = arg;
-    char body[128];
-    struct http_result res;
-    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", r->event, r->user);
-    pthread_barrier_wait(r->start);
-    if (http_call(r->port, "POST", "/reservations", NULL, body, &res) == 0) {
-        r->status = res.status;
-        snprintf(r->code, sizeof(r->code), "%s", http_error_code(&res));
-        r->reservation = http_json_int(&res, "id");
-    }
-    http_result_free(&res);
-    return NULL;
-}
-
 /* The same mix sent at once over HTTP: however the requests fall into
  * batches, every individual answer agrees with the database. */
 static void concurrent_mix_answers_agree(void **state)
@@ -440,34 +380,37 @@ static void concurrent_mix_answers_agree(void **state)
     long long who[] = {u[0], u[0], u[0], u[1], u[1], 999998, 999999, u[5], u[2], u[3], u[4],
                        u[2], u[3], u[4]};
     enum { N = sizeof(who) / sizeof(who[0]) };
-    struct racer racers[N];
-    pthread_t threads[N];
+    struct background_call racers[N];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, N);
     for (int i = 0; i < N; i++) {
-        racers[i] = (struct racer){.port = f->srv.port, .event = ev, .user = who[i], .start = &start};
-        assert_int_equal(pthread_create(&threads[i], NULL, race, &racers[i]), 0);
+        racers[i] = (struct background_call){.port = f->srv.port, .method = "POST",
+                                             .path = "/reservations", .start = &start};
+        snprintf(racers[i].body, sizeof(racers[i].body), "{\"eventId\":%lld,\"userId\":%lld}",
+                 ev, who[i]);
+        assert_int_equal(background_call_start(&racers[i]), 0);
     }
     for (int i = 0; i < N; i++)
-        pthread_join(threads[i], NULL);
+        background_call_join(&racers[i]);
     pthread_barrier_destroy(&start);
 
     int granted = 0;
     for (int i = 0; i < N; i++) {
-        struct racer *r = &racers[i];
+        struct background_call *r = &racers[i];
+        long long user = who[i];
         char sql[256];
         snprintf(sql, sizeof(sql), "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                                   "AND user_id = %lld AND status = 'RESERVED'", ev, r->user);
+                                   "AND user_id = %lld AND status = 'RESERVED'", ev, user);
         long long holds = test_db_scalar(f->db, sql);
         if (r->status == 201) {
             granted++;
             snprintf(sql, sizeof(sql), "SELECT user_id FROM reservations WHERE id = %lld "
                                        "AND event_id = %lld AND status = 'RESERVED'",
-                     r->reservation, ev);
-            assert_int_equal(test_db_scalar(f->db, sql), r->user);
+                     r->id, ev);
+            assert_int_equal(test_db_scalar(f->db, sql), user);
         } else if (strcmp(r->code, "user_not_found") == 0) {
             assert_int_equal(r->status, 404);
-            assert_true(r->user >= 999998);
+            assert_true(user >= 999998);
         } else if (strcmp(r->code, "already_reserved") == 0) {
             assert_int_equal(r->status, 409);
             assert_int_equal(holds, 1);            /* somebody got this user a ticket */

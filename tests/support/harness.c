@@ -345,3 +345,50 @@ long long http_json_int(const struct http_result *r, const char *key)
     json_t *v = json_object_get(r->json, key);
     return json_is_integer(v) ? (long long)json_integer_value(v) : -1;
 }
+
+int fixture_start(void **state, const char *const *args)
+{
+    struct fixture *f = calloc(1, sizeof(*f));
+    if (!f || test_server_start(&f->srv, args) != 0) {
+        free(f);
+        return -1;
+    }
+    f->db = test_db_connect(&f->srv);
+    *state = f;
+    return PQstatus(f->db) == CONNECTION_OK ? 0 : -1;
+}
+
+int fixture_stop(void **state)
+{
+    struct fixture *f = *state;
+    PQfinish(f->db);
+    int rc = test_server_stop(&f->srv);
+    free(f);
+    return rc == 0 ? 0 : -1;
+}
+
+static void *background_main(void *arg)
+{
+    struct background_call *c = arg;
+    struct http_result r;
+    if (c->start)
+        pthread_barrier_wait(c->start);
+    c->status = -1;
+    if (http_call(c->port, c->method, c->path, NULL, c->body[0] ? c->body : NULL, &r) == 0) {
+        c->status = r.status;
+        snprintf(c->code, sizeof(c->code), "%s", http_error_code(&r));
+        c->id = http_json_int(&r, "id");
+    }
+    http_result_free(&r);
+    return NULL;
+}
+
+int background_call_start(struct background_call *c)
+{
+    return pthread_create(&c->thread, NULL, background_main, c) == 0 ? 0 : -1;
+}
+
+void background_call_join(struct background_call *c)
+{
+    pthread_join(c->thread, NULL);
+}

@@ -7,6 +7,7 @@
 
 #include <jansson.h>
 #include <libpq-fe.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -29,6 +30,32 @@ int test_server_stop(struct test_server *srv);
 int test_server_kill(struct test_server *srv, int sig);
 /* Start reservd on the existing database (after a kill). */
 int test_server_restart(struct test_server *srv, const char *const *extra_args);
+
+/* A server and a direct connection to its database, as cmocka state. */
+struct fixture {
+    struct test_server srv;
+    PGconn *db;
+};
+
+/* cmocka setup/teardown bodies: start with args (NULL-ended), stop and
+ * check the exit status. */
+int fixture_start(void **state, const char *const *args);
+int fixture_stop(void **state);
+
+/* One request on its own thread, released together with others by a
+ * barrier (optional), for races. */
+struct background_call {
+    pthread_t thread;
+    int port;
+    const char *method, *path;
+    char body[256];
+    pthread_barrier_t *start;  /* NULL: go at once */
+    int status;                /* -1: transport error */
+    char code[32];             /* error code, "" on success */
+    long long id;              /* "id" of the body, or -1 */
+};
+int background_call_start(struct background_call *c);
+void background_call_join(struct background_call *c);
 
 /* A libpq connection to the server's database (caller PQfinish()es). */
 PGconn *test_db_connect(const struct test_server *srv);
