@@ -15,7 +15,7 @@ COPY . .
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=Release -DRESERVD_BUILD_TESTS=OFF \
  && cmake --build build -j"$(nproc)" \
  && install -D -s -m 0755 build/reservd dist/bin/reservd \
- && install -D -s -m 0755 build/tools/seed/reservd-seed dist/bin/reservd-seed \
+ && install -D -s -m 0755 build/src/tools/seed/reservd-seed dist/bin/reservd-seed \
  && install -D -s -m 0755 build/loadtest/reservd-load dist/bin/reservd-load
 
 FROM debian:12-slim
