@@ -79,7 +79,6 @@ PGresult *db_exec(struct db_conn *conn, enum db_statement stmt, int nparams,
                   const char *const *params);
 /* Run a fixed command (BEGIN, COMMIT, ROLLBACK). 0 or -1. */
 int db_command(struct db_conn *conn, const char *sql);
-PGconn *db_conn_pg(struct db_conn *conn);
 
 /* How a finished query went. */
 enum db_result {

@@ -38,7 +38,6 @@ struct reservation_strategy;
 int reservation_strategy_create(const struct reservation_options *opts, struct db_pool *pool,
                                 struct reservation_strategy **out, char *err, size_t errlen);
 void reservation_strategy_destroy(struct reservation_strategy *s);
-const char *reservation_strategy_name(const struct reservation_strategy *s);
 
 /* Grant (or refuse) one ticket of event to user, answering by deadline
  * (CLOCK_MONOTONIC). grant is filled for RESERVATION_RESERVED. */

@@ -15,8 +15,6 @@ struct workers;
 /* Start n threads. 0, or -1 (errno set). */
 int workers_start(int nthreads, struct workers **out);
 void workers_submit(struct workers *w, struct work *work);
-/* Jobs waiting to start. */
-int workers_queued(struct workers *w);
 /* Run every queued job, then join the threads and free. */
 void workers_stop(struct workers *w);
 

@@ -10,7 +10,6 @@ struct workers {
     pthread_mutex_t lock;
     pthread_cond_t ready;
     struct work *head, *tail;
-    int queued;
     bool stopping;
     int nthreads;
     pthread_t threads[];
@@ -31,7 +30,6 @@ static void *worker_main(void *arg)
         w->head = job->next;
         if (!w->head)
             w->tail = NULL;
-        w->queued--;
         pthread_mutex_unlock(&w->lock);
         job->run(job);
     }
@@ -69,17 +67,8 @@ void workers_submit(struct workers *w, struct work *work)
     else
         w->head = work;
     w->tail = work;
-    w->queued++;
     pthread_cond_signal(&w->ready);
     pthread_mutex_unlock(&w->lock);
-}
-
-int workers_queued(struct workers *w)
-{
-    pthread_mutex_lock(&w->lock);
-    int n = w->queued;
-    pthread_mutex_unlock(&w->lock);
-    return n;
 }
 
 void workers_stop(struct workers *w)

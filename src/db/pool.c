@@ -35,11 +35,6 @@ struct db_pool {
     uint64_t connects;
 };
 
-PGconn *db_conn_pg(struct db_conn *conn)
-{
-    return conn->pg;
-}
-
 static int prepare_all(PGconn *pg, const char *lock_timeout_sql)
 {
     PGresult *res = PQexec(pg, lock_timeout_sql);

@@ -30,7 +30,6 @@ typedef enum reservation_outcome (*reserve_fn)(struct reservation_strategy *s, i
 #define GATE_STRIPES 1024
 
 struct reservation_strategy {
-    const char *name;
     reserve_fn reserve;
     struct db_pool *pool;
     struct batcher *batcher;   /* batch only */
@@ -250,7 +249,6 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
         }
         for (int g = 0; g < GATE_STRIPES; g++)
             pthread_mutex_init(&s->gate[g], NULL);
-        s->name = strategies[i].name;
         s->reserve = strategies[i].reserve;
         s->pool = pool;
         if (s->reserve == reserve_batch &&
@@ -274,11 +272,6 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
     for (int g = 0; g < GATE_STRIPES; g++)
         pthread_mutex_destroy(&s->gate[g]);
     free(s);
-}
-
-const char *reservation_strategy_name(const struct reservation_strategy *s)
-{
-    return s->name;
 }
 
 enum reservation_outcome reservation_create(struct reservation_strategy *s, int64_t event_id,

@@ -127,6 +127,27 @@ static void check_invariants(struct fixture *f, long long event, long long expec
     assert_true(active <= max);
 }
 
+/* A spike's report: print its figures, then demand exactly `granted`
+ * 201s, `refused` 409 sold_out, no transport error and a clean exit. */
+static void expect_spike(const char *label, int rc, json_t *rep, long long granted,
+                         long long refused)
+{
+    json_t *lat = json_object_get(rep, "latency_ms");
+    long long transport = json_integer_value(json_object_get(rep, "transport_errors"));
+    fprintf(stderr, "%s: %lld x 201, %lld x 409, %lld x sold_out, %lld transport errors, "
+                    "%.3f s, p50 %.1f ms, p99 %.1f ms\n",
+            label, count_of(rep, "status", "201"), count_of(rep, "status", "409"),
+            count_of(rep, "errors", "sold_out"), transport,
+            json_number_value(json_object_get(rep, "wall_seconds")),
+            json_number_value(json_object_get(lat, "p50")),
+            json_number_value(json_object_get(lat, "p99")));
+    assert_int_equal(rc, 0);
+    assert_int_equal(count_of(rep, "status", "201"), granted);
+    assert_int_equal(count_of(rep, "status", "409"), refused);
+    assert_int_equal(count_of(rep, "errors", "sold_out"), refused);
+    assert_int_equal(transport, 0);
+}
+
 /* 2,000 distinct users at once for 100 tickets. */
 static void proof_2000_for_100(void **state)
 {
@@ -136,17 +157,7 @@ static void proof_2000_for_100(void **state)
     json_t *rep;
     int rc = run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld "
                                "--verify --expect-status 201=100,409=1900", ev, first);
-    fprintf(stderr, "proof: 2000 requests, %lld x 201, %lld x sold_out, %lld transport errors, "
-                    "%.3f s, p99 %.1f ms\n",
-            count_of(rep, "status", "201"), count_of(rep, "errors", "sold_out"),
-            (long long)json_integer_value(json_object_get(rep, "transport_errors")),
-            json_number_value(json_object_get(rep, "wall_seconds")),
-            json_number_value(json_object_get(json_object_get(rep, "latency_ms"), "p99")));
-    assert_int_equal(rc, 0);
-    assert_int_equal(count_of(rep, "status", "201"), 100);
-    assert_int_equal(count_of(rep, "status", "409"), 1900);
-    assert_int_equal(count_of(rep, "errors", "sold_out"), 1900);
-    assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
+    expect_spike("proof: 2000 requests", rc, rep, 100, 1900);
     json_decref(rep);
     check_invariants(f, ev, 100);
 }
@@ -243,17 +254,7 @@ static void spike_10000_compat(void **state)
     int rc = run_load(f, &rep, "spike -n 10000 --timeout 120 --scenario compat --event %lld "
                                "--user-start %lld --verify --expect-status 201=100,409=9900",
                       ev, first);
-    fprintf(stderr, "spike: 10000 requests, %lld x 201, %lld x 409, %lld transport errors, "
-                    "%.3f s, p50 %.1f ms, p99 %.1f ms\n",
-            count_of(rep, "status", "201"), count_of(rep, "status", "409"),
-            (long long)json_integer_value(json_object_get(rep, "transport_errors")),
-            json_number_value(json_object_get(rep, "wall_seconds")),
-            json_number_value(json_object_get(json_object_get(rep, "latency_ms"), "p50")),
-            json_number_value(json_object_get(json_object_get(rep, "latency_ms"), "p99")));
-    assert_int_equal(rc, 0);
-    assert_int_equal(count_of(rep, "status", "201"), 100);
-    assert_int_equal(count_of(rep, "status", "409"), 9900);
-    assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
+    expect_spike("spike: 10000 requests", rc, rep, 100, 9900);
     json_decref(rep);
     check_invariants(f, ev, 100);
 }
