@@ -38,6 +38,7 @@ struct http_request {
     size_t body_len;
     const char *request_id;
     struct timespec deadline;           /* CLOCK_MONOTONIC: answer 503 busy after */
+    void *exchange;                     /* private to the server */
 };
 
 /* Value of query argument key, or NULL if absent. */
@@ -74,6 +75,15 @@ int http_response_add_header(struct http_response *resp, const char *name,
                              const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *http_response_header(const struct http_response *resp, const char *name);
+
+/* Deferred answers. A handler that cannot answer before it returns calls
+ * http_defer() and hands the work on; whoever finishes it fills the
+ * response and calls http_complete() exactly once, from any thread (even
+ * before the handler has returned). Until then the request and response
+ * stay valid, and only the finisher touches the response. */
+struct http_deferred;
+struct http_deferred *http_defer(const struct http_request *req);
+void http_complete(struct http_deferred *deferred);
 
 /* Serialise the body; returns malloc'd bytes (caller frees) or NULL. */
 char *http_response_body(const struct http_response *resp, size_t *len);

@@ -1,13 +1,16 @@
 #ifndef RESERVD_RESERVATION_H
 #define RESERVD_RESERVATION_H
 
-/* The strategy seam: how a reservation is granted. Handlers call
- * reservation_create() and never know which strategy runs. */
+/* The strategy seam: how a reservation is granted. Handlers submit a
+ * request with reservation_submit() and are called back with the outcome;
+ * they never know which strategy runs, and never wait for it. */
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
+
+#include "workers.h"
 
 struct db_pool;
 
@@ -28,24 +31,44 @@ struct reservation_grant {
 
 struct reservation_options {
     const char *strategy;      /* "for-update", "batch", "atomic", "unsafe" */
-    int batch_max;
-    int batch_wait_us;
+    int batch_max;             /* most requests for one event handled at once */
+    int batch_wait_us;         /* batch: longest an idle event waits to fill */
 };
 
 struct reservation_strategy;
 
-/* 0, or -1 with a message in err (unknown name). */
+/* One request. The submitter owns the memory and keeps it alive until
+ * done() has been called. */
+struct reservation_request {
+    int64_t event_id;
+    int64_t user_id;
+    struct timespec deadline;  /* CLOCK_MONOTONIC: answer busy after it */
+    /* Called exactly once, on any thread, possibly before
+     * reservation_submit() returns; outcome (and grant, for
+     * RESERVATION_RESERVED) are set. */
+    void (*done)(struct reservation_request *r);
+    enum reservation_outcome outcome;
+    struct reservation_grant grant;
+
+    /* Private to src/reservation/. */
+    struct work work;
+    struct reservation_strategy *strategy;
+    struct reservation_request *next;
+    bool again;                /* back to the event's queue, not answered */
+};
+
+/* 0, or -1 with a message in err (unknown name, out of memory). The
+ * strategy runs its database work on workers; both must outlive it. */
 int reservation_strategy_create(const struct reservation_options *opts, struct db_pool *pool,
-                                struct reservation_strategy **out, char *err, size_t errlen);
+                                struct workers *workers, struct reservation_strategy **out,
+                                char *err, size_t errlen);
+/* NULL-safe. Every submitted request must have been answered. */
 void reservation_strategy_destroy(struct reservation_strategy *s);
 
-/* Grant (or refuse) one ticket of event to user, answering by deadline
- * (CLOCK_MONOTONIC). grant is filled for RESERVATION_RESERVED. */
-enum reservation_outcome reservation_create(struct reservation_strategy *s, int64_t event_id,
-                                            int64_t user_id, const struct timespec *deadline,
-                                            struct reservation_grant *grant);
+/* Grant (or refuse) one ticket of r->event_id to r->user_id. Never blocks. */
+void reservation_submit(struct reservation_strategy *s, struct reservation_request *r);
 
-/* Map the outcome text the SQL functions return. -1 if unknown. */
+/* Map the outcome text the SQL returns. -1 if unknown. */
 int reservation_outcome_parse(const char *text, enum reservation_outcome *out);
 
 #endif

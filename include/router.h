@@ -15,6 +15,8 @@ typedef void (*route_handler)(struct app *app, const struct http_request *req,
 enum route_flags {
     ROUTE_NEEDS_DB = 1 << 0,   /* run on a database worker, never an HTTP thread */
     ROUTE_NO_BODY  = 1 << 1,   /* the request body is ignored */
+    ROUTE_DEFERS   = 1 << 2,   /* runs on the HTTP thread, never blocks, answers
+                                * later through http_defer() */
 };
 
 struct route {

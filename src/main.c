@@ -80,15 +80,15 @@ static int serve(struct app *app)
         .batch_max = cfg->batch_max,
         .batch_wait_us = cfg->batch_wait_us,
     };
-    if (db_pool_create(&pool_opts, &app->pool, err, sizeof(err)) != 0 ||
-        reservation_strategy_create(&res_opts, app->pool, &app->reservations, err,
-                                    sizeof(err)) != 0) {
-        log_error("%s", err);
-        goto out;
-    }
     if (!(app->metrics = metrics_create(app_routes, app_nroutes)) ||
         workers_start(cfg->workers, &workers) != 0) {
         log_error("cannot start worker threads");
+        goto out;
+    }
+    if (db_pool_create(&pool_opts, &app->pool, err, sizeof(err)) != 0 ||
+        reservation_strategy_create(&res_opts, app->pool, workers, &app->reservations, err,
+                                    sizeof(err)) != 0) {
+        log_error("%s", err);
         goto out;
     }
     struct http_server_options http_opts = {

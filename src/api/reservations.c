@@ -23,39 +23,46 @@ static json_t *reservation_json(const PGresult *res, int row)
                      "cancelledAt", api_time_column(res, row, 5));
 }
 
-static void reserve(struct app *app, const struct http_request *req, struct http_response *resp,
-                    int64_t event_id, int64_t user_id)
+/* A reservation in flight: answered when the strategy calls back. */
+struct pending_reservation {
+    struct reservation_request r;   /* must stay first */
+    struct app *app;
+    struct http_response *resp;
+    struct http_deferred *deferred;
+};
+
+static void respond(struct app *app, struct http_response *resp,
+                    const struct reservation_request *r)
 {
-    struct reservation_grant grant;
     char at[TIMEFMT_BUFSIZE];
-    enum reservation_outcome outcome =
-        reservation_create(app->reservations, event_id, user_id, &req->deadline, &grant);
-    metrics_count_reservation(app->metrics, outcome);
-    switch (outcome) {
+    metrics_count_reservation(app->metrics, r->outcome);
+    switch (r->outcome) {
     case RESERVATION_RESERVED:
-        if (timefmt_format_ms(grant.reserved_at_ms, at) != 0)
+        if (timefmt_format_ms(r->grant.reserved_at_ms, at) != 0)
             strcpy(at, "1970-01-01T00:00:00.000Z");
         api_created(resp,
-                    json_pack("{s:I, s:I, s:I, s:s, s:s, s:n}", "id", (json_int_t)grant.id,
-                              "eventId", (json_int_t)event_id, "userId", (json_int_t)user_id,
-                              "status", "RESERVED", "reservedAt", at, "cancelledAt"),
-                    "/reservations", grant.id);
+                    json_pack("{s:I, s:I, s:I, s:s, s:s, s:n}", "id", (json_int_t)r->grant.id,
+                              "eventId", (json_int_t)r->event_id, "userId",
+                              (json_int_t)r->user_id, "status", "RESERVED", "reservedAt", at,
+                              "cancelledAt"),
+                    "/reservations", r->grant.id);
         break;
     case RESERVATION_EVENT_NOT_FOUND:
         http_respond_error(resp, 404, "event_not_found", "no event with id %lld",
-                           (long long)event_id);
+                           (long long)r->event_id);
         break;
     case RESERVATION_USER_NOT_FOUND:
         http_respond_error(resp, 404, "user_not_found", "no user with id %lld",
-                           (long long)user_id);
+                           (long long)r->user_id);
         break;
     case RESERVATION_ALREADY_RESERVED:
         http_respond_error(resp, 409, "already_reserved",
                            "user %lld already holds a reservation for event %lld",
-                           (long long)user_id, (long long)event_id);
+                           (long long)r->user_id, (long long)r->event_id);
         break;
     case RESERVATION_SOLD_OUT:
-        http_respond_error(resp, 409, "sold_out", "event %lld is sold out", (long long)event_id);
+        http_respond_error(resp, 409, "sold_out", "event %lld is sold out",
+                           (long long)r->event_id);
         break;
     case RESERVATION_BUSY:
         api_busy(resp);
@@ -65,6 +72,34 @@ static void reserve(struct app *app, const struct http_request *req, struct http
         http_respond_error(resp, 503, "unavailable", "the database is unavailable");
         break;
     }
+}
+
+static void reservation_done(struct reservation_request *r)
+{
+    struct pending_reservation *p = (struct pending_reservation *)r;
+    respond(p->app, p->resp, r);
+    http_complete(p->deferred);
+    free(p);
+}
+
+/* Hand the reservation to the strategy and answer when it calls back; this
+ * runs on an HTTP thread and never waits for the database. */
+static void reserve(struct app *app, const struct http_request *req, struct http_response *resp,
+                    int64_t event_id, int64_t user_id)
+{
+    struct pending_reservation *p = calloc(1, sizeof(*p));
+    if (!p) {
+        http_respond_error(resp, 503, "unavailable", "out of memory");
+        return;
+    }
+    p->r.event_id = event_id;
+    p->r.user_id = user_id;
+    p->r.deadline = req->deadline;
+    p->r.done = reservation_done;
+    p->app = app;
+    p->resp = resp;
+    p->deferred = http_defer(req);
+    reservation_submit(app->reservations, &p->r);
 }
 
 void reservations_create(struct app *app, const struct http_request *req,

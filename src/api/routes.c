@@ -4,6 +4,8 @@
 #include "app.h"
 
 #define DB ROUTE_NEEDS_DB
+/* Reservations are handed to the strategy from the HTTP thread. */
+#define DEFERS ROUTE_DEFERS
 
 const struct route app_routes[] = {
     {HTTP_GET, "/livez", health_livez, 0, "GET /livez"},
@@ -20,7 +22,7 @@ const struct route app_routes[] = {
     {HTTP_GET, "/events", events_list, DB, "GET /events"},
     {HTTP_GET, "/events/{id}", events_get, DB, "GET /events/{id}"},
 
-    {HTTP_POST, "/reservations", reservations_create, DB, "POST /reservations"},
+    {HTTP_POST, "/reservations", reservations_create, DEFERS, "POST /reservations"},
     {HTTP_GET, "/reservations", reservations_list, DB, "GET /reservations"},
     {HTTP_GET, "/reservations/{id}", reservations_get, DB, "GET /reservations/{id}"},
     {HTTP_DELETE, "/reservations/{id}", reservations_cancel, DB | ROUTE_NO_BODY,
@@ -32,7 +34,7 @@ const struct route app_routes[] = {
     {HTTP_POST, "/event", events_create, DB, "POST /event"},
     {HTTP_GET, "/event/{id}", events_get, DB, "GET /event/{id}"},
     {HTTP_POST, "/reservation/{eventId}/{userId}", reservations_create_compat,
-     DB | ROUTE_NO_BODY, "POST /reservation/{eventId}/{userId}"},
+     DEFERS | ROUTE_NO_BODY, "POST /reservation/{eventId}/{userId}"},
     {HTTP_GET, "/reservation/{id}", reservations_get, DB, "GET /reservation/{id}"},
 };
 

@@ -24,14 +24,20 @@ static const char *const statements[STMT_COUNT] = {
     [STMT_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = $1",
     [STMT_EVENT_LIST] =
         "SELECT " EVENT_COLS " FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-    /* committed read: answers what cannot succeed without any lock */
+    /* for-update's committed read for a group of users ($2, in order):
+     * answers what cannot succeed without any lock, 'available' for the
+     * rest. LATERAL ... LIMIT 1 keeps each check an index lookup per user
+     * (see reservd_reserve_batch). */
     [STMT_RESERVE_PRECHECK] =
-        "SELECT CASE WHEN e.id IS NULL THEN 'event_not_found' "
-        "WHEN NOT EXISTS (SELECT 1 FROM users u WHERE u.id = $2) THEN 'user_not_found' "
-        "WHEN EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = $1 AND r.user_id = $2 "
-        "AND r.status = 'RESERVED') THEN 'already_reserved' "
+        "SELECT u.ord::int, CASE WHEN e.id IS NULL THEN 'event_not_found' "
+        "WHEN k.one IS NULL THEN 'user_not_found' "
+        "WHEN h.one IS NOT NULL THEN 'already_reserved' "
         "WHEN e.reserved_tickets >= e.max_tickets THEN 'sold_out' ELSE 'available' END "
-        "FROM (SELECT 1) AS one LEFT JOIN events e ON e.id = $1",
+        "FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord) "
+        "LEFT JOIN events e ON e.id = $1 "
+        "LEFT JOIN LATERAL (SELECT 1 AS one FROM users x WHERE x.id = u.user_id LIMIT 1) k ON true "
+        "LEFT JOIN LATERAL (SELECT 1 AS one FROM reservations r WHERE r.event_id = $1 "
+        "AND r.user_id = u.user_id AND r.status = 'RESERVED' LIMIT 1) h ON true",
     /* for-update as one statement: lock the event row, check, insert,
      * count. Measured with pgbench, one client, medians of 3: this
      * statement 4,588 tps, the same logic as a PL/pgSQL function 4,231,

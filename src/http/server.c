@@ -1,6 +1,11 @@
 /* libmicrohttpd glue: accumulate the request, route it, run its handler
  * (here, or on a worker while the connection is suspended), send the
- * response, log it. Handlers never see libmicrohttpd. */
+ * response, log it. Handlers never see libmicrohttpd.
+ *
+ * A handler may also defer its answer (http_defer): the connection is
+ * suspended and resumed by whoever completes it. An exchange counts its
+ * holds: one while the handler runs, one per deferral; the last to let go
+ * marks the answer ready and, if the connection is suspended, resumes it. */
 
 #include "server.h"
 
@@ -41,7 +46,9 @@ struct exchange {
     char *body;
     size_t body_len, body_cap;
     bool too_large;
+    bool suspended;                /* by us: resumed when answered */
     bool answered;                 /* resp is ready to send */
+    atomic_int holds;              /* the running handler + open deferrals */
     struct http_request req;
     struct http_response resp;
     char request_id[40];
@@ -142,12 +149,46 @@ static enum MHD_Result send_response(struct exchange *ex)
     return ret;
 }
 
+struct http_deferred *http_defer(const struct http_request *req)
+{
+    struct exchange *ex = req->exchange;
+    if (!ex->suspended) {          /* a handler on the HTTP thread */
+        MHD_suspend_connection(ex->conn);
+        ex->suspended = true;
+    }
+    atomic_fetch_add_explicit(&ex->holds, 1, memory_order_relaxed);
+    return (struct http_deferred *)ex;
+}
+
+/* Drop one hold. True when the answer is ready to send from this very
+ * call (the handler ran inline and did not defer). */
+static bool release_hold(struct exchange *ex)
+{
+    if (atomic_fetch_sub_explicit(&ex->holds, 1, memory_order_acq_rel) != 1)
+        return false;
+    ex->answered = true;
+    if (!ex->suspended)
+        return true;
+    MHD_resume_connection(ex->conn);   /* MHD calls on_request again to send */
+    return false;
+}
+
+void http_complete(struct http_deferred *deferred)
+{
+    release_hold((struct exchange *)deferred);
+}
+
+/* Run the handler holding the exchange; true when resp is ready now. */
+static bool run_handler(struct exchange *ex)
+{
+    atomic_store_explicit(&ex->holds, 1, memory_order_relaxed);
+    ex->route->handler(ex->srv->opts.app, &ex->req, &ex->resp);
+    return release_hold(ex);
+}
+
 static void run_on_worker(struct work *work)
 {
-    struct exchange *ex = (struct exchange *)work;
-    ex->route->handler(ex->srv->opts.app, &ex->req, &ex->resp);
-    ex->answered = true;
-    MHD_resume_connection(ex->conn);
+    run_handler((struct exchange *)work);
 }
 
 /* Route the complete request; either fill ex->resp or hand it off.
@@ -205,12 +246,12 @@ static bool start_request(struct exchange *ex)
     }
     if (m.route->flags & ROUTE_NEEDS_DB) {
         MHD_suspend_connection(ex->conn);
+        ex->suspended = true;
         ex->work.run = run_on_worker;
         workers_submit(srv->opts.workers, &ex->work);
         return false;
     }
-    m.route->handler(srv->opts.app, req, &ex->resp);
-    return true;
+    return run_handler(ex);
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -230,6 +271,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->conn = conn;
         ex->method_name = method;
         ex->req.path = url;        /* lives as long as the request */
+        ex->req.exchange = ex;
         http_response_init(&ex->resp);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -249,7 +291,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->answered = true;
         return send_response(ex);
     }
-    return MHD_YES;   /* suspended; resumed by the worker */
+    return MHD_YES;   /* suspended; resumed once answered */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,

@@ -3,14 +3,10 @@
 
 /* Group commit for reservations (private to src/reservation/). */
 
-#include "reservation.h"
+#include "lane.h"
 
-struct batcher;
-
-int batcher_create(struct db_pool *pool, int batch_max, int batch_wait_us, struct batcher **out);
-void batcher_destroy(struct batcher *b);   /* NULL-safe; no request may be in flight */
-enum reservation_outcome batcher_reserve(struct batcher *b, int64_t event_id, int64_t user_id,
-                                         const struct timespec *deadline,
-                                         struct reservation_grant *grant);
+/* A lane_run_fn: grant the whole group in one transaction. ctx unused. */
+void batch_run(void *ctx, struct db_conn *conn, int64_t event_id,
+               struct reservation_request **group, int n);
 
 #endif

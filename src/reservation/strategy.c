@@ -1,43 +1,46 @@
-/* The reservation strategies behind reservation_create(). Each one is a
- * function with the same signature; the table below is the whole seam.
+/* The reservation strategies behind reservation_submit(). The table at the
+ * bottom is the whole seam.
  *
  *   for-update  one transaction per request, event row locked (default)
- *   atomic      one conditional UPDATE takes the ticket (comparison point)
  *   batch       requests for one event granted together (batch.c)
+ *   atomic      one conditional UPDATE takes the ticket (comparison point)
  *   unsafe      the original app's count-then-insert race (teaching only)
- */
+ *
+ * for-update and batch queue requests per event (lane.c): one worker runs
+ * an event's requests at a time, which is cheaper than queueing on the row
+ * lock inside PostgreSQL (loadtest/RESULTS.md: pgbench on one hot row,
+ * 3,477 tps with one client, 2,032 with sixteen). atomic and unsafe run
+ * each request on its own worker and let the database sort them out, as
+ * the designs they stand for would. */
 
 #include "reservation.h"
 
-#include <pthread.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "batch.h"
 #include "db.h"
+#include "lane.h"
 #include "log.h"
 
-typedef enum reservation_outcome (*reserve_fn)(struct reservation_strategy *s, int64_t event_id,
-                                               int64_t user_id, const struct timespec *deadline,
-                                               struct reservation_grant *grant);
+/* One request on conn (atomic, unsafe). */
+typedef enum reservation_outcome (*single_fn)(struct db_conn *conn,
+                                              struct reservation_request *r);
 
-/* for-update lets one transaction per event run at a time from this
- * process: waiting here is cheaper than queueing on the row lock inside
- * PostgreSQL (loadtest/RESULTS.md: pgbench on one hot row, 3,477 tps with
- * one client, 2,032 with sixteen). Events share stripes by hash. */
-#define GATE_STRIPES 1024
+#define HINT_STRIPES 1024
 
 struct reservation_strategy {
-    reserve_fn reserve;
     struct db_pool *pool;
-    struct batcher *batcher;   /* batch only */
-    pthread_mutex_t gate[GATE_STRIPES];
-    /* Per stripe: the event whose last locked transaction found tickets
-     * left. Only a hint to skip the committed-read check while an event is
-     * selling; the locked statement decides every request. */
-    _Atomic int64_t had_room[GATE_STRIPES];
+    struct workers *workers;
+    struct lanes *lanes;       /* for-update, batch */
+    single_fn single;          /* atomic, unsafe */
+    /* for-update, per stripe: the event whose last locked transaction found
+     * tickets left. Only a hint to skip the committed-read check while an
+     * event is selling; the locked statement decides every request. */
+    _Atomic int64_t had_room[HINT_STRIPES];
 };
 
 int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
@@ -71,125 +74,118 @@ static enum reservation_outcome failure_outcome(const PGresult *res)
     return RESERVATION_UNAVAILABLE;
 }
 
-static enum reservation_outcome acquire_outcome(int rc)
-{
-    return rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
-}
-
-/* Turns the single row of a reservation statement into an outcome. */
-typedef enum reservation_outcome (*decide_fn)(const PGresult *res, void *ctx);
-
-/* Run stmt($1 = event, $2 = user) on a pooled connection; one round trip. */
-static enum reservation_outcome run_statement(struct reservation_strategy *s,
-                                              enum db_statement stmt, int64_t event_id,
-                                              int64_t user_id, const struct timespec *deadline,
-                                              decide_fn decide, void *ctx)
+/* Run a reservd_reserve_* statement ($1 = event, $2 = user) whose row is
+ * (outcome, reservation id, reserved at ms). */
+static enum reservation_outcome run_granting(struct db_conn *conn, enum db_statement stmt,
+                                             struct reservation_request *r)
 {
     char ev[24], user[24];
-    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    snprintf(user, sizeof(user), "%lld", (long long)user_id);
-    struct db_conn *conn;
-    int rc = db_pool_acquire(s->pool, deadline, &conn);
-    if (rc != DB_OK)
-        return acquire_outcome(rc);
+    snprintf(ev, sizeof(ev), "%lld", (long long)r->event_id);
+    snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
     const char *params[] = {ev, user};
     PGresult *res = db_exec(conn, stmt, 2, params);
     enum reservation_outcome out;
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
         out = failure_outcome(res);
-    else
-        out = decide(res, ctx);
+    else if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
+        out = RESERVATION_UNAVAILABLE;
+    else if (out == RESERVATION_RESERVED) {
+        r->grant.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
     PQclear(res);
-    db_pool_release(s->pool, conn);
     return out;
 }
 
-/* Row of a reservd_reserve_* function: outcome, reservation id, at_ms. */
-static enum reservation_outcome decide_granted(const PGresult *res, void *ctx)
+/* Committed read for the whole group: answers what cannot succeed (sold
+ * out, unknown, duplicate) and leaves again = true on the rest. */
+static void precheck_group(struct db_conn *conn, int64_t event_id,
+                           struct reservation_request **group, int n)
 {
-    struct reservation_grant *grant = ctx;
-    enum reservation_outcome out;
-    if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
-        return RESERVATION_UNAVAILABLE;
-    if (out == RESERVATION_RESERVED) {
-        grant->id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        grant->reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    enum reservation_outcome fail = RESERVATION_UNAVAILABLE;
+    char ev[24];
+    char *users = lane_group_users(group, n);
+    PGresult *res = NULL;
+    if (!users)
+        goto out;
+    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
+    const char *params[] = {ev, users};
+    res = db_exec(conn, STMT_RESERVE_PRECHECK, 2, params);
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != n) {
+        fail = failure_outcome(res);
+        goto out;
     }
-    return out;
-}
-
-/* Row of the precheck: a final outcome, or "available" (the locked
- * transaction must decide), reported through ctx. */
-static enum reservation_outcome decide_precheck(const PGresult *res, void *ctx)
-{
-    bool *available = ctx;
-    enum reservation_outcome out;
-    *available = strcmp(PQgetvalue(res, 0, 0), "available") == 0;
-    if (*available || reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
-        return RESERVATION_UNAVAILABLE;
-    return out;
-}
-
-/* for-update: a committed read answers what cannot succeed (sold out,
- * unknown, duplicate) without the gate or the row lock; the rest run the
- * locked transaction, one per event at a time. */
-static enum reservation_outcome reserve_for_update(struct reservation_strategy *s,
-                                                   int64_t event_id, int64_t user_id,
-                                                   const struct timespec *deadline,
-                                                   struct reservation_grant *grant)
-{
-    size_t stripe = (uint64_t)event_id % GATE_STRIPES;
-    enum reservation_outcome out;
-    if (atomic_load_explicit(&s->had_room[stripe], memory_order_relaxed) != event_id) {
-        bool available = false;
-        out = run_statement(s, STMT_RESERVE_PRECHECK, event_id, user_id, deadline,
-                            decide_precheck, &available);
-        if (!available)
-            return out;
+    for (int i = 0; i < n; i++)
+        group[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
+    for (int row = 0; row < n; row++) {
+        int ord = atoi(PQgetvalue(res, row, 0));
+        if (ord < 1 || ord > n)
+            continue;   /* cannot happen: ord is the array position */
+        struct reservation_request *r = group[ord - 1];
+        const char *text = PQgetvalue(res, row, 1);
+        if (strcmp(text, "available") == 0)
+            r->again = true;
+        else if (reservation_outcome_parse(text, &r->outcome) != 0)
+            r->outcome = RESERVATION_UNAVAILABLE;
     }
-    if (pthread_mutex_clocklock(&s->gate[stripe], CLOCK_MONOTONIC, deadline) != 0)
-        return RESERVATION_BUSY;
-    out = run_statement(s, STMT_RESERVE_FOR_UPDATE, event_id, user_id, deadline, decide_granted,
-                        grant);
-    if (out == RESERVATION_RESERVED)
-        atomic_store_explicit(&s->had_room[stripe], event_id, memory_order_relaxed);
-    else if (out == RESERVATION_SOLD_OUT || out == RESERVATION_EVENT_NOT_FOUND)
-        atomic_store_explicit(&s->had_room[stripe], 0, memory_order_relaxed);
-    pthread_mutex_unlock(&s->gate[stripe]);
-    return out;
+    fail = RESERVATION_RESERVED;   /* every request has its own answer */
+out:
+    if (fail != RESERVATION_RESERVED)
+        for (int i = 0; i < n; i++)
+            group[i]->outcome = fail;
+    PQclear(res);
+    free(users);
 }
 
-static enum reservation_outcome reserve_atomic(struct reservation_strategy *s, int64_t event_id,
-                                               int64_t user_id, const struct timespec *deadline,
-                                               struct reservation_grant *grant)
+/* for-update, for one event's group: the committed read answers what it
+ * can; the rest run the locked statement one by one, each its own
+ * transaction. Once one finds the event full, the others go back to the
+ * queue and meet the committed read again (which now says sold out, or
+ * available if a cancellation returned a ticket meanwhile). */
+static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
+                           struct reservation_request **group, int n)
 {
-    return run_statement(s, STMT_RESERVE_ATOMIC, event_id, user_id, deadline, decide_granted,
-                         grant);
+    struct reservation_strategy *s = ctx;
+    _Atomic int64_t *hint = &s->had_room[(uint64_t)event_id % HINT_STRIPES];
+    if (atomic_load_explicit(hint, memory_order_relaxed) == event_id)
+        for (int i = 0; i < n; i++)
+            group[i]->again = true;
+    else
+        precheck_group(conn, event_id, group, n);
+
+    for (int i = 0; i < n; i++) {
+        struct reservation_request *r = group[i];
+        if (!r->again)
+            continue;
+        r->outcome = run_granting(conn, STMT_RESERVE_FOR_UPDATE, r);
+        r->again = false;
+        if (r->outcome == RESERVATION_RESERVED) {
+            atomic_store_explicit(hint, event_id, memory_order_relaxed);
+        } else if (r->outcome == RESERVATION_SOLD_OUT ||
+                   r->outcome == RESERVATION_EVENT_NOT_FOUND) {
+            atomic_store_explicit(hint, 0, memory_order_relaxed);
+            break;   /* the rest (again = true) go back to the queue */
+        }
+    }
 }
 
-static enum reservation_outcome reserve_batch(struct reservation_strategy *s, int64_t event_id,
-                                              int64_t user_id, const struct timespec *deadline,
-                                              struct reservation_grant *grant)
+static enum reservation_outcome atomic_single(struct db_conn *conn,
+                                              struct reservation_request *r)
 {
-    return batcher_reserve(s->batcher, event_id, user_id, deadline, grant);
+    return run_granting(conn, STMT_RESERVE_ATOMIC, r);
 }
 
 /* The original app's logic: count, then insert, with no lock in between.
  * Two requests that count at once both insert; that is the oversell this
  * strategy exists to show. The counter column is left alone (its CHECK
  * would refuse the oversell); the active rows tell the truth. */
-static enum reservation_outcome reserve_unsafe(struct reservation_strategy *s, int64_t event_id,
-                                               int64_t user_id, const struct timespec *deadline,
-                                               struct reservation_grant *grant)
+static enum reservation_outcome unsafe_single(struct db_conn *conn,
+                                              struct reservation_request *r)
 {
     char ev[24], user[24];
-    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    snprintf(user, sizeof(user), "%lld", (long long)user_id);
+    snprintf(ev, sizeof(ev), "%lld", (long long)r->event_id);
+    snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
     const char *params[] = {ev, user};
-    struct db_conn *conn;
-    int rc = db_pool_acquire(s->pool, deadline, &conn);
-    if (rc != DB_OK)
-        return acquire_outcome(rc);
     enum reservation_outcome out = RESERVATION_UNAVAILABLE;
     PGresult *res = NULL;
     if (db_command(conn, "BEGIN") != 0)
@@ -214,30 +210,48 @@ static enum reservation_outcome reserve_unsafe(struct reservation_strategy *s, i
             out = failure_outcome(res);
             goto done;
         }
-        grant->id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        grant->reserved_at_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        r->grant.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
+        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
         out = RESERVATION_RESERVED;
     }
     if (db_command(conn, "COMMIT") != 0)
         out = RESERVATION_UNAVAILABLE;
 done:
-    PQclear(res);
-    db_pool_release(s->pool, conn);   /* rolls back anything left open */
+    PQclear(res);   /* the pool rolls back anything left open */
     return out;
+}
+
+/* A worker job: one request of a single_fn strategy. */
+static void run_single(struct work *work)
+{
+    struct reservation_request *r =
+        (struct reservation_request *)((char *)work - offsetof(struct reservation_request, work));
+    struct reservation_strategy *s = r->strategy;
+    struct db_conn *conn;
+    int rc = db_pool_acquire(s->pool, &r->deadline, &conn);
+    if (rc == DB_OK) {
+        r->outcome = s->single(conn, r);
+        db_pool_release(s->pool, conn);
+    } else {
+        r->outcome = rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
+    }
+    r->done(r);
 }
 
 static const struct {
     const char *name;
-    reserve_fn reserve;
+    lane_run_fn group;         /* run per event group, or */
+    single_fn single;          /* run per request */
 } strategies[] = {
-    {"for-update", reserve_for_update},
-    {"batch", reserve_batch},
-    {"atomic", reserve_atomic},
-    {"unsafe", reserve_unsafe},
+    {"for-update", for_update_run, NULL},
+    {"batch", batch_run, NULL},
+    {"atomic", NULL, atomic_single},
+    {"unsafe", NULL, unsafe_single},
 };
 
 int reservation_strategy_create(const struct reservation_options *opts, struct db_pool *pool,
-                                struct reservation_strategy **out, char *err, size_t errlen)
+                                struct workers *workers, struct reservation_strategy **out,
+                                char *err, size_t errlen)
 {
     for (size_t i = 0; i < sizeof(strategies) / sizeof(strategies[0]); i++) {
         if (strcmp(opts->strategy, strategies[i].name) != 0)
@@ -247,12 +261,15 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
             snprintf(err, errlen, "out of memory");
             return -1;
         }
-        for (int g = 0; g < GATE_STRIPES; g++)
-            pthread_mutex_init(&s->gate[g], NULL);
-        s->reserve = strategies[i].reserve;
         s->pool = pool;
-        if (s->reserve == reserve_batch &&
-            batcher_create(pool, opts->batch_max, opts->batch_wait_us, &s->batcher) != 0) {
+        s->workers = workers;
+        s->single = strategies[i].single;
+        /* Only batch waits for a group to fill: for-update runs its
+         * requests one by one anyway. */
+        int wait_us = strategies[i].group == batch_run ? opts->batch_wait_us : 0;
+        if (strategies[i].group &&
+            lanes_create(pool, workers, opts->batch_max, wait_us, strategies[i].group, s,
+                         &s->lanes) != 0) {
             free(s);
             snprintf(err, errlen, "out of memory");
             return -1;
@@ -268,15 +285,17 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
 {
     if (!s)
         return;
-    batcher_destroy(s->batcher);
-    for (int g = 0; g < GATE_STRIPES; g++)
-        pthread_mutex_destroy(&s->gate[g]);
+    lanes_destroy(s->lanes);
     free(s);
 }
 
-enum reservation_outcome reservation_create(struct reservation_strategy *s, int64_t event_id,
-                                            int64_t user_id, const struct timespec *deadline,
-                                            struct reservation_grant *grant)
+void reservation_submit(struct reservation_strategy *s, struct reservation_request *r)
 {
-    return s->reserve(s, event_id, user_id, deadline, grant);
+    r->strategy = s;
+    if (s->lanes) {
+        lanes_submit(s->lanes, r);
+        return;
+    }
+    r->work.run = run_single;
+    workers_submit(s->workers, &r->work);
 }
