@@ -88,6 +88,13 @@ static bool expired(const struct timespec *deadline, const struct timespec *now)
            (now->tv_sec == deadline->tv_sec && now->tv_nsec >= deadline->tv_nsec);
 }
 
+bool lane_request_expired(const struct reservation_request *r)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return expired(&r->deadline, &now);
+}
+
 /* Called with the lock held: give a fresh lane up to wait_us to gather a
  * full group, so a burst on an idle event is not split into singles. */
 static void wait_to_fill(struct lanes *l, struct lane *lane)

@@ -25,6 +25,9 @@ void lanes_destroy(struct lanes *l);
  * database; r->done() runs on a worker. */
 void lanes_submit(struct lanes *l, struct reservation_request *r);
 
+/* Whether r's deadline has passed. */
+bool lane_request_expired(const struct reservation_request *r);
+
 /* The group's user ids as a PostgreSQL array literal ("{1,2,3}"), malloc'd;
  * NULL when out of memory. */
 char *lane_group_users(struct reservation_request *const *group, int n);

@@ -141,7 +141,10 @@ out:
  * can; the rest run the locked statement one by one, each its own
  * transaction. Once one finds the event full, the others go back to the
  * queue and meet the committed read again (which now says sold out, or
- * available if a cancellation returned a ticket meanwhile). */
+ * available if a cancellation returned a ticket meanwhile). Once one waits
+ * out the lock timeout, the others are answered busy rather than waiting
+ * their turn at the same lock; so a group ends within about one lock
+ * timeout, which bounds how long requests queued behind it wait. */
 static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
                            struct reservation_request **group, int n)
 {
@@ -153,13 +156,20 @@ static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
     else
         precheck_group(conn, event_id, group, n);
 
+    bool busy = false;   /* a lock wait ran out: the others would wait too */
     for (int i = 0; i < n; i++) {
         struct reservation_request *r = group[i];
         if (!r->again)
             continue;
-        r->outcome = run_granting(conn, STMT_RESERVE_FOR_UPDATE, r);
         r->again = false;
-        if (r->outcome == RESERVATION_RESERVED) {
+        if (busy || lane_request_expired(r)) {
+            r->outcome = RESERVATION_BUSY;
+            continue;
+        }
+        r->outcome = run_granting(conn, STMT_RESERVE_FOR_UPDATE, r);
+        if (r->outcome == RESERVATION_BUSY) {
+            busy = true;
+        } else if (r->outcome == RESERVATION_RESERVED) {
             atomic_store_explicit(hint, event_id, memory_order_relaxed);
         } else if (r->outcome == RESERVATION_SOLD_OUT ||
                    r->outcome == RESERVATION_EVENT_NOT_FOUND) {
