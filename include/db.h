@@ -26,6 +26,7 @@ enum db_statement {
     STMT_EVENT_LIST,
     STMT_RESERVE_PRECHECK,
     STMT_RESERVE_FOR_UPDATE,
+    STMT_RESERVE_FOR_UPDATE_NOWAIT,
     STMT_RESERVE_ATOMIC,
     STMT_RESERVE_BATCH,
     STMT_UNSAFE_CHECK,
@@ -77,6 +78,13 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
  * failed; a failed connection is marked for replacement. */
 PGresult *db_exec(struct db_conn *conn, enum db_statement stmt, int nparams,
                   const char *const *params);
+/* Run n statements, each with nparams text parameters (params[i * nparams
+ * ...]) and each as its own transaction, in one libpq pipeline: all are
+ * sent before any result is read, so PostgreSQL runs them back to back.
+ * results[i] gets statement i's result (caller PQclear()s each; NULL when
+ * the connection failed). 0, or -1 when the connection failed. */
+int db_exec_pipelined(struct db_conn *conn, const enum db_statement *stmts, int n, int nparams,
+                      const char *const *params, PGresult **results);
 /* Run a fixed command (BEGIN, COMMIT, ROLLBACK). 0 or -1. */
 int db_command(struct db_conn *conn, const char *sql);
 
@@ -84,7 +92,8 @@ int db_command(struct db_conn *conn, const char *sql);
 enum db_result {
     DB_RESULT_OK,
     DB_RESULT_UNIQUE_VIOLATION,   /* 23505 */
-    DB_RESULT_LOCK_TIMEOUT,       /* 55P03, 57014: the configured wait ran out */
+    DB_RESULT_LOCK_TIMEOUT,       /* 55P03, 57014: the configured wait ran out
+                                   * (or a NOWAIT lock was taken) */
     DB_RESULT_FAILED,             /* anything else */
 };
 enum db_result db_result_classify(const PGresult *res);

@@ -199,6 +199,49 @@ PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams,
     return res;
 }
 
+int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, int nparams,
+                      const char *const *params, PGresult **results)
+{
+    char name[16];
+    int sent = 0;
+    for (int i = 0; i < n; i++)
+        results[i] = NULL;
+    if (PQenterPipelineMode(c->pg) != 1)
+        goto broken;
+    /* A Sync after each statement makes each its own transaction. */
+    for (; sent < n; sent++) {
+        snprintf(name, sizeof(name), "s%d", (int)stmts[sent]);
+        if (PQsendQueryPrepared(c->pg, name, nparams, params + (size_t)sent * (size_t)nparams,
+                                NULL, NULL, 0) != 1 ||
+            PQpipelineSync(c->pg) != 1)
+            goto broken;
+    }
+    for (int i = 0; i < n; i++) {
+        /* the statement's result, the NULL that ends it, its Sync */
+        results[i] = PQgetResult(c->pg);
+        PGresult *extra;
+        while ((extra = PQgetResult(c->pg)) != NULL)
+            PQclear(extra);
+        extra = PQgetResult(c->pg);
+        bool synced = extra && PQresultStatus(extra) == PGRES_PIPELINE_SYNC;
+        PQclear(extra);
+        if (!results[i] || !synced)
+            goto broken;
+    }
+    if (PQexitPipelineMode(c->pg) != 1)
+        goto broken;
+    return 0;
+broken:
+    /* Whatever state the pipeline is in, the connection is not reused. */
+    log_error("pipeline failed: %s", PQerrorMessage(c->pg));
+    c->broken = true;
+    for (int i = 0; i < n; i++) {
+        PQclear(results[i]);
+        results[i] = NULL;
+    }
+    return -1;
+}
+
 int db_command(struct db_conn *c, const char *sql)
 {
     PGresult *res = PQexec(c->pg, sql);

@@ -15,7 +15,7 @@
 
 #include "reservation.h"
 
-#include <stdatomic.h>
+#include <pthread.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,6 +30,10 @@
 typedef enum reservation_outcome (*single_fn)(struct db_conn *conn,
                                               struct reservation_request *r);
 
+/* for-update sends at most this many locked statements in one pipeline:
+ * enough to keep PostgreSQL busy between WAL flushes, few enough that a
+ * pipeline's answers are not held back long. */
+#define PIPELINE_MAX 32
 #define HINT_STRIPES 1024
 
 struct reservation_strategy {
@@ -37,10 +41,15 @@ struct reservation_strategy {
     struct workers *workers;
     struct lanes *lanes;       /* for-update, batch */
     single_fn single;          /* atomic, unsafe */
-    /* for-update, per stripe: the event whose last locked transaction found
-     * tickets left. Only a hint to skip the committed-read check while an
-     * event is selling; the locked statement decides every request. */
-    _Atomic int64_t had_room[HINT_STRIPES];
+    /* for-update, per stripe: the event whose last locked statement saw
+     * tickets left, and how many. Only a hint, to skip the committed read
+     * while an event is selling and to size the next pipeline; the locked
+     * statement decides every request. */
+    pthread_mutex_t hint_lock;
+    struct {
+        int64_t event_id;
+        int left;
+    } hints[HINT_STRIPES];
 };
 
 int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
@@ -100,8 +109,9 @@ static enum reservation_outcome run_granting(struct db_conn *conn, enum db_state
 /* Committed read for the whole group: answers what cannot succeed (sold
  * out, unknown, duplicate) and leaves again = true on the rest. */
 static void precheck_group(struct db_conn *conn, int64_t event_id,
-                           struct reservation_request **group, int n)
+                           struct reservation_request **group, int n, int *left)
 {
+    *left = 0;
     enum reservation_outcome fail = RESERVATION_UNAVAILABLE;
     char ev[24];
     char *users = lane_group_users(group, n);
@@ -123,6 +133,8 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
             continue;   /* cannot happen: ord is the array position */
         struct reservation_request *r = group[ord - 1];
         const char *text = PQgetvalue(res, row, 1);
+        if (!PQgetisnull(res, row, 2))
+            *left = atoi(PQgetvalue(res, row, 2));
         if (strcmp(text, "available") == 0)
             r->again = true;
         else if (reservation_outcome_parse(text, &r->outcome) != 0)
@@ -137,46 +149,121 @@ out:
     free(users);
 }
 
-/* for-update, for one event's group: the committed read answers what it
- * can; the rest run the locked statement one by one, each its own
- * transaction. Once one finds the event full, the others go back to the
- * queue and meet the committed read again (which now says sold out, or
- * available if a cancellation returned a ticket meanwhile). Once one waits
- * out the lock timeout, the others are answered busy rather than waiting
- * their turn at the same lock; so a group ends within about one lock
- * timeout, which bounds how long requests queued behind it wait. */
+static int hint_get(struct reservation_strategy *s, int64_t event_id)
+{
+    size_t i = (uint64_t)event_id % HINT_STRIPES;
+    pthread_mutex_lock(&s->hint_lock);
+    int left = s->hints[i].event_id == event_id ? s->hints[i].left : 0;
+    pthread_mutex_unlock(&s->hint_lock);
+    return left;
+}
+
+static void hint_set(struct reservation_strategy *s, int64_t event_id, int left)
+{
+    size_t i = (uint64_t)event_id % HINT_STRIPES;
+    pthread_mutex_lock(&s->hint_lock);
+    if (left > 0) {
+        s->hints[i].event_id = event_id;
+        s->hints[i].left = left;
+    } else if (s->hints[i].event_id == event_id) {
+        s->hints[i].event_id = 0;
+    }
+    pthread_mutex_unlock(&s->hint_lock);
+}
+
+/* One locked statement's row: outcome, reservation, tickets left. */
+static enum reservation_outcome decide_locked(const PGresult *res, struct reservation_request *r,
+                                              int *left)
+{
+    enum reservation_outcome out;
+    if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
+        return RESERVATION_UNAVAILABLE;
+    if (out == RESERVATION_RESERVED) {
+        r->grant.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    *left = PQgetisnull(res, 0, 3) ? 0 : atoi(PQgetvalue(res, 0, 3));
+    return out;
+}
+
+/* for-update, for one event's group. A committed read answers what cannot
+ * succeed (skipped while the event is known to be selling). The rest run
+ * the locked statement, each its own transaction, pipelined so that
+ * PostgreSQL goes from one to the next with no round trip between: at most
+ * as many as there were tickets left, the first waiting for the row lock
+ * and the others NOWAIT behind it (our own statements never overlap; a
+ * lock held by someone else sends a NOWAIT one back to the queue). Whatever
+ * is not answered goes back to the queue and meets the committed read
+ * again. If the first waits out the lock timeout, the group is answered
+ * busy rather than each waiting its turn at the same lock, so a group ends
+ * within about one lock timeout. */
 static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
                            struct reservation_request **group, int n)
 {
     struct reservation_strategy *s = ctx;
-    _Atomic int64_t *hint = &s->had_room[(uint64_t)event_id % HINT_STRIPES];
-    if (atomic_load_explicit(hint, memory_order_relaxed) == event_id)
+    int left = hint_get(s, event_id);
+    if (left > 0)
         for (int i = 0; i < n; i++)
             group[i]->again = true;
     else
-        precheck_group(conn, event_id, group, n);
+        precheck_group(conn, event_id, group, n, &left);
 
-    bool busy = false;   /* a lock wait ran out: the others would wait too */
-    for (int i = 0; i < n; i++) {
+    struct reservation_request *chunk[PIPELINE_MAX];
+    enum db_statement stmts[PIPELINE_MAX];
+    char ids[PIPELINE_MAX][2][24];
+    const char *params[PIPELINE_MAX * 2];
+    PGresult *results[PIPELINE_MAX];
+    int m = 0;
+    for (int i = 0; i < n && m < PIPELINE_MAX && m < left; i++) {
         struct reservation_request *r = group[i];
         if (!r->again)
             continue;
-        r->again = false;
-        if (busy || lane_request_expired(r)) {
+        if (lane_request_expired(r)) {
+            r->again = false;
             r->outcome = RESERVATION_BUSY;
             continue;
         }
-        r->outcome = run_granting(conn, STMT_RESERVE_FOR_UPDATE, r);
-        if (r->outcome == RESERVATION_BUSY) {
-            busy = true;
-        } else if (r->outcome == RESERVATION_RESERVED) {
-            atomic_store_explicit(hint, event_id, memory_order_relaxed);
-        } else if (r->outcome == RESERVATION_SOLD_OUT ||
-                   r->outcome == RESERVATION_EVENT_NOT_FOUND) {
-            atomic_store_explicit(hint, 0, memory_order_relaxed);
-            break;   /* the rest (again = true) go back to the queue */
-        }
+        snprintf(ids[m][0], sizeof(ids[m][0]), "%lld", (long long)r->event_id);
+        snprintf(ids[m][1], sizeof(ids[m][1]), "%lld", (long long)r->user_id);
+        params[2 * m] = ids[m][0];
+        params[2 * m + 1] = ids[m][1];
+        stmts[m] = m == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
+        chunk[m++] = r;
     }
+    if (m == 0) {
+        hint_set(s, event_id, left);
+        return;
+    }
+    if (db_exec_pipelined(conn, stmts, m, 2, params, results) != 0) {
+        for (int j = 0; j < m; j++) {
+            chunk[j]->again = false;
+            chunk[j]->outcome = RESERVATION_UNAVAILABLE;
+        }
+        hint_set(s, event_id, 0);
+        return;
+    }
+    bool busy = false;
+    for (int j = 0; j < m; j++) {
+        struct reservation_request *r = chunk[j];
+        PGresult *res = results[j];
+        r->again = false;
+        if (db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1) {
+            r->outcome = decide_locked(res, r, &left);
+        } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
+            r->again = true;   /* NOWAIT met someone else's lock: queue again */
+        } else {
+            r->outcome = failure_outcome(res);
+            busy = busy || r->outcome == RESERVATION_BUSY;
+        }
+        PQclear(res);
+    }
+    if (busy)   /* the others would wait at the same lock: answer them now */
+        for (int i = 0; i < n; i++)
+            if (group[i]->again) {
+                group[i]->again = false;
+                group[i]->outcome = RESERVATION_BUSY;
+            }
+    hint_set(s, event_id, left);
 }
 
 static enum reservation_outcome atomic_single(struct db_conn *conn,
@@ -271,6 +358,7 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
             snprintf(err, errlen, "out of memory");
             return -1;
         }
+        pthread_mutex_init(&s->hint_lock, NULL);
         s->pool = pool;
         s->workers = workers;
         s->single = strategies[i].single;
@@ -280,6 +368,7 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
         if (strategies[i].group &&
             lanes_create(pool, workers, opts->batch_max, wait_us, strategies[i].group, s,
                          &s->lanes) != 0) {
+            pthread_mutex_destroy(&s->hint_lock);
             free(s);
             snprintf(err, errlen, "out of memory");
             return -1;
@@ -296,6 +385,7 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
     if (!s)
         return;
     lanes_destroy(s->lanes);
+    pthread_mutex_destroy(&s->hint_lock);
     free(s);
 }
 
