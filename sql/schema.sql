@@ -41,10 +41,10 @@ CREATE UNIQUE INDEX IF NOT EXISTS reservations_one_active_per_user
 CREATE INDEX IF NOT EXISTS reservations_user_id ON reservations (user_id, id);
 CREATE INDEX IF NOT EXISTS reservations_event_id ON reservations (event_id, id);
 
--- The reservation transactions live here (and in src/db/queries.c) so that
--- each request costs one round trip while the event row is locked. Each
--- returns an outcome: reserved, event_not_found, user_not_found,
--- already_reserved, sold_out.
+-- The reservation transactions are single statements (src/db/queries.c) or
+-- functions here, so that each costs one round trip while the event row is
+-- locked. Each returns an outcome: reserved, event_not_found,
+-- user_not_found, already_reserved, sold_out.
 
 -- for-update is a single statement (src/db/queries.c); the server runs a
 -- committed-read check before it so sold-out events never wait on the lock.
@@ -87,84 +87,8 @@ BEGIN
 END
 $$;
 
--- batch: one lock, one insert and one counter update for many requests on
--- the same event. Requests are granted in array order; each element gets
--- the outcome the per-request path would have given it at that point.
-CREATE OR REPLACE FUNCTION reservd_reserve_batch(p_event bigint, p_users bigint[])
-RETURNS TABLE (ord int, outcome text, reservation_id bigint, reserved_at timestamptz)
-LANGUAGE plpgsql AS $$
-DECLARE
-    v_max int;
-    v_reserved int;
-    v_exists boolean;
-BEGIN
-    -- Sold out by a committed read: answer without the lock (and without a
-    -- WAL flush at commit). A cancellation commits before it is visible.
-    SELECT e.max_tickets, e.reserved_tickets INTO v_max, v_reserved
-      FROM events e WHERE e.id = p_event;
-    v_exists := FOUND;
-    IF v_exists AND v_reserved < v_max THEN
-        SELECT e.max_tickets, e.reserved_tickets INTO v_max, v_reserved
-          FROM events e WHERE e.id = p_event FOR UPDATE;
-    END IF;
-    RETURN QUERY
-    -- known and held look each of the batch's users up in an index. The
-    -- LATERAL ... LIMIT 1 keeps it a lookup per user: as a join, the planner
-    -- (with no statistics yet for a new event) hashed every active
-    -- reservation of the event, a cost that grew with each batch.
-    WITH req AS (
-        SELECT u.user_id, u.ord::int AS ord
-          FROM unnest(p_users) WITH ORDINALITY AS u (user_id, ord)
-    ), known AS (
-        SELECT req.user_id AS id FROM req
-         CROSS JOIN LATERAL (SELECT 1 FROM users x WHERE x.id = req.user_id LIMIT 1) AS k
-    ), held AS (
-        SELECT req.user_id FROM req
-         CROSS JOIN LATERAL (SELECT 1 FROM reservations r
-                              WHERE r.event_id = p_event AND r.user_id = req.user_id
-                                AND r.status = 'RESERVED' LIMIT 1) AS h
-    ), classified AS (
-        SELECT req.ord, req.user_id,
-               CASE
-                 WHEN NOT v_exists THEN 'event_not_found'
-                 WHEN req.user_id NOT IN (SELECT known.id FROM known) THEN 'user_not_found'
-                 WHEN req.user_id IN (SELECT held.user_id FROM held) THEN 'already_reserved'
-                 WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'repeat'
-                 ELSE 'candidate'
-               END AS outcome
-          FROM req
-    ), ranked AS (
-        SELECT c.ord, c.user_id,
-               CASE WHEN c.outcome <> 'candidate' THEN c.outcome
-                    WHEN row_number() OVER (PARTITION BY c.outcome = 'candidate' ORDER BY c.ord)
-                         <= v_max - v_reserved THEN 'reserved'
-                    ELSE 'sold_out' END AS outcome
-          FROM classified c
-    ), answered AS (
-        -- a user's later request in the same batch meets what their first got:
-        -- already_reserved after a grant, sold_out after a refusal
-        SELECT a.ord, a.user_id,
-               CASE WHEN a.outcome <> 'repeat' THEN a.outcome
-                    WHEN EXISTS (SELECT 1 FROM ranked f
-                                  WHERE f.user_id = a.user_id AND f.outcome = 'reserved')
-                         THEN 'already_reserved'
-                    ELSE 'sold_out' END AS outcome
-          FROM ranked a
-    ), ins AS (
-        INSERT INTO reservations AS r (event_id, user_id)
-        SELECT p_event, ranked.user_id FROM ranked WHERE ranked.outcome = 'reserved'
-        ORDER BY ranked.ord
-        RETURNING r.id, r.user_id, r.reserved_at
-    ), upd AS (  -- data-modifying CTEs always run, referenced or not
-        UPDATE events e SET reserved_tickets = e.reserved_tickets + (SELECT count(*) FROM ins)
-         WHERE e.id = p_event AND v_exists
-        RETURNING e.id
-    )
-    SELECT answered.ord, answered.outcome, ins.id, ins.reserved_at
-      FROM answered LEFT JOIN ins ON answered.outcome = 'reserved' AND ins.user_id = answered.user_id
-     ORDER BY answered.ord;
-END
-$$;
+-- batch is a single statement too (src/db/queries.c).
+DROP FUNCTION IF EXISTS reservd_reserve_batch(bigint, bigint[]);
 
 -- cancel: lock the event row (the same discipline as reserving), flip the
 -- reservation, return the ticket. Cancelling twice changes nothing.

@@ -69,9 +69,47 @@ static const char *const statements[STMT_COUNT] = {
     [STMT_RESERVE_ATOMIC] =
         "SELECT outcome, reservation_id, " MS("reserved_at")
         " FROM reservd_reserve_atomic($1, $2)",
+    /* batch: one lock, one INSERT and one counter update for a group of
+     * users ($2, in arrival order). Each gets the outcome the per-request
+     * statement would have given it at its turn: a user's later request in
+     * the same group meets what their first got (already_reserved after a
+     * grant, sold_out after a refusal). Also returns the tickets left.
+     * A plain statement rather than a PL/pgSQL function: pgbench, one
+     * client, 100 users per call: 205-399 vs 191-326 tps; 1 user: 2,798-3,307
+     * vs 821-892 tps. The LATERAL ... LIMIT 1 lookups stay index probes per
+     * user: as joins, the planner (with no statistics yet for a new event)
+     * hashed every active reservation of the event, a cost that grew with
+     * each batch. */
     [STMT_RESERVE_BATCH] =
-        "SELECT ord, outcome, reservation_id, " MS("reserved_at")
-        " FROM reservd_reserve_batch($1, $2::bigint[])",
+        "WITH req AS (SELECT u.user_id, u.ord::int AS ord "
+        "             FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord)), "
+        "ev AS (SELECT e.max_tickets - e.reserved_tickets AS left_before "
+        "       FROM events e WHERE e.id = $1 FOR UPDATE), "
+        "classified AS ("
+        " SELECT req.ord, req.user_id, CASE WHEN ev.left_before IS NULL THEN 'event_not_found' "
+        "  WHEN k.one IS NULL THEN 'user_not_found' WHEN h.one IS NOT NULL THEN 'already_reserved' "
+        "  WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'repeat' "
+        "  ELSE 'candidate' END AS outcome "
+        " FROM req LEFT JOIN ev ON true "
+        " LEFT JOIN LATERAL (SELECT 1 AS one FROM users x WHERE x.id = req.user_id LIMIT 1) k ON true "
+        " LEFT JOIN LATERAL (SELECT 1 AS one FROM reservations r WHERE r.event_id = $1 "
+        "  AND r.user_id = req.user_id AND r.status = 'RESERVED' LIMIT 1) h ON true), "
+        "ranked AS ("
+        " SELECT c.ord, c.user_id, CASE WHEN c.outcome <> 'candidate' THEN c.outcome "
+        "  WHEN row_number() OVER (PARTITION BY c.outcome = 'candidate' ORDER BY c.ord) "
+        "       <= (SELECT ev.left_before FROM ev) THEN 'reserved' ELSE 'sold_out' END AS outcome "
+        " FROM classified c), "
+        "ins AS (INSERT INTO reservations AS r (event_id, user_id) "
+        "        SELECT $1, ranked.user_id FROM ranked WHERE ranked.outcome = 'reserved' "
+        "        ORDER BY ranked.ord RETURNING r.id, r.user_id, r.reserved_at), "
+        "upd AS (UPDATE events e SET reserved_tickets = e.reserved_tickets + (SELECT count(*) FROM ins) "
+        "        WHERE e.id = $1 AND EXISTS (SELECT 1 FROM ins)) "
+        "SELECT a.ord, CASE WHEN a.outcome <> 'repeat' THEN a.outcome "
+        " WHEN EXISTS (SELECT 1 FROM ranked f WHERE f.user_id = a.user_id AND f.outcome = 'reserved') "
+        " THEN 'already_reserved' ELSE 'sold_out' END, ins.id, " MS("ins.reserved_at") ", "
+        " (SELECT ev.left_before FROM ev) - (SELECT count(*) FROM ins)::int "
+        "FROM ranked a LEFT JOIN ins ON a.outcome = 'reserved' AND ins.user_id = a.user_id "
+        "ORDER BY a.ord",
     /* unsafe: the original app's count-then-insert, kept for teaching. */
     [STMT_UNSAFE_CHECK] =
         "SELECT (SELECT max_tickets FROM events WHERE id = $1), "

@@ -5,8 +5,9 @@
 
 #include "lane.h"
 
-/* A lane_run_fn: grant the whole group in one transaction. ctx unused. */
-void batch_run(void *ctx, struct db_conn *conn, int64_t event_id,
-               struct reservation_request **group, int n);
+/* Grant todo[0..m), all for one event, in one locked transaction; sets each
+ * outcome and *left (tickets left after it). True when the row lock wait
+ * ran out (then all are answered busy). */
+bool batch_grant(struct db_conn *conn, struct reservation_request **todo, int m, int *left);
 
 #endif

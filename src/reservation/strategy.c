@@ -186,69 +186,43 @@ static enum reservation_outcome decide_locked(const PGresult *res, struct reserv
     return out;
 }
 
-/* for-update, for one event's group. A committed read answers what cannot
- * succeed (skipped while the event is known to be selling). The rest run
- * the locked statement, each its own transaction, pipelined so that
- * PostgreSQL goes from one to the next with no round trip between: at most
- * as many as there were tickets left, the first waiting for the row lock
- * and the others NOWAIT behind it (our own statements never overlap; a
- * lock held by someone else sends a NOWAIT one back to the queue). Whatever
- * is not answered goes back to the queue and meets the committed read
- * again. If the first waits out the lock timeout, the group is answered
- * busy rather than each waiting its turn at the same lock, so a group ends
- * within about one lock timeout. */
-static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
-                           struct reservation_request **group, int n)
+/* for-update's grant: each request its own transaction, pipelined so that
+ * PostgreSQL goes from one to the next with no round trip between. The
+ * first waits for the row lock, the others are NOWAIT behind it: our own
+ * statements never overlap, so a NOWAIT one that meets a lock met someone
+ * else's, and goes back to the queue. Returns true when the first waited
+ * out the lock timeout. */
+static bool for_update_grant(struct db_conn *conn, struct reservation_request **todo, int m,
+                             int *left)
 {
-    struct reservation_strategy *s = ctx;
-    int left = hint_get(s, event_id);
-    if (left > 0)
-        for (int i = 0; i < n; i++)
-            group[i]->again = true;
-    else
-        precheck_group(conn, event_id, group, n, &left);
-
-    struct reservation_request *chunk[PIPELINE_MAX];
     enum db_statement stmts[PIPELINE_MAX];
     char ids[PIPELINE_MAX][2][24];
     const char *params[PIPELINE_MAX * 2];
     PGresult *results[PIPELINE_MAX];
-    int m = 0;
-    for (int i = 0; i < n && m < PIPELINE_MAX && m < left; i++) {
-        struct reservation_request *r = group[i];
-        if (!r->again)
-            continue;
-        if (lane_request_expired(r)) {
-            r->again = false;
-            r->outcome = RESERVATION_BUSY;
-            continue;
-        }
-        snprintf(ids[m][0], sizeof(ids[m][0]), "%lld", (long long)r->event_id);
-        snprintf(ids[m][1], sizeof(ids[m][1]), "%lld", (long long)r->user_id);
-        params[2 * m] = ids[m][0];
-        params[2 * m + 1] = ids[m][1];
-        stmts[m] = m == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
-        chunk[m++] = r;
-    }
-    if (m == 0) {
-        hint_set(s, event_id, left);
-        return;
+    if (m > PIPELINE_MAX)
+        m = PIPELINE_MAX;   /* the rest stay undecided: back to the queue */
+    for (int j = 0; j < m; j++) {
+        snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)todo[j]->event_id);
+        snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)todo[j]->user_id);
+        params[2 * j] = ids[j][0];
+        params[2 * j + 1] = ids[j][1];
+        stmts[j] = j == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
     }
     if (db_exec_pipelined(conn, stmts, m, 2, params, results) != 0) {
         for (int j = 0; j < m; j++) {
-            chunk[j]->again = false;
-            chunk[j]->outcome = RESERVATION_UNAVAILABLE;
+            todo[j]->again = false;
+            todo[j]->outcome = RESERVATION_UNAVAILABLE;
         }
-        hint_set(s, event_id, 0);
-        return;
+        *left = 0;
+        return false;
     }
     bool busy = false;
     for (int j = 0; j < m; j++) {
-        struct reservation_request *r = chunk[j];
+        struct reservation_request *r = todo[j];
         PGresult *res = results[j];
         r->again = false;
         if (db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1) {
-            r->outcome = decide_locked(res, r, &left);
+            r->outcome = decide_locked(res, r, left);
         } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
             r->again = true;   /* NOWAIT met someone else's lock: queue again */
         } else {
@@ -257,6 +231,46 @@ static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
         }
         PQclear(res);
     }
+    return busy;
+}
+
+/* The locked step of a group: grants (or refuses) todo[0..m), all
+ * undecided, and updates *left. True when a lock wait ran out. */
+typedef bool (*grant_fn)(struct db_conn *conn, struct reservation_request **todo, int m,
+                         int *left);
+
+/* for-update and batch, for one event's group. A committed read answers
+ * what cannot succeed without the lock (skipped while the event is known
+ * to be selling). The rest go through the grant step, up to max of them
+ * (and up to the tickets left, if max_left); whatever is still undecided goes back to the queue and meets
+ * the committed read again. If a lock wait runs out, the others are
+ * answered busy rather than each waiting its turn at the same lock, so a
+ * group ends within about one lock timeout. */
+static void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
+                         struct reservation_request **group, int n, grant_fn grant, int max,
+                         bool max_left)
+{
+    int left = hint_get(s, event_id);
+    if (left > 0)
+        for (int i = 0; i < n; i++)
+            group[i]->again = true;
+    else
+        precheck_group(conn, event_id, group, n, &left);
+
+    struct reservation_request **todo = malloc((size_t)n * sizeof(*todo));
+    int m = 0;
+    for (int i = 0; i < n && m < max && (!max_left || m < left); i++) {
+        struct reservation_request *r = group[i];
+        if (!r->again)
+            continue;
+        if (!todo || lane_request_expired(r)) {
+            r->again = false;
+            r->outcome = todo ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
+            continue;
+        }
+        todo[m++] = r;
+    }
+    bool busy = m > 0 && grant(conn, todo, m, &left);
     if (busy)   /* the others would wait at the same lock: answer them now */
         for (int i = 0; i < n; i++)
             if (group[i]->again) {
@@ -264,6 +278,24 @@ static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
                 group[i]->outcome = RESERVATION_BUSY;
             }
     hint_set(s, event_id, left);
+    free(todo);
+}
+
+/* for-update: at most as many statements as there were tickets left (each
+ * costs a WAL flush even when it finds the event full). */
+static void for_update_run(void *ctx, struct db_conn *conn, int64_t event_id,
+                           struct reservation_request **group, int n)
+{
+    struct reservation_strategy *s = ctx;
+    locked_group(s, conn, event_id, group, n, for_update_grant, PIPELINE_MAX, true);
+}
+
+/* batch: the whole group in one statement (batch.c). */
+static void batch_group(void *ctx, struct db_conn *conn, int64_t event_id,
+                        struct reservation_request **group, int n)
+{
+    struct reservation_strategy *s = ctx;
+    locked_group(s, conn, event_id, group, n, batch_grant, n, false);
 }
 
 static enum reservation_outcome atomic_single(struct db_conn *conn,
@@ -341,7 +373,7 @@ static const struct {
     single_fn single;          /* run per request */
 } strategies[] = {
     {"for-update", for_update_run, NULL},
-    {"batch", batch_run, NULL},
+    {"batch", batch_group, NULL},
     {"atomic", NULL, atomic_single},
     {"unsafe", NULL, unsafe_single},
 };
@@ -364,7 +396,7 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
         s->single = strategies[i].single;
         /* Only batch waits for a group to fill: for-update runs its
          * requests one by one anyway. */
-        int wait_us = strategies[i].group == batch_run ? opts->batch_wait_us : 0;
+        int wait_us = strategies[i].group == batch_group ? opts->batch_wait_us : 0;
         if (strategies[i].group &&
             lanes_create(pool, workers, opts->batch_max, wait_us, strategies[i].group, s,
                          &s->lanes) != 0) {

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "db.h"
 #include "harness.h"
 
 static int start(void **state, const char *strategy, const char *extra)
@@ -366,10 +367,21 @@ static void busy_when_no_connection_is_free(void **state)
     check_event(f, ev, 1, 3);
 }
 
-/* The batch function on its own: one batch with duplicates, unknown users,
- * a holder and more candidates than tickets gets exactly the answers the
- * per-request path would give in arrival order. */
-static void batch_function_answers_each_request(void **state)
+/* The batch statement on its own: one group with duplicates, unknown
+ * users, a holder and more candidates than tickets gets exactly the answers
+ * the per-request path would give in arrival order. */
+static PGresult *run_batch_statement(struct fixture *f, long long event, const char *users)
+{
+    char ev[24];
+    snprintf(ev, sizeof(ev), "%lld", event);
+    const char *params[] = {ev, users};
+    PGresult *res = PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 2, NULL, params,
+                                 NULL, NULL, 0);
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    return res;
+}
+
+static void batch_statement_answers_each_request(void **state)
 {
     struct fixture *f = *state;
     long long u[6];
@@ -377,22 +389,26 @@ static void batch_function_answers_each_request(void **state)
         u[i] = new_user(f, 60 + i);
     long long ev = new_event(f, "Batch rules", 4);
     reserve(f, ev, u[5], 201, NULL);              /* u5 already holds one; 3 left */
-    char sql[512];
-    snprintf(sql, sizeof(sql),
-             "SELECT string_agg(outcome, ',' ORDER BY ord) FROM reservd_reserve_batch(%lld, "
-             "ARRAY[%lld, %lld, 999999, %lld, %lld, %lld, %lld, %lld, %lld]::bigint[])",
-             ev, u[0], u[0], u[5], u[1], u[2], u[3], u[4], u[3]);
-    PGresult *res = PQexec(f->db, sql);
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    assert_string_equal(PQgetvalue(res, 0, 0),
-                        "reserved,already_reserved,user_not_found,already_reserved,"
-                        "reserved,reserved,sold_out,sold_out,sold_out");
+    char users[256], got[512] = "";
+    snprintf(users, sizeof(users), "{%lld,%lld,999999,%lld,%lld,%lld,%lld,%lld,%lld}", u[0], u[0],
+             u[5], u[1], u[2], u[3], u[4], u[3]);
+    PGresult *res = run_batch_statement(f, ev, users);
+    assert_int_equal(PQntuples(res), 9);
+    for (int row = 0; row < 9; row++) {
+        assert_int_equal(atoi(PQgetvalue(res, row, 0)), row + 1);      /* in arrival order */
+        snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", row ? "," : "",
+                 PQgetvalue(res, row, 1));
+        assert_int_equal(PQgetisnull(res, row, 2), strcmp(PQgetvalue(res, row, 1), "reserved") != 0);
+        assert_int_equal(atoi(PQgetvalue(res, row, 4)), 0);          /* tickets left after it */
+    }
+    assert_string_equal(got, "reserved,already_reserved,user_not_found,already_reserved,"
+                             "reserved,reserved,sold_out,sold_out,sold_out");
     PQclear(res);
     check_event(f, ev, 4, 4);
-    snprintf(sql, sizeof(sql), "SELECT outcome FROM reservd_reserve_batch(%lld, ARRAY[%lld]::bigint[])",
-             ev + 1000, u[0]);
-    res = PQexec(f->db, sql);
-    assert_string_equal(PQgetvalue(res, 0, 0), "event_not_found");
+
+    snprintf(users, sizeof(users), "{%lld}", u[0]);
+    res = run_batch_statement(f, ev + 1000, users);
+    assert_string_equal(PQgetvalue(res, 0, 1), "event_not_found");
     PQclear(res);
 }
 
@@ -470,7 +486,8 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(busy_when_no_connection_is_free, setup_one_connection,
                                         teardown),
-        cmocka_unit_test_setup_teardown(batch_function_answers_each_request, setup_batch, teardown),
+        cmocka_unit_test_setup_teardown(batch_statement_answers_each_request, setup_batch,
+                                        teardown),
         cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_batch, teardown),
         cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_for_update, teardown),
         cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_atomic, teardown),
