@@ -4,7 +4,9 @@
 /* The HTTP server: libmicrohttpd with an internal epoll thread pool.
  * Requests for routes that need the database are handed to the workers
  * and their connections suspended, so HTTP threads never wait on
- * PostgreSQL; other routes are answered on the HTTP thread. */
+ * PostgreSQL; routes that defer (reservations) hand their work on from
+ * the HTTP thread and are resumed when answered; other routes are answered
+ * on the HTTP thread. */
 
 #include <stddef.h>
 

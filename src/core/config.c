@@ -82,8 +82,10 @@ void config_defaults(struct config *cfg, int ncpu)
     cfg->db_wait_ms = 10000;
     cfg->pool_size = ncpu * 4 < 8 ? 8 : ncpu * 4;
     cfg->http_threads = ncpu;
-    /* Workers block on the pool or a batch, not on a core; enough of them
-     * let a batch gather many requests. */
+    /* Workers wait on PostgreSQL, not on a core: each busy event's queue
+     * takes one, other database requests one each. On 1,000 events 8, 16
+     * and 64 measured alike (4.6k, 3.9k, 4.4-4.7k req/s); 64 leaves room
+     * for requests stuck behind a lock. */
     cfg->workers = 64;
     cfg->max_connections = 16000;
     cfg->connection_timeout_s = 30;

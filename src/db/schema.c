@@ -17,7 +17,8 @@ extern const char schema_sql[];          /* generated from sql/schema.sql */
 static void quiet_notice(void *arg, const char *message)
 {
     (void)arg;
-    log_debug("postgres: %s", message);
+    /* libpq's notices end in a newline; the log adds its own */
+    log_debug("postgres: %.*s", (int)strcspn(message, "\n"), message);
 }
 
 PGconn *db_connect(const char *conninfo)

@@ -25,7 +25,6 @@ struct lane {
     struct lane *next;                   /* hash chain */
     struct reservation_request *head, *tail;
     int queued;
-    bool running;                        /* a worker holds (or will take) the lane */
     bool fresh;                          /* no group has run yet */
     bool filling;                        /* the runner waits for a full group */
 };
@@ -224,6 +223,8 @@ void lanes_submit(struct lanes *l, struct reservation_request *r)
         lane->event_id = r->event_id;
         lane->fresh = true;
         *slot = lane;
+        /* A lane exists while a worker holds it (or is about to): start one. */
+        workers_submit(l->workers, &lane->work);
     }
     if (lane->tail)
         lane->tail->next = r;
@@ -231,12 +232,8 @@ void lanes_submit(struct lanes *l, struct reservation_request *r)
         lane->head = r;
     lane->tail = r;
     lane->queued++;
-    if (!lane->running) {
-        lane->running = true;
-        workers_submit(l->workers, &lane->work);
-    } else if (lane->filling && lane->queued >= l->group_max) {
+    if (lane->filling && lane->queued >= l->group_max)
         pthread_cond_broadcast(&l->filled);
-    }
     pthread_mutex_unlock(&l->lock);
 }
 

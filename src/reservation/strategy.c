@@ -41,8 +41,8 @@ struct reservation_strategy {
     struct workers *workers;
     struct lanes *lanes;       /* for-update, batch */
     single_fn single;          /* atomic, unsafe */
-    /* for-update, per stripe: the event whose last locked statement saw
-     * tickets left, and how many. Only a hint, to skip the committed read
+    /* for-update and batch, per stripe: the event whose last locked
+     * statement saw tickets left, and how many. Only a hint, to skip the committed read
      * while an event is selling and to size the next pipeline; the locked
      * statement decides every request. */
     pthread_mutex_t hint_lock;
@@ -195,9 +195,9 @@ static enum reservation_outcome decide_locked(const PGresult *res, struct reserv
 static bool for_update_grant(struct db_conn *conn, struct reservation_request **todo, int m,
                              int *left)
 {
-    enum db_statement stmts[PIPELINE_MAX];
+    enum db_statement stmts[PIPELINE_MAX] = {0};
     char ids[PIPELINE_MAX][2][24];
-    const char *params[PIPELINE_MAX * 2];
+    const char *params[PIPELINE_MAX * 2] = {0};
     PGresult *results[PIPELINE_MAX];
     if (m > PIPELINE_MAX)
         m = PIPELINE_MAX;   /* the rest stay undecided: back to the queue */
