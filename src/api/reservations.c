@@ -152,7 +152,11 @@ void reservations_list(struct app *app, const struct http_request *req,
     snprintf(user_s, sizeof(user_s), "%lld", (long long)user_id);
     const char *params[] = {page.after, event_id ? event_s : NULL, user_id ? user_s : NULL,
                             status, page.fetch};
-    api_list(app, req, resp, STMT_RESERVATION_LIST, 5, params, page.limit, reservation_json);
+    /* a user holds few reservations, an event many: filter by the smaller */
+    enum db_statement stmt = user_id    ? STMT_RESERVATION_LIST_BY_USER
+                             : event_id ? STMT_RESERVATION_LIST_BY_EVENT
+                                        : STMT_RESERVATION_LIST;
+    api_list(app, req, resp, stmt, 5, params, page.limit, reservation_json);
 }
 
 void reservations_cancel(struct app *app, const struct http_request *req,

@@ -123,10 +123,23 @@ static const char *const statements[STMT_COUNT] = {
     [STMT_CANCEL] = "SELECT outcome, cancelled_now FROM reservd_cancel($1)",
     [STMT_RESERVATION_GET] =
         "SELECT " RESERVATION_COLS " FROM reservations WHERE id = $1",
+    /* The listing, one statement per index it should use: connections run
+     * generic plans (pool.c), and one statement with optional filters
+     * planned generically walks the primary key past every other event's
+     * rows. All take ($1 after id, $2 event or NULL, $3 user or NULL,
+     * $4 status or NULL, $5 limit). */
     [STMT_RESERVATION_LIST] =
         "SELECT " RESERVATION_COLS " FROM reservations WHERE id > $1 "
         "AND ($2::int8 IS NULL OR event_id = $2) AND ($3::int8 IS NULL OR user_id = $3) "
         "AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5",
+    [STMT_RESERVATION_LIST_BY_EVENT] =
+        "SELECT " RESERVATION_COLS " FROM reservations WHERE event_id = $2 AND id > $1 "
+        "AND ($3::int8 IS NULL OR user_id = $3) AND ($4::text IS NULL OR status = $4) "
+        "ORDER BY id LIMIT $5",
+    [STMT_RESERVATION_LIST_BY_USER] =
+        "SELECT " RESERVATION_COLS " FROM reservations WHERE user_id = $3 AND id > $1 "
+        "AND ($2::int8 IS NULL OR event_id = $2) AND ($4::text IS NULL OR status = $4) "
+        "ORDER BY id LIMIT $5",
 };
 
 const char *db_statement_sql(enum db_statement stmt)

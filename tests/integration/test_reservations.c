@@ -258,6 +258,20 @@ static void listing_and_filters(void **state)
     r = call(f, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     http_result_free(&r);
+    /* both filters, and user with status: each listing statement answers */
+    snprintf(path, sizeof(path), "/reservations?eventId=%lld&userId=%lld", e2, users[0]);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    assert_int_equal(json_integer_value(json_object_get(
+                         json_array_get(json_object_get(r.json, "items"), 0), "eventId")), e2);
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations?userId=%lld&status=CANCELLED", users[0]);
+    r = call(f, "GET", path, NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
+    http_result_free(&r);
+    r = call(f, "GET", "/reservations?status=RESERVED", NULL, 200);
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);   /* 3 on e1, 1 on e2 */
+    http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?eventId=%lld&status=CANCELLED&limit=1", e1);
     r = call(f, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
