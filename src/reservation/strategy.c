@@ -9,7 +9,7 @@
  * for-update and batch queue requests per event (lane.c): one worker runs
  * an event's requests at a time, which is cheaper than queueing on the row
  * lock inside PostgreSQL (loadtest/RESULTS.md: pgbench on one hot row,
- * 3,477 tps with one client, 2,032 with sixteen). atomic and unsafe run
+ * 2,745 tps with one client, 1,762 with sixteen). atomic and unsafe run
  * each request on its own worker and let the database sort them out, as
  * the designs they stand for would. */
 
