@@ -22,7 +22,8 @@ int lanes_create(struct db_pool *pool, struct workers *workers, int group_max, i
 /* NULL-safe; every submitted request must have been answered. */
 void lanes_destroy(struct lanes *l);
 /* Queue r behind its event's earlier requests. Never blocks on the
- * database; r->done() runs on a worker. */
+ * database; r->done() runs on a worker (or at once, here, when out of
+ * memory). */
 void lanes_submit(struct lanes *l, struct reservation_request *r);
 
 /* Whether r's deadline has passed. */
