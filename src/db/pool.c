@@ -35,6 +35,12 @@ struct db_pool {
     uint64_t connects;
 };
 
+/* The name each statement is prepared under on every connection. */
+static void statement_name(enum db_statement stmt, char name[static 16])
+{
+    snprintf(name, 16, "s%d", (int)stmt);
+}
+
 static int prepare_all(PGconn *pg, const char *session_sql)
 {
     PGresult *res = PQexec(pg, session_sql);
@@ -42,7 +48,7 @@ static int prepare_all(PGconn *pg, const char *session_sql)
     PQclear(res);
     for (int i = 0; ok && i < STMT_COUNT; i++) {
         char name[16];
-        snprintf(name, sizeof(name), "s%d", i);
+        statement_name((enum db_statement)i, name);
         res = PQprepare(pg, name, db_statement_sql((enum db_statement)i), 0, NULL);
         ok = PQresultStatus(res) == PGRES_COMMAND_OK;
         if (!ok)
@@ -194,7 +200,7 @@ PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams,
                   const char *const *params)
 {
     char name[16];
-    snprintf(name, sizeof(name), "s%d", (int)stmt);
+    statement_name(stmt, name);
     PGresult *res = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
     if (PQstatus(c->pg) != CONNECTION_OK) {
         c->broken = true;
@@ -215,7 +221,7 @@ int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, 
         goto broken;
     /* A Sync after each statement makes each its own transaction. */
     for (; sent < n; sent++) {
-        snprintf(name, sizeof(name), "s%d", (int)stmts[sent]);
+        statement_name(stmts[sent], name);
         if (PQsendQueryPrepared(c->pg, name, nparams, params + (size_t)sent * (size_t)nparams,
                                 NULL, NULL, 0) != 1 ||
             PQpipelineSync(c->pg) != 1)

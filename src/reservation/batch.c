@@ -6,41 +6,33 @@
 
 #include "batch.h"
 
-#include <stdio.h>
 #include <stdlib.h>
 
 #include "db.h"
 #include "log.h"
 
-bool batch_grant(struct db_conn *conn, struct reservation_request **todo, int m, int *left)
+bool batch_grant(struct db_conn *conn, struct reservation_request **undecided, int m, int *left)
 {
     enum reservation_outcome fail = RESERVATION_UNAVAILABLE;
-    char ev[24];
-    char *users = lane_group_users(todo, m);
-    PGresult *res = NULL;
     *left = 0;
     for (int i = 0; i < m; i++) {
-        todo[i]->again = false;
-        todo[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
+        undecided[i]->again = false;
+        undecided[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
     }
-    if (!users)
-        goto out;
-    snprintf(ev, sizeof(ev), "%lld", (long long)todo[0]->event_id);
-    const char *params[] = {ev, users};
-    res = db_exec(conn, STMT_RESERVE_BATCH, 2, params);
+    PGresult *res = lane_group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id,
+                                    undecided, m);
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != m) {
         if (res && db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT)
             fail = RESERVATION_BUSY;
         else
             log_error("batch reservation failed: %s",
-                      res ? PQresultErrorMessage(res) : "connection lost");
+                      res ? PQresultErrorMessage(res) : "connection lost or out of memory");
         goto out;
     }
     for (int row = 0; row < m; row++) {
-        int ord = atoi(PQgetvalue(res, row, 0));
-        if (ord < 1 || ord > m)
+        struct reservation_request *r = lane_group_row(res, row, undecided, m);
+        if (!r)
             continue;   /* cannot happen: ord is the array position */
-        struct reservation_request *r = todo[ord - 1];
         if (reservation_outcome_parse(PQgetvalue(res, row, 1), &r->outcome) != 0)
             r->outcome = RESERVATION_UNAVAILABLE;
         if (r->outcome == RESERVATION_RESERVED) {
@@ -51,12 +43,11 @@ bool batch_grant(struct db_conn *conn, struct reservation_request **todo, int m,
             *left = atoi(PQgetvalue(res, row, 4));
     }
     fail = RESERVATION_RESERVED;   /* every request has its own answer */
-    log_debug("batch: event %lld, %d requests", (long long)todo[0]->event_id, m);
+    log_debug("batch: event %lld, %d requests", (long long)undecided[0]->event_id, m);
 out:
     if (fail != RESERVATION_RESERVED)
         for (int i = 0; i < m; i++)
-            todo[i]->outcome = fail;
+            undecided[i]->outcome = fail;
     PQclear(res);
-    free(users);
     return fail == RESERVATION_BUSY;
 }

@@ -5,9 +5,9 @@
 
 #include "lane.h"
 
-/* Grant todo[0..m), all for one event, in one locked transaction; sets each
- * outcome and *left (tickets left after it). True when the row lock wait
- * ran out (then all are answered busy). */
-bool batch_grant(struct db_conn *conn, struct reservation_request **todo, int m, int *left);
+/* Grant undecided[0..m), all for one event, in one locked transaction;
+ * sets each outcome and *left (tickets left after it). True when the row
+ * lock wait ran out (then all are answered busy). */
+bool batch_grant(struct db_conn *conn, struct reservation_request **undecided, int m, int *left);
 
 #endif

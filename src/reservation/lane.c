@@ -237,11 +237,12 @@ void lanes_submit(struct lanes *l, struct reservation_request *r)
     pthread_mutex_unlock(&l->lock);
 }
 
-char *lane_group_users(struct reservation_request *const *group, int n)
+PGresult *lane_group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
+                          struct reservation_request *const *group, int n)
 {
-    /* 20 digits and a comma per user at most, braces, NUL */
+    /* "{1,2,3}": 20 digits and a comma per user at most, braces, NUL */
     size_t cap = (size_t)n * 21 + 3, len = 0;
-    char *users = malloc(cap);
+    char *users = malloc(cap), ev[24];
     if (!users)
         return NULL;
     users[len++] = '{';
@@ -250,5 +251,16 @@ char *lane_group_users(struct reservation_request *const *group, int n)
                                 (long long)group[i]->user_id);
     users[len++] = '}';
     users[len] = '\0';
-    return users;
+    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
+    const char *params[] = {ev, users};
+    PGresult *res = db_exec(conn, stmt, 2, params);
+    free(users);
+    return res;
+}
+
+struct reservation_request *lane_group_row(const PGresult *res, int row,
+                                           struct reservation_request *const *group, int n)
+{
+    int ord = atoi(PQgetvalue(res, row, 0));
+    return ord >= 1 && ord <= n ? group[ord - 1] : NULL;
 }

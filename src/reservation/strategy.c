@@ -83,8 +83,24 @@ static enum reservation_outcome failure_outcome(const PGresult *res)
     return RESERVATION_UNAVAILABLE;
 }
 
-/* Run a reservd_reserve_* statement ($1 = event, $2 = user) whose row is
- * (outcome, reservation id, reserved at ms). */
+/* Row 0 of a granting statement: outcome, reservation id, reserved at ms,
+ * and (when left is not NULL) the tickets left after it. */
+static enum reservation_outcome decide_granted(const PGresult *res, struct reservation_request *r,
+                                              int *left)
+{
+    enum reservation_outcome out;
+    if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
+        return RESERVATION_UNAVAILABLE;
+    if (out == RESERVATION_RESERVED) {
+        r->grant.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
+    }
+    if (left)
+        *left = PQgetisnull(res, 0, 3) ? 0 : atoi(PQgetvalue(res, 0, 3));
+    return out;
+}
+
+/* Run a reservd_reserve_* statement ($1 = event, $2 = user) on r. */
 static enum reservation_outcome run_granting(struct db_conn *conn, enum db_statement stmt,
                                              struct reservation_request *r)
 {
@@ -96,12 +112,8 @@ static enum reservation_outcome run_granting(struct db_conn *conn, enum db_state
     enum reservation_outcome out;
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
         out = failure_outcome(res);
-    else if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
-        out = RESERVATION_UNAVAILABLE;
-    else if (out == RESERVATION_RESERVED) {
-        r->grant.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    }
+    else
+        out = decide_granted(res, r, NULL);
     PQclear(res);
     return out;
 }
@@ -112,26 +124,20 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
                            struct reservation_request **group, int n, int *left)
 {
     *left = 0;
-    enum reservation_outcome fail = RESERVATION_UNAVAILABLE;
-    char ev[24];
-    char *users = lane_group_users(group, n);
-    PGresult *res = NULL;
-    if (!users)
-        goto out;
-    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    const char *params[] = {ev, users};
-    res = db_exec(conn, STMT_RESERVE_PRECHECK, 2, params);
+    PGresult *res = lane_group_exec(conn, STMT_RESERVE_PRECHECK, event_id, group, n);
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != n) {
-        fail = failure_outcome(res);
-        goto out;
+        enum reservation_outcome fail = failure_outcome(res);
+        for (int i = 0; i < n; i++)
+            group[i]->outcome = fail;
+        PQclear(res);
+        return;
     }
     for (int i = 0; i < n; i++)
         group[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
     for (int row = 0; row < n; row++) {
-        int ord = atoi(PQgetvalue(res, row, 0));
-        if (ord < 1 || ord > n)
+        struct reservation_request *r = lane_group_row(res, row, group, n);
+        if (!r)
             continue;   /* cannot happen: ord is the array position */
-        struct reservation_request *r = group[ord - 1];
         const char *text = PQgetvalue(res, row, 1);
         if (!PQgetisnull(res, row, 2))
             *left = atoi(PQgetvalue(res, row, 2));
@@ -140,13 +146,7 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
         else if (reservation_outcome_parse(text, &r->outcome) != 0)
             r->outcome = RESERVATION_UNAVAILABLE;
     }
-    fail = RESERVATION_RESERVED;   /* every request has its own answer */
-out:
-    if (fail != RESERVATION_RESERVED)
-        for (int i = 0; i < n; i++)
-            group[i]->outcome = fail;
     PQclear(res);
-    free(users);
 }
 
 static int hint_get(struct reservation_strategy *s, int64_t event_id)
@@ -171,28 +171,13 @@ static void hint_set(struct reservation_strategy *s, int64_t event_id, int left)
     pthread_mutex_unlock(&s->hint_lock);
 }
 
-/* One locked statement's row: outcome, reservation, tickets left. */
-static enum reservation_outcome decide_locked(const PGresult *res, struct reservation_request *r,
-                                              int *left)
-{
-    enum reservation_outcome out;
-    if (reservation_outcome_parse(PQgetvalue(res, 0, 0), &out) != 0)
-        return RESERVATION_UNAVAILABLE;
-    if (out == RESERVATION_RESERVED) {
-        r->grant.id = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
-        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 2), NULL, 10);
-    }
-    *left = PQgetisnull(res, 0, 3) ? 0 : atoi(PQgetvalue(res, 0, 3));
-    return out;
-}
-
 /* for-update's grant: each request its own transaction, pipelined so that
  * PostgreSQL goes from one to the next with no round trip between. The
  * first waits for the row lock, the others are NOWAIT behind it: our own
  * statements never overlap, so a NOWAIT one that meets a lock met someone
  * else's, and goes back to the queue. Returns true when the first waited
  * out the lock timeout. */
-static bool for_update_grant(struct db_conn *conn, struct reservation_request **todo, int m,
+static bool for_update_grant(struct db_conn *conn, struct reservation_request **undecided, int m,
                              int *left)
 {
     enum db_statement stmts[PIPELINE_MAX] = {0};
@@ -202,27 +187,27 @@ static bool for_update_grant(struct db_conn *conn, struct reservation_request **
     if (m > PIPELINE_MAX)
         m = PIPELINE_MAX;   /* the rest stay undecided: back to the queue */
     for (int j = 0; j < m; j++) {
-        snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)todo[j]->event_id);
-        snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)todo[j]->user_id);
+        snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)undecided[j]->event_id);
+        snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)undecided[j]->user_id);
         params[2 * j] = ids[j][0];
         params[2 * j + 1] = ids[j][1];
         stmts[j] = j == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
     }
     if (db_exec_pipelined(conn, stmts, m, 2, params, results) != 0) {
         for (int j = 0; j < m; j++) {
-            todo[j]->again = false;
-            todo[j]->outcome = RESERVATION_UNAVAILABLE;
+            undecided[j]->again = false;
+            undecided[j]->outcome = RESERVATION_UNAVAILABLE;
         }
         *left = 0;
         return false;
     }
     bool busy = false;
     for (int j = 0; j < m; j++) {
-        struct reservation_request *r = todo[j];
+        struct reservation_request *r = undecided[j];
         PGresult *res = results[j];
         r->again = false;
         if (db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1) {
-            r->outcome = decide_locked(res, r, left);
+            r->outcome = decide_granted(res, r, left);
         } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
             r->again = true;   /* NOWAIT met someone else's lock: queue again */
         } else {
@@ -234,16 +219,16 @@ static bool for_update_grant(struct db_conn *conn, struct reservation_request **
     return busy;
 }
 
-/* The locked step of a group: grants (or refuses) todo[0..m), all
- * undecided, and updates *left. True when a lock wait ran out. */
-typedef bool (*grant_fn)(struct db_conn *conn, struct reservation_request **todo, int m,
+/* The locked step of a group: grants (or refuses) undecided[0..m) and
+ * updates *left. True when a lock wait ran out. */
+typedef bool (*grant_fn)(struct db_conn *conn, struct reservation_request **undecided, int m,
                          int *left);
 
 /* for-update and batch, for one event's group. A committed read answers
  * what cannot succeed without the lock (skipped while the event is known
  * to be selling). The rest go through the grant step, up to max of them
- * (and up to the tickets left, if max_left); whatever is still undecided goes back to the queue and meets
- * the committed read again. If a lock wait runs out, the others are
+ * (and up to the tickets left, if max_left); whatever is still undecided
+ * goes back to the queue and meets the committed read again. If a lock wait runs out, the others are
  * answered busy rather than each waiting its turn at the same lock, so a
  * group ends within about one lock timeout. */
 static void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
@@ -257,20 +242,20 @@ static void locked_group(struct reservation_strategy *s, struct db_conn *conn, i
     else
         precheck_group(conn, event_id, group, n, &left);
 
-    struct reservation_request **todo = malloc((size_t)n * sizeof(*todo));
+    struct reservation_request **undecided = malloc((size_t)n * sizeof(*undecided));
     int m = 0;
     for (int i = 0; i < n && m < max && (!max_left || m < left); i++) {
         struct reservation_request *r = group[i];
         if (!r->again)
             continue;
-        if (!todo || lane_request_expired(r)) {
+        if (!undecided || lane_request_expired(r)) {
             r->again = false;
-            r->outcome = todo ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
+            r->outcome = undecided ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
             continue;
         }
-        todo[m++] = r;
+        undecided[m++] = r;
     }
-    bool busy = m > 0 && grant(conn, todo, m, &left);
+    bool busy = m > 0 && grant(conn, undecided, m, &left);
     if (busy)   /* the others would wait at the same lock: answer them now */
         for (int i = 0; i < n; i++)
             if (group[i]->again) {
@@ -278,7 +263,7 @@ static void locked_group(struct reservation_strategy *s, struct db_conn *conn, i
                 group[i]->outcome = RESERVATION_BUSY;
             }
     hint_set(s, event_id, left);
-    free(todo);
+    free(undecided);
 }
 
 /* for-update: at most as many statements as there were tickets left (each
