@@ -5,6 +5,7 @@
  * libmicrohttpd types, so handlers can run on any thread. */
 
 #include <jansson.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -40,6 +41,10 @@ struct http_request {
     struct timespec deadline;           /* CLOCK_MONOTONIC: answer 503 busy after */
     void *exchange;                     /* private to the server */
 };
+
+/* Whether a client's X-Request-Id may be echoed and logged as given: 1 to
+ * cap - 1 characters of [A-Za-z0-9._:-]. */
+bool http_request_id_acceptable(const char *id, size_t cap);
 
 /* Value of query argument key, or NULL if absent. */
 const char *http_request_query(const struct http_request *req, const char *key);

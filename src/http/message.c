@@ -28,6 +28,20 @@ const char *http_method_name(enum http_method method)
     return method_names[method];
 }
 
+bool http_request_id_acceptable(const char *id, size_t cap)
+{
+    size_t n = strnlen(id, cap);
+    if (n == 0 || n >= cap)
+        return false;
+    for (size_t i = 0; i < n; i++) {
+        char c = id[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '-' || c == '_' || c == '.' || c == ':'))
+            return false;
+    }
+    return true;
+}
+
 const char *http_request_query(const struct http_request *req, const char *key)
 {
     for (int i = 0; i < req->nquery; i++)

@@ -98,13 +98,8 @@ static enum MHD_Result collect_query(void *cls, enum MHD_ValueKind kind, const c
 static void assign_request_id(struct exchange *ex)
 {
     const char *given = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, "X-Request-Id");
-    size_t n = given ? strlen(given) : 0;
-    bool sane = n > 0 && n < sizeof(ex->request_id);
-    for (size_t i = 0; sane && i < n; i++)
-        sane = (given[i] >= 'a' && given[i] <= 'z') || (given[i] >= 'A' && given[i] <= 'Z') ||
-               (given[i] >= '0' && given[i] <= '9') || strchr("-_.:", given[i]);
-    if (sane)
-        memcpy(ex->request_id, given, n + 1);
+    if (given && http_request_id_acceptable(given, sizeof(ex->request_id)))
+        memcpy(ex->request_id, given, strlen(given) + 1);
     else
         snprintf(ex->request_id, sizeof(ex->request_id), "%08x-%llx", ex->srv->id_prefix,
                  (unsigned long long)atomic_fetch_add(&ex->srv->next_id, 1));

@@ -56,6 +56,18 @@ static void query_lookup(void **state)
     assert_null(http_request_query(&req, "after"));
 }
 
+static void request_id_filter(void **state)
+{
+    (void)state;
+    assert_true(http_request_id_acceptable("abc-123_x.y:z", 40));
+    assert_false(http_request_id_acceptable("", 40));
+    assert_false(http_request_id_acceptable("has space", 40));
+    assert_false(http_request_id_acceptable("quote\"", 40));
+    assert_false(http_request_id_acceptable("nl\n", 40));
+    assert_true(http_request_id_acceptable("123456789", 10));
+    assert_false(http_request_id_acceptable("1234567890", 10));   /* no room for the NUL */
+}
+
 static void metrics_count_and_render(void **state)
 {
     (void)state;
@@ -102,6 +114,7 @@ int main(void)
         cmocka_unit_test(error_format),
         cmocka_unit_test(headers),
         cmocka_unit_test(query_lookup),
+        cmocka_unit_test(request_id_filter),
         cmocka_unit_test(metrics_count_and_render),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
