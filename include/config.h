@@ -17,6 +17,8 @@ struct config {
     int workers;                 /* --workers / RESERVD_WORKERS */
     int max_connections;         /* --max-connections / RESERVD_MAX_CONNECTIONS */
     int connection_timeout_s;    /* --connection-timeout / RESERVD_CONNECTION_TIMEOUT */
+    int read_timeout_ms;         /* --read-timeout-ms / RESERVD_READ_TIMEOUT_MS */
+    int shutdown_grace_ms;       /* --shutdown-grace-ms / RESERVD_SHUTDOWN_GRACE_MS */
     int acquire_timeout_ms;      /* --acquire-timeout-ms / RESERVD_ACQUIRE_TIMEOUT_MS */
     int lock_timeout_ms;         /* --lock-timeout-ms / RESERVD_LOCK_TIMEOUT_MS */
     char strategy[32];           /* --reservation-strategy / RESERVD_RESERVATION_STRATEGY */

@@ -32,6 +32,7 @@ enum db_statement {
     STMT_UNSAFE_CHECK,
     STMT_UNSAFE_INSERT,
     STMT_CANCEL,
+    STMT_RESERVE_RESOLVE,
     STMT_RESERVATION_GET,
     STMT_RESERVATION_LIST,
     STMT_RESERVATION_LIST_BY_EVENT,
@@ -65,15 +66,33 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
 /* All connections must be released. */
 void db_pool_destroy(struct db_pool *pool);
 
+/* What a connection is for: reservations may hold only part of the pool
+ * (three quarters), so that one locked event cannot starve other routes. */
+enum db_use {
+    DB_USE_ANY,
+    DB_USE_RESERVATION,
+};
+
 /* Wait until deadline (CLOCK_MONOTONIC) for a connection; (re)connects
- * a slot whose connection is missing or broken. DB_OK, DB_BUSY or
- * DB_UNAVAILABLE. */
-int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+ * a slot whose connection is missing or broken. DB_OK, DB_BUSY (also at
+ * once when the deadline has passed) or DB_UNAVAILABLE. */
+int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline, enum db_use use,
                     struct db_conn **out);
 /* Return a connection. One left broken or inside a transaction is
  * rolled back or closed, so the next user always gets a clean one. */
 void db_pool_release(struct db_pool *pool, struct db_conn *conn);
 void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out);
+/* Replace a held connection that broke with a new one (same slot). 0 or -1. */
+int db_pool_reconnect(struct db_pool *pool, struct db_conn *conn);
+/* Most connections reservations may hold at once. */
+int db_pool_reserving_max(const struct db_pool *pool);
+
+/* The row-lock wait a request with this deadline can afford, as the text
+ * parameter the locking statements take ($3, or p_lock_timeout): the
+ * time left, at most --lock-timeout-ms, at least 1 ms. */
+#define DB_LOCK_BUDGET_SIZE 24
+void db_lock_budget(const struct db_pool *pool, const struct timespec *deadline,
+                    char out[static DB_LOCK_BUDGET_SIZE]);
 
 /* Run a prepared statement with text parameters (NULL = SQL NULL).
  * Returns the result (caller PQclear()s it) or NULL when the connection
@@ -83,8 +102,11 @@ PGresult *db_exec(struct db_conn *conn, enum db_statement stmt, int nparams,
 /* Run n statements, each with nparams text parameters (params[i * nparams
  * ...]) and each as its own transaction, in one libpq pipeline: all are
  * sent before any result is read, so PostgreSQL runs them back to back.
- * results[i] gets statement i's result (caller PQclear()s each; NULL when
- * the connection failed). 0, or -1 when the connection failed. */
+ * Returns how many completed (their transactions ended: committed, or
+ * failed with the error in the result); results[0..done) are theirs
+ * (caller PQclear()s each), results[done..n) are NULL. done < n means the
+ * connection failed: those statements' outcomes are unknown (the first
+ * of them may have committed). */
 int db_exec_pipelined(struct db_conn *conn, const enum db_statement *stmts, int n, int nparams,
                       const char *const *params, PGresult **results);
 /* Run a fixed command (BEGIN, COMMIT, ROLLBACK). 0 or -1. */

@@ -55,6 +55,8 @@ struct reservation_request {
     struct reservation_strategy *strategy;
     struct reservation_request *next;
     bool again;                /* back to the event's queue, not answered */
+    bool unknown;              /* the connection died mid-commit: resolve
+                                * before answering (strategy.c) */
 };
 
 /* 0, or -1 with a message in err (unknown name, out of memory). The

@@ -35,7 +35,7 @@ enum route_status {
 };
 
 struct route_match {
-    const struct route *route;
+    const struct route *route;     /* ROUTE_MATCH, ROUTE_INVALID_ID: the route */
     int64_t params[HTTP_MAX_PATH_PARAMS];
     int nparams;
     char allow[64];            /* "GET, POST" for ROUTE_METHOD_NOT_ALLOWED */

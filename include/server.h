@@ -21,7 +21,8 @@ struct http_server_options {
     int port;
     int threads;
     int max_connections;
-    int connection_timeout_s;
+    int connection_timeout_s;      /* idle: no byte of a new request */
+    int read_timeout_ms;           /* a request must arrive whole this soon; 0: no limit */
     int request_timeout_ms;        /* deadline for a request's database work */
     const struct route *routes;
     size_t nroutes;
@@ -32,7 +33,14 @@ struct http_server_options {
 /* 0, or -1 with a message in err. */
 int http_server_start(const struct http_server_options *opts, struct http_server **out,
                       char *err, size_t errlen);
-/* Stop accepting, let in-flight requests finish (up to grace_ms), stop. */
-void http_server_stop(struct http_server *srv, int grace_ms);
+/* Stop accepting, answer what was already received (with Connection:
+ * close), refuse new requests on open connections (503 shutting_down),
+ * close idle connections, and stop once nothing is in flight. 0, or -1
+ * when requests were still unfinished after grace_ms (the server is then
+ * left running: the caller must exit). NULL-safe. */
+int http_server_stop(struct http_server *srv, int grace_ms);
+/* libmicrohttpd's connection limit for ours (it must stay above it), so
+ * the caller can leave room for it in the open-file limit. */
+int http_mhd_connection_limit(int max_connections);
 
 #endif

@@ -5,6 +5,12 @@
  * intrusive (embedded in the caller's struct), so submitting never
  * allocates and never fails once the pool runs. */
 
+#include <stddef.h>
+
+/* The struct that embeds member, from a pointer to that member (a job's
+ * struct work is found inside its owner this way). */
+#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+
 struct work {
     void (*run)(struct work *work);
     struct work *next;

@@ -53,10 +53,15 @@ DROP FUNCTION IF EXISTS reservd_reserve_for_update(bigint, bigint);
 -- atomic: one conditional UPDATE takes the ticket, then the insert; the
 -- unique index turns a duplicate into already_reserved (the whole
 -- statement, counter included, is rolled back).
+-- p_lock_timeout: the wait for the event's row lock this request can afford
+-- (its deadline caps it).
+DROP FUNCTION IF EXISTS reservd_reserve_atomic(bigint, bigint);
 CREATE OR REPLACE FUNCTION reservd_reserve_atomic(p_event bigint, p_user bigint,
+        p_lock_timeout text,
         OUT outcome text, OUT reservation_id bigint, OUT reserved_at timestamptz)
 LANGUAGE plpgsql AS $$
 BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
     IF NOT EXISTS (SELECT 1 FROM users u WHERE u.id = p_user) THEN
         IF NOT EXISTS (SELECT 1 FROM events e WHERE e.id = p_event) THEN
             outcome := 'event_not_found'; RETURN;
@@ -92,13 +97,15 @@ DROP FUNCTION IF EXISTS reservd_reserve_batch(bigint, bigint[]);
 
 -- cancel: lock the event row (the same discipline as reserving), flip the
 -- reservation, return the ticket. Cancelling twice changes nothing.
-CREATE OR REPLACE FUNCTION reservd_cancel(p_reservation bigint,
+DROP FUNCTION IF EXISTS reservd_cancel(bigint);
+CREATE OR REPLACE FUNCTION reservd_cancel(p_reservation bigint, p_lock_timeout text,
         OUT outcome text, OUT cancelled_now boolean)
 LANGUAGE plpgsql AS $$
 DECLARE
     v_event bigint;
     v_status text;
 BEGIN
+    PERFORM set_config('lock_timeout', p_lock_timeout, true);
     SELECT r.event_id INTO v_event FROM reservations r WHERE r.id = p_reservation;
     IF NOT FOUND THEN
         outcome := 'reservation_not_found'; cancelled_now := false; RETURN;

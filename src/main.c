@@ -17,8 +17,6 @@
 #include "server.h"
 #include "workers.h"
 
-#define SHUTDOWN_GRACE_MS 15000  /* longer than any request's deadline */
-
 static const char *env_lookup(const char *name)
 {
     return getenv(name);
@@ -35,13 +33,16 @@ static void raise_fd_limit(void)
     }
 }
 
-/* A limit the descriptors can honour: leave room for the pool and logs. */
+/* A limit the descriptors can honour: leave room for the pool, the logs
+ * and libmicrohttpd's own limit, which sits above ours. */
 static int usable_connections(const struct config *cfg)
 {
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return cfg->max_connections;
     long room = (long)rl.rlim_cur - cfg->pool_size - 64;
+    while (room > 16 && http_mhd_connection_limit((int)room) > (long)rl.rlim_cur - cfg->pool_size - 64)
+        room -= room / 16 + 1;
     if (room < cfg->max_connections) {
         log_warn("max-connections lowered from %d to %ld by the open-file limit (%ld)",
                  cfg->max_connections, room, (long)rl.rlim_cur);
@@ -97,6 +98,7 @@ static int serve(struct app *app)
         .threads = cfg->http_threads,
         .max_connections = usable_connections(cfg),
         .connection_timeout_s = cfg->connection_timeout_s,
+        .read_timeout_ms = cfg->read_timeout_ms,
         .request_timeout_ms = cfg->acquire_timeout_ms,
         .routes = app_routes,
         .nroutes = app_nroutes,
@@ -120,7 +122,12 @@ static int serve(struct app *app)
     log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
-    http_server_stop(server, SHUTDOWN_GRACE_MS);
+    if (http_server_stop(server, cfg->shutdown_grace_ms) != 0) {
+        /* Requests still unfinished: exit without waiting for them (their
+         * outcomes are in the database, findable by user and event). */
+        log_error("exiting with requests unfinished");
+        _exit(1);
+    }
     workers_stop(workers);
     reservation_strategy_destroy(app->reservations);
     db_pool_destroy(app->pool);

@@ -22,7 +22,7 @@ struct db_conn *api_acquire(struct app *app, const struct http_request *req,
                             struct http_response *resp)
 {
     struct db_conn *conn;
-    switch (db_pool_acquire(app->pool, &req->deadline, &conn)) {
+    switch (db_pool_acquire(app->pool, &req->deadline, DB_USE_ANY, &conn)) {
     case DB_OK:
         return conn;
     case DB_BUSY:

@@ -167,8 +167,10 @@ void reservations_cancel(struct app *app, const struct http_request *req,
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)
         return;
-    const char *params[] = {id};
-    PGresult *res = db_exec(conn, STMT_CANCEL, 1, params);
+    char budget[DB_LOCK_BUDGET_SIZE];
+    db_lock_budget(app->pool, &req->deadline, budget);
+    const char *params[] = {id, budget};
+    PGresult *res = db_exec(conn, STMT_CANCEL, 2, params);
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1) {
         api_db_failure(app, resp, res);
     } else if (strcmp(PQgetvalue(res, 0, 0), "reservation_not_found") == 0) {

@@ -48,6 +48,10 @@ static const struct setting settings[] = {
                 "concurrent HTTP connections"),
     INT_SETTING("connection-timeout", "RESERVD_CONNECTION_TIMEOUT", connection_timeout_s,
                 1, 3600, "seconds an idle or trickling HTTP connection may live"),
+    INT_SETTING("read-timeout-ms", "RESERVD_READ_TIMEOUT_MS", read_timeout_ms, 0, 3600000,
+                "a request must arrive whole within this of its first byte (0: no limit)"),
+    INT_SETTING("shutdown-grace-ms", "RESERVD_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 600000,
+                "on SIGTERM, longest wait for in-flight requests"),
     INT_SETTING("acquire-timeout-ms", "RESERVD_ACQUIRE_TIMEOUT_MS", acquire_timeout_ms,
                 1, 600000, "wait for a pooled connection before 503 busy"),
     INT_SETTING("lock-timeout-ms", "RESERVD_LOCK_TIMEOUT_MS", lock_timeout_ms, 1, 600000,
@@ -89,6 +93,12 @@ void config_defaults(struct config *cfg, int ncpu)
     cfg->workers = 64;
     cfg->max_connections = 16000;
     cfg->connection_timeout_s = 30;
+    /* A request has 10 s to arrive whole: a phone on a bad network sends a
+     * 1 KiB request in far less, and a slot held longer is a slot lost. */
+    cfg->read_timeout_ms = 10000;
+    /* Longer than any request's deadline (acquire-timeout-ms caps its pool
+     * and lock waits), so every request already read is answered. */
+    cfg->shutdown_grace_ms = 15000;
     cfg->acquire_timeout_ms = 5000;
     cfg->lock_timeout_ms = 5000;
     strcpy(cfg->strategy, "for-update");

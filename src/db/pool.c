@@ -20,6 +20,7 @@
 struct db_conn {
     PGconn *pg;
     bool broken;
+    bool reserving;              /* held for a reservation (counts in reserving) */
 };
 
 struct db_pool {
@@ -28,12 +29,25 @@ struct db_pool {
     char *conninfo;
     char session_sql[128];       /* settings for each new connection */
     int size;
+    int lock_timeout_ms;
     struct db_conn *slots;
     struct db_conn **free;     /* stack of idle slots */
     int nfree;
     int waiting;
+    /* Reservations may hold at most reserving_max connections, so that a
+     * locked event cannot take the whole pool from every other route. */
+    pthread_cond_t reserving_available;
+    int reserving, reserving_max, reserving_waiting;
     uint64_t connects;
 };
+
+static bool deadline_passed(const struct timespec *deadline)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    return now.tv_sec > deadline->tv_sec ||
+           (now.tv_sec == deadline->tv_sec && now.tv_nsec >= deadline->tv_nsec);
+}
 
 /* The name each statement is prepared under on every connection. */
 static void statement_name(enum db_statement stmt, char name[static 16])
@@ -93,6 +107,11 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
         return -1;
     }
     pool->size = opts->size;
+    pool->lock_timeout_ms = opts->lock_timeout_ms;
+    /* a quarter of the pool (at least one connection) stays for the rest */
+    pool->reserving_max = opts->size - (opts->size / 4 > 1 ? opts->size / 4 : 1);
+    if (pool->reserving_max < 1)
+        pool->reserving_max = 1;
     pool->conninfo = strdup(opts->conninfo);
     pool->slots = calloc((size_t)opts->size, sizeof(*pool->slots));
     pool->free = calloc((size_t)opts->size, sizeof(*pool->free));
@@ -108,7 +127,8 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
     pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
     int failed = !pool->conninfo || !pool->slots || !pool->free ||
                  pthread_mutex_init(&pool->lock, NULL) != 0 ||
-                 pthread_cond_init(&pool->available, &attr) != 0;
+                 pthread_cond_init(&pool->available, &attr) != 0 ||
+                 pthread_cond_init(&pool->reserving_available, &attr) != 0;
     pthread_condattr_destroy(&attr);
     if (failed) {
         free(pool->conninfo);
@@ -137,6 +157,7 @@ void db_pool_destroy(struct db_pool *pool)
     for (int i = 0; i < pool->size; i++)
         PQfinish(pool->slots[i].pg);
     pthread_cond_destroy(&pool->available);
+    pthread_cond_destroy(&pool->reserving_available);
     pthread_mutex_destroy(&pool->lock);
     free(pool->slots);
     free(pool->free);
@@ -144,20 +165,34 @@ void db_pool_destroy(struct db_pool *pool)
     free(pool);
 }
 
-int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+static bool can_take(const struct db_pool *pool, enum db_use use)
+{
+    return pool->nfree > 0 && (use != DB_USE_RESERVATION || pool->reserving < pool->reserving_max);
+}
+
+int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline, enum db_use use,
                     struct db_conn **out)
 {
+    /* A request past its deadline gets no connection: its client has been
+     * (or is about to be) told busy. */
+    if (deadline_passed(deadline))
+        return DB_BUSY;
+    bool reserving = use == DB_USE_RESERVATION;
+    pthread_cond_t *cond = reserving ? &pool->reserving_available : &pool->available;
+    int *waiting = reserving ? &pool->reserving_waiting : &pool->waiting;
     pthread_mutex_lock(&pool->lock);
-    while (pool->nfree == 0) {
-        pool->waiting++;
-        int rc = pthread_cond_timedwait(&pool->available, &pool->lock, deadline);
-        pool->waiting--;
-        if (rc == ETIMEDOUT && pool->nfree == 0) {
+    while (!can_take(pool, use)) {
+        (*waiting)++;
+        int rc = pthread_cond_timedwait(cond, &pool->lock, deadline);
+        (*waiting)--;
+        if (rc == ETIMEDOUT && !can_take(pool, use)) {
             pthread_mutex_unlock(&pool->lock);
             return DB_BUSY;
         }
     }
     struct db_conn *c = pool->free[--pool->nfree];
+    c->reserving = reserving;
+    pool->reserving += reserving;
     pthread_mutex_unlock(&pool->lock);
 
     if ((!c->pg || PQstatus(c->pg) != CONNECTION_OK) && slot_connect(pool, c) != 0) {
@@ -181,9 +216,39 @@ void db_pool_release(struct db_pool *pool, struct db_conn *c)
         c->pg = NULL;
     }
     pthread_mutex_lock(&pool->lock);
+    pool->reserving -= c->reserving;
+    c->reserving = false;
     pool->free[pool->nfree++] = c;
-    pthread_cond_signal(&pool->available);
+    /* Either kind of waiter may take it; one that cannot waits again. */
+    if (pool->waiting)
+        pthread_cond_signal(&pool->available);
+    if (pool->reserving_waiting && pool->reserving < pool->reserving_max)
+        pthread_cond_signal(&pool->reserving_available);
     pthread_mutex_unlock(&pool->lock);
+}
+
+int db_pool_reconnect(struct db_pool *pool, struct db_conn *conn)
+{
+    return slot_connect(pool, conn);
+}
+
+int db_pool_reserving_max(const struct db_pool *pool)
+{
+    return pool->reserving_max;
+}
+
+void db_lock_budget(const struct db_pool *pool, const struct timespec *deadline,
+                    char out[static DB_LOCK_BUDGET_SIZE])
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long long left = (long long)(deadline->tv_sec - now.tv_sec) * 1000 +
+                     (deadline->tv_nsec - now.tv_nsec) / 1000000;
+    if (left > pool->lock_timeout_ms)
+        left = pool->lock_timeout_ms;
+    if (left < 1)
+        left = 1;   /* 0 would mean no limit at all */
+    snprintf(out, DB_LOCK_BUDGET_SIZE, "%lld", left);
 }
 
 void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
@@ -191,7 +256,7 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
     pthread_mutex_lock(&pool->lock);
     out->size = pool->size;
     out->in_use = pool->size - pool->nfree;
-    out->waiting = pool->waiting;
+    out->waiting = pool->waiting + pool->reserving_waiting;
     out->reconnects = pool->connects > (uint64_t)pool->size ? pool->connects - (uint64_t)pool->size : 0;
     pthread_mutex_unlock(&pool->lock);
 }
@@ -214,7 +279,7 @@ int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, 
                       const char *const *params, PGresult **results)
 {
     char name[16];
-    int sent = 0;
+    int sent = 0, done = 0;
     for (int i = 0; i < n; i++)
         results[i] = NULL;
     if (PQenterPipelineMode(c->pg) != 1)
@@ -227,30 +292,32 @@ int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, 
             PQpipelineSync(c->pg) != 1)
             goto broken;
     }
-    for (int i = 0; i < n; i++) {
-        /* the statement's result, the NULL that ends it, its Sync */
-        results[i] = PQgetResult(c->pg);
-        PGresult *extra;
+    for (; done < n; done++) {
+        /* the statement's result, the NULL that ends it, its Sync: only
+         * the Sync says the statement's transaction is over */
+        PGresult *res = PQgetResult(c->pg), *extra;
         while ((extra = PQgetResult(c->pg)) != NULL)
             PQclear(extra);
         extra = PQgetResult(c->pg);
         bool synced = extra && PQresultStatus(extra) == PGRES_PIPELINE_SYNC;
         PQclear(extra);
-        if (!results[i] || !synced)
+        if (!res || !synced) {
+            PQclear(res);
             goto broken;
+        }
+        results[done] = res;
     }
     if (PQexitPipelineMode(c->pg) != 1)
         goto broken;
-    return 0;
+    return n;
 broken:
-    /* Whatever state the pipeline is in, the connection is not reused. */
-    log_error("pipeline failed: %s", PQerrorMessage(c->pg));
+    /* Whatever state the pipeline is in, the connection is not reused.
+     * Statements that completed keep their results: they committed (or
+     * failed) whatever happens to the rest. */
+    log_error("pipeline failed after %d of %d statements: %s", done, n,
+              PQerrorMessage(c->pg));
     c->broken = true;
-    for (int i = 0; i < n; i++) {
-        PQclear(results[i]);
-        results[i] = NULL;
-    }
-    return -1;
+    return done;
 }
 
 int db_command(struct db_conn *c, const char *sql)

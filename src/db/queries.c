@@ -11,10 +11,16 @@
 #define RESERVATION_COLS \
     "id, event_id, user_id, status, " MS("reserved_at") ", " MS("cancelled_at")
 
+/* $3 is the lock wait this request can afford (ms, as text): the request's
+ * deadline caps its wait for the event's row lock. The row is locked above
+ * the join with cfg, so set_config has run before the lock is waited for. */
+#define LOCK_BUDGET_CTE "cfg AS MATERIALIZED (SELECT set_config('lock_timeout', $3, true) AS v) "
+
 #define RESERVE_FOR_UPDATE(lock)                                                            \
-    "WITH ev AS (SELECT e.reserved_tickets < e.max_tickets AS has_room, "                   \
+    "WITH " LOCK_BUDGET_CTE ", "                                                             \
+    "ev AS (SELECT e.reserved_tickets < e.max_tickets AS has_room, "                        \
     "            e.max_tickets - e.reserved_tickets AS left_before "                          \
-    "            FROM events e WHERE e.id = $1 " lock "), "                                   \
+    "            FROM events e, cfg WHERE e.id = $1 " lock "), "                              \
     "usr AS (SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = $2) AS found), "              \
     "held AS (SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = $1 "            \
     "         AND r.user_id = $2 AND r.status = 'RESERVED') AS yes), "                       \
@@ -64,11 +70,11 @@ static const char *const statements[STMT_COUNT] = {
      * statement's snapshot; a duplicate that slips past it is stopped by
      * the unique index and reported as already_reserved. The NOWAIT twin
      * runs behind another in a pipeline (src/reservation/strategy.c). */
-    [STMT_RESERVE_FOR_UPDATE] = RESERVE_FOR_UPDATE("FOR UPDATE"),
-    [STMT_RESERVE_FOR_UPDATE_NOWAIT] = RESERVE_FOR_UPDATE("FOR UPDATE NOWAIT"),
+    [STMT_RESERVE_FOR_UPDATE] = RESERVE_FOR_UPDATE("FOR UPDATE OF e"),
+    [STMT_RESERVE_FOR_UPDATE_NOWAIT] = RESERVE_FOR_UPDATE("FOR UPDATE OF e NOWAIT"),
     [STMT_RESERVE_ATOMIC] =
         "SELECT outcome, reservation_id, " MS("reserved_at")
-        " FROM reservd_reserve_atomic($1, $2)",
+        " FROM reservd_reserve_atomic($1, $2, $3)",
     /* batch: one lock, one INSERT and one counter update for a group of
      * users ($2, in arrival order). Each gets the outcome the per-request
      * statement would have given it at its turn: a user's later request in
@@ -79,12 +85,19 @@ static const char *const statements[STMT_COUNT] = {
      * vs 821-892 tps. The LATERAL ... LIMIT 1 lookups stay index probes per
      * user: as joins, the planner (with no statistics yet for a new event)
      * hashed every active reservation of the event, a cost that grew with
-     * each batch. */
+     * each batch.
+     * The duplicate probes read the statement's snapshot, taken before the
+     * lock wait: a reservation that another writer (another instance)
+     * committed meanwhile is caught by ON CONFLICT, which reads the latest
+     * committed rows. Such a row answers 'conflict' (already_reserved) and
+     * its ticket is not spent; the caller requeues the group's sold_out
+     * answers, so nobody is refused a ticket that is still there. */
     [STMT_RESERVE_BATCH] =
-        "WITH req AS (SELECT u.user_id, u.ord::int AS ord "
+        "WITH " LOCK_BUDGET_CTE ", "
+        "req AS (SELECT u.user_id, u.ord::int AS ord "
         "             FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord)), "
         "ev AS (SELECT e.max_tickets - e.reserved_tickets AS left_before "
-        "       FROM events e WHERE e.id = $1 FOR UPDATE), "
+        "       FROM events e, cfg WHERE e.id = $1 FOR UPDATE OF e), "
         "classified AS ("
         " SELECT req.ord, req.user_id, CASE WHEN ev.left_before IS NULL THEN 'event_not_found' "
         "  WHEN k.one IS NULL THEN 'user_not_found' WHEN h.one IS NOT NULL THEN 'already_reserved' "
@@ -101,10 +114,13 @@ static const char *const statements[STMT_COUNT] = {
         " FROM classified c), "
         "ins AS (INSERT INTO reservations AS r (event_id, user_id) "
         "        SELECT $1, ranked.user_id FROM ranked WHERE ranked.outcome = 'reserved' "
-        "        ORDER BY ranked.ord RETURNING r.id, r.user_id, r.reserved_at), "
+        "        ORDER BY ranked.ord "
+        "        ON CONFLICT (event_id, user_id) WHERE status = 'RESERVED' DO NOTHING "
+        "        RETURNING r.id, r.user_id, r.reserved_at), "
         "upd AS (UPDATE events e SET reserved_tickets = e.reserved_tickets + (SELECT count(*) FROM ins) "
         "        WHERE e.id = $1 AND EXISTS (SELECT 1 FROM ins)) "
-        "SELECT a.ord, CASE WHEN a.outcome <> 'repeat' THEN a.outcome "
+        "SELECT a.ord, CASE WHEN a.outcome = 'reserved' AND ins.id IS NULL THEN 'conflict' "
+        " WHEN a.outcome <> 'repeat' THEN a.outcome "
         " WHEN EXISTS (SELECT 1 FROM ranked f WHERE f.user_id = a.user_id AND f.outcome = 'reserved') "
         " THEN 'already_reserved' ELSE 'sold_out' END, ins.id, " MS("ins.reserved_at") ", "
         " (SELECT ev.left_before FROM ev) - (SELECT count(*) FROM ins)::int "
@@ -120,7 +136,14 @@ static const char *const statements[STMT_COUNT] = {
     [STMT_UNSAFE_INSERT] =
         "INSERT INTO reservations (event_id, user_id) VALUES ($1, $2) "
         "RETURNING id, " MS("reserved_at"),
-    [STMT_CANCEL] = "SELECT outcome, cancelled_now FROM reservd_cancel($1)",
+    [STMT_CANCEL] = "SELECT outcome, cancelled_now FROM reservd_cancel($1, $2)",
+    /* After a connection died mid-commit: which of a group's users ($2)
+     * hold an active reservation for the event now. */
+    [STMT_RESERVE_RESOLVE] =
+        "SELECT u.ord::int, r.id, " MS("r.reserved_at") " "
+        "FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord) "
+        "JOIN LATERAL (SELECT x.id, x.reserved_at FROM reservations x WHERE x.event_id = $1 "
+        "AND x.user_id = u.user_id AND x.status = 'RESERVED' LIMIT 1) r ON true",
     [STMT_RESERVATION_GET] =
         "SELECT " RESERVATION_COLS " FROM reservations WHERE id = $1",
     /* The listing, one statement per index it should use: connections run

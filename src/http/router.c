@@ -96,6 +96,7 @@ enum route_status router_match(const struct route *routes, size_t nroutes,
         if (method_ok && s == SHAPE_BAD_ID) {
             /* The method fits but the path names its resource badly. */
             status = ROUTE_INVALID_ID;
+            out->route = &routes[i];
             memcpy(out->bad_param, bad, sizeof(bad));
             break;
         }

@@ -21,14 +21,31 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "guard.h"
 #include "log.h"
 #include "metrics.h"
 #include "workers.h"
 
 #define JSON_CONTENT_TYPE "application/json; charset=utf-8"
 
+/* Per-connection buffer. API requests are small, and 10,000 connections at
+ * once must fit in a few tens of MiB: libmicrohttpd zeroes the whole buffer
+ * between requests, so every kept-alive connection costs all of it (peak
+ * RSS for a 10,000-connection spike, 55 MB at 4 KiB, 95 MB at 8 KiB). */
+#define CONNECTION_MEMORY (4 * 1024)
+/* The request's headers live in that buffer until its answer is built
+ * there too: a request must leave room for the largest answer's header
+ * (~400 bytes: status, Content-Type, Content-Length, Date, Location,
+ * X-Request-Id, Retry-After, Connection) and each header's record in the
+ * buffer (~56 bytes). A 201 with 3.7 KiB of request headers found no room
+ * and was dropped after its ticket was taken; now such a request gets 431
+ * before anything runs. */
+#define HEADER_RECORD_BYTES 64
+#define ANSWER_ROOM 640
+
 struct http_server {
     struct MHD_Daemon *daemon;
+    struct guard *guard;
     struct http_server_options opts;
     atomic_int live;               /* exchanges not yet completed */
     atomic_uint_fast64_t next_id;  /* request id counter */
@@ -47,6 +64,8 @@ struct exchange {
     size_t body_len, body_cap;
     bool too_large;
     bool suspended;                /* by us: resumed when answered */
+    bool close_after;              /* the answer ends the connection */
+    struct guard_conn *gc;         /* the connection's guard record (may be NULL) */
     bool answered;                 /* resp is ready to send */
     atomic_int holds;              /* the running handler + open deferrals */
     struct http_request req;
@@ -139,6 +158,9 @@ static enum MHD_Result send_response(struct exchange *ex)
     MHD_add_response_header(mr, "X-Request-Id", ex->request_id);
     for (int i = 0; i < r->nheaders; i++)
         MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+    /* While draining, every answer ends its connection. */
+    if (ex->close_after || guard_draining(ex->srv->guard))
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
     enum MHD_Result ret = MHD_queue_response(ex->conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -194,6 +216,7 @@ static bool start_request(struct exchange *ex)
     struct http_request *req = &ex->req;
     struct route_match m;
 
+    guard_stage(srv->guard, ex->gc, GUARD_SERVING);
     req->method = http_method_parse(ex->method_name);
     MHD_get_connection_values(ex->conn, MHD_GET_ARGUMENT_KIND, collect_query, req);
     assign_request_id(ex);
@@ -207,6 +230,7 @@ static bool start_request(struct exchange *ex)
         http_response_add_header(&ex->resp, "Allow", "%s", m.allow);
         return true;
     case ROUTE_INVALID_ID:
+        ex->route = m.route;   /* counted under its route, not as unmatched */
         http_respond_error(&ex->resp, 400, "invalid_id", "%s must be a positive 64-bit integer",
                            m.bad_param);
         return true;
@@ -249,12 +273,102 @@ static bool start_request(struct exchange *ex)
     return run_handler(ex);
 }
 
+/* What the header block says about framing, for the checks below. */
+struct header_scan {
+    bool bad_value;                /* a NUL, CR or LF inside a name or value */
+    int content_lengths;
+    int entries;
+};
+
+static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
+                                   size_t key_size, const char *value, size_t value_size)
+{
+    struct header_scan *hs = cls;
+    hs->entries++;
+    if (kind != MHD_HEADER_KIND)
+        return MHD_YES;
+    if (strlen(key) != key_size || (value && strlen(value) != value_size) ||
+        (value && (memchr(value, '\r', value_size) || memchr(value, '\n', value_size))))
+        hs->bad_value = true;
+    if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
+        hs->content_lengths++;
+    return MHD_YES;
+}
+
+/* A 431 written straight to the socket: when the request's headers fill
+ * the connection's buffer there is no room left there to build any answer,
+ * and libmicrohttpd would drop the connection silently. The socket's send
+ * queue is empty at this point (the previous answer went out before this
+ * request was read), so the bytes go out whole and in order. */
+static void write_header_too_large(struct exchange *ex)
+{
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (!fd)
+        return;
+    static const char body[] =
+        "{\"error\":{\"code\":\"header_too_large\",\"message\":"
+        "\"request headers must leave room for the answer: keep them under 3 KiB\"}}";
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 431 Request Header Fields Too Large\r\n"
+                     "Content-Type: " JSON_CONTENT_TYPE "\r\nContent-Length: %zu\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     sizeof(body) - 1, body);
+    if (n > 0 && send(fd->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+        log_debug("431 answer to %s not sent whole", ex->request_id);
+    ex->resp.status = 431;
+    ex->answered = true;
+}
+
+/* Checks made as soon as the headers are in, before any body is read or
+ * anything runs. Fills ex->resp and returns true to refuse the request (the
+ * connection is closed after the answer). -1: refused with a raw 431 (see
+ * write_header_too_large): close the connection now. */
+static int refuse_early(struct exchange *ex, const char *version)
+{
+    struct http_response *resp = &ex->resp;
+    struct header_scan hs = {0};
+    MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND |
+                                MHD_COOKIE_KIND, scan_header, &hs);
+    const union MHD_ConnectionInfo *size =
+        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
+    size_t used = (size ? size->header_size : 0) + (size_t)hs.entries * HEADER_RECORD_BYTES;
+    if (used + ANSWER_ROOM > CONNECTION_MEMORY) {
+        write_header_too_large(ex);
+        return -1;
+    }
+    bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
+    const char *te = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
+                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    if (hs.bad_value) {
+        http_respond_error(resp, 400, "bad_request", "a header contains a NUL, CR or LF byte");
+    } else if (http11 && !MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
+                                                      MHD_HTTP_HEADER_HOST)) {
+        http_respond_error(resp, 400, "bad_request", "an HTTP/1.1 request needs a Host header");
+    } else if (hs.content_lengths > 1) {
+        http_respond_error(resp, 400, "bad_request", "more than one Content-Length");
+    } else if (te && (hs.content_lengths || !http11)) {
+        /* RFC 9112 6.1: ambiguous framing, or Transfer-Encoding in 1.0 */
+        http_respond_error(resp, 400, "bad_request",
+                           "Transfer-Encoding with Content-Length, or in HTTP/1.0");
+    } else if (te && strcasecmp(te, "chunked") != 0) {
+        http_respond_error(resp, 501, "not_implemented",
+                           "Transfer-Encoding '%.40s' is not supported; use chunked", te);
+    } else if (guard_draining(ex->srv->guard)) {
+        http_respond_error(resp, 503, "shutting_down", "the server is shutting down; retry");
+        http_response_add_header(resp, "Retry-After", "1");
+    } else {
+        return 0;
+    }
+    return 1;
+}
+
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
                                   const char *method, const char *version,
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    (void)version;
     struct http_server *srv = cls;
     struct exchange *ex = *con_cls;
     if (!ex) {
@@ -267,6 +381,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->method_name = method;
         ex->req.path = url;        /* lives as long as the request */
         ex->req.exchange = ex;
+        const union MHD_ConnectionInfo *sc =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+        ex->gc = sc ? sc->socket_context : NULL;
+        guard_stage(srv->guard, ex->gc, GUARD_RECEIVING);
         http_response_init(&ex->resp);
         const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
                                                      MHD_HTTP_HEADER_CONTENT_LENGTH);
@@ -274,6 +392,15 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             ex->too_large = true;  /* answered once the body is drained */
         atomic_fetch_add(&srv->live, 1);
         *con_cls = ex;
+        int refused = refuse_early(ex, version);
+        if (refused < 0)
+            return MHD_NO;
+        if (refused > 0) {
+            assign_request_id(ex);
+            ex->answered = true;
+            ex->close_after = true;
+            return send_response(ex);   /* before the body: nothing else is read */
+        }
         return MHD_YES;
     }
     if (*upload_data_size) {
@@ -297,6 +424,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     struct exchange *ex = *con_cls;
     if (!ex)
         return;
+    guard_stage(srv->guard, ex->gc, GUARD_IDLE);
     double ms = ms_since(&ex->started);
     int status = ex->answered ? ex->resp.status : 0;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status)
@@ -309,6 +437,28 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     free(ex);
     *con_cls = NULL;
     atomic_fetch_sub(&srv->live, 1);
+}
+
+static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
+                          enum MHD_ConnectionNotificationCode code)
+{
+    struct http_server *srv = cls;
+    if (code == MHD_CONNECTION_NOTIFY_STARTED) {
+        const union MHD_ConnectionInfo *fd =
+            MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        *socket_context = fd ? guard_opened(srv->guard, fd->connect_fd) : NULL;
+    } else {
+        guard_closed(srv->guard, *socket_context);
+        *socket_context = NULL;
+    }
+}
+
+static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t addrlen)
+{
+    (void)addr;
+    (void)addrlen;
+    struct http_server *srv = cls;
+    return guard_admit(srv->guard) ? MHD_YES : MHD_NO;
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)
@@ -354,24 +504,29 @@ int http_server_start(const struct http_server_options *opts, struct http_server
         free(srv);
         return -1;
     }
+    if (guard_create(opts->max_connections, opts->read_timeout_ms, &srv->guard) != 0) {
+        snprintf(err, errlen, "cannot start the connection guard thread");
+        free(srv);
+        return -1;
+    }
     srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opts->port, NULL, NULL, on_request, srv,
+        flags, (uint16_t)opts->port, admit, srv, on_request, srv,
         MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
         MHD_OPTION_SOCK_ADDR, addr,
         MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads,
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)opts->max_connections,
+        /* libmicrohttpd's own limit is above ours (the guard's): at its
+         * limit it stops accepting and new clients hang in the backlog. */
+        MHD_OPTION_CONNECTION_LIMIT, (unsigned)http_mhd_connection_limit(opts->max_connections),
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
         MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
         MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
-        /* Per-connection buffer. API requests are small, and 10,000
-         * connections at once must fit in a few tens of MiB: measured peak
-         * RSS for a 10,000-connection spike, 55 MB at 4 KiB, 95 MB at 8 KiB.
-         * Request headers beyond about 2 KiB get 431. */
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)(4 * 1024),
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_END);
     if (!srv->daemon) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not permitted?)", opts->bind,
                  opts->port);
+        guard_destroy(srv->guard);
         free(srv);
         return -1;
     }
@@ -379,20 +534,35 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     return 0;
 }
 
-void http_server_stop(struct http_server *srv, int grace_ms)
+int http_mhd_connection_limit(int max_connections)
+{
+    return max_connections + max_connections / 4 + 32;
+}
+
+int http_server_stop(struct http_server *srv, int grace_ms)
 {
     if (!srv)
-        return;
+        return 0;
     MHD_socket listener = MHD_quiesce_daemon(srv->daemon);
     if (listener != MHD_INVALID_SOCKET)
         close(listener);
-    /* Requests already received get their answers. */
+    /* Requests already received get their answers, with Connection: close;
+     * later ones get 503 shutting_down; idle connections are closed. */
+    guard_drain(srv->guard);
     struct timespec t0, pause = {0, 10 * 1000000L};
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    while (atomic_load(&srv->live) > 0 && ms_since(&t0) < grace_ms)
+    while ((atomic_load(&srv->live) > 0 || guard_connections(srv->guard) > 0) &&
+           ms_since(&t0) < grace_ms)
         nanosleep(&pause, NULL);
-    if (atomic_load(&srv->live) > 0)
-        log_warn("stopping with %d requests unfinished", atomic_load(&srv->live));
+    int live = atomic_load(&srv->live);
+    if (live > 0) {
+        /* libmicrohttpd aborts when stopped with suspended connections:
+         * leave it running; the process is about to exit anyway. */
+        log_error("stopping with %d requests unfinished after %d ms", live, grace_ms);
+        return -1;
+    }
     MHD_stop_daemon(srv->daemon);
+    guard_destroy(srv->guard);
     free(srv);
+    return 0;
 }

@@ -153,7 +153,7 @@ static void run_lane(struct work *work)
     }
     if (live) {
         struct db_conn *conn;
-        int rc = db_pool_acquire(l->pool, &group[0]->deadline, &conn);
+        int rc = db_pool_acquire(l->pool, &group[0]->deadline, DB_USE_RESERVATION, &conn);
         if (rc == DB_OK) {
             l->run(l->ctx, conn, event_id, group, live);
             db_pool_release(l->pool, conn);
@@ -238,7 +238,7 @@ void lanes_submit(struct lanes *l, struct reservation_request *r)
 }
 
 PGresult *lane_group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
-                          struct reservation_request *const *group, int n)
+                          struct reservation_request *const *group, int n, const char *third)
 {
     /* "{1,2,3}": 20 digits and a comma per user at most, braces, NUL */
     size_t cap = (size_t)n * 21 + 3, len = 0;
@@ -252,8 +252,8 @@ PGresult *lane_group_exec(struct db_conn *conn, enum db_statement stmt, int64_t 
     users[len++] = '}';
     users[len] = '\0';
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    const char *params[] = {ev, users};
-    PGresult *res = db_exec(conn, stmt, 2, params);
+    const char *params[] = {ev, users, third};
+    PGresult *res = db_exec(conn, stmt, third ? 3 : 2, params);
     free(users);
     return res;
 }

@@ -32,11 +32,12 @@ void lanes_submit(struct lanes *l, struct reservation_request *r);
 /* Whether r's deadline has passed. */
 bool lane_request_expired(const struct reservation_request *r);
 
-/* Run stmt($1 = event, $2 = the group's user ids as an array, in order).
- * The result (caller PQclear()s it) or NULL when out of memory or the
- * connection failed. Its rows start with ord, the 1-based position. */
+/* Run stmt($1 = event, $2 = the group's user ids as an array, in order,
+ * and $3 = third unless it is NULL). The result (caller PQclear()s it) or
+ * NULL when out of memory or the connection failed. Its rows start with
+ * ord, the 1-based position. */
 PGresult *lane_group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
-                          struct reservation_request *const *group, int n);
+                          struct reservation_request *const *group, int n, const char *third);
 /* The request a row of that result answers, or NULL if its ord is off. */
 struct reservation_request *lane_group_row(const PGresult *res, int row,
                                            struct reservation_request *const *group, int n);

@@ -41,6 +41,12 @@ struct reservation_strategy {
     struct workers *workers;
     struct lanes *lanes;       /* for-update, batch */
     single_fn single;          /* atomic, unsafe */
+    /* atomic, unsafe: requests waiting for one of at most single_max
+     * runners (as many as reservations may hold connections), so that
+     * requests stuck behind a lock park no more workers than that. */
+    pthread_mutex_t single_lock;
+    struct reservation_request *single_head, *single_tail;
+    int single_running, single_max;
     /* for-update and batch, per stripe: the event whose last locked
      * statement saw tickets left, and how many. Only a hint, to skip the committed read
      * while an event is selling and to size the next pipeline; the locked
@@ -100,16 +106,20 @@ static enum reservation_outcome decide_granted(const PGresult *res, struct reser
     return out;
 }
 
-/* Run a reservd_reserve_* statement ($1 = event, $2 = user) on r. */
+/* Run a reservd_reserve_* statement ($1 = event, $2 = user, $3 = lock
+ * budget) on r. */
 static enum reservation_outcome run_granting(struct db_conn *conn, enum db_statement stmt,
                                              struct reservation_request *r)
 {
-    char ev[24], user[24];
+    char ev[24], user[24], budget[DB_LOCK_BUDGET_SIZE];
     snprintf(ev, sizeof(ev), "%lld", (long long)r->event_id);
     snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
-    const char *params[] = {ev, user};
-    PGresult *res = db_exec(conn, stmt, 2, params);
+    db_lock_budget(r->strategy->pool, &r->deadline, budget);
+    const char *params[] = {ev, user, budget};
+    PGresult *res = db_exec(conn, stmt, 3, params);
     enum reservation_outcome out;
+    if (!res)
+        r->unknown = true;   /* it may have committed before the connection died */
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
         out = failure_outcome(res);
     else
@@ -124,7 +134,7 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
                            struct reservation_request **group, int n, int *left)
 {
     *left = 0;
-    PGresult *res = lane_group_exec(conn, STMT_RESERVE_PRECHECK, event_id, group, n);
+    PGresult *res = lane_group_exec(conn, STMT_RESERVE_PRECHECK, event_id, group, n, NULL);
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != n) {
         enum reservation_outcome fail = failure_outcome(res);
         for (int i = 0; i < n; i++)
@@ -173,39 +183,43 @@ static void hint_set(struct reservation_strategy *s, int64_t event_id, int left)
 
 /* for-update's grant: each request its own transaction, pipelined so that
  * PostgreSQL goes from one to the next with no round trip between. The
- * first waits for the row lock, the others are NOWAIT behind it: our own
- * statements never overlap, so a NOWAIT one that meets a lock met someone
- * else's, and goes back to the queue. Returns true when the first waited
- * out the lock timeout. */
-static bool for_update_grant(struct db_conn *conn, struct reservation_request **undecided, int m,
-                             int *left)
+ * first waits for the row lock (as long as its deadline allows), the others
+ * are NOWAIT behind it: our own statements never overlap, so a NOWAIT one
+ * that meets a lock met someone else's, and goes back to the queue. A
+ * statement that completed is answered from its own result even when the
+ * connection died after it; the ones after it are unknown. Returns true
+ * when the first waited out the lock timeout. */
+static bool for_update_grant(struct db_pool *pool, struct db_conn *conn,
+                             struct reservation_request **undecided, int m, int *left)
 {
     enum db_statement stmts[PIPELINE_MAX] = {0};
-    char ids[PIPELINE_MAX][2][24];
-    const char *params[PIPELINE_MAX * 2] = {0};
+    char ids[PIPELINE_MAX][2][24], budgets[PIPELINE_MAX][DB_LOCK_BUDGET_SIZE];
+    const char *params[PIPELINE_MAX * 3] = {0};
     PGresult *results[PIPELINE_MAX];
     if (m > PIPELINE_MAX)
         m = PIPELINE_MAX;   /* the rest stay undecided: back to the queue */
     for (int j = 0; j < m; j++) {
         snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)undecided[j]->event_id);
         snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)undecided[j]->user_id);
-        params[2 * j] = ids[j][0];
-        params[2 * j + 1] = ids[j][1];
+        db_lock_budget(pool, &undecided[j]->deadline, budgets[j]);
+        params[3 * j] = ids[j][0];
+        params[3 * j + 1] = ids[j][1];
+        params[3 * j + 2] = budgets[j];
         stmts[j] = j == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
     }
-    if (db_exec_pipelined(conn, stmts, m, 2, params, results) != 0) {
-        for (int j = 0; j < m; j++) {
-            undecided[j]->again = false;
-            undecided[j]->outcome = RESERVATION_UNAVAILABLE;
-        }
-        *left = 0;
-        return false;
-    }
+    int done = db_exec_pipelined(conn, stmts, m, 3, params, results);
     bool busy = false;
+    if (done < m)
+        *left = 0;
     for (int j = 0; j < m; j++) {
         struct reservation_request *r = undecided[j];
         PGresult *res = results[j];
         r->again = false;
+        if (j >= done) {
+            r->outcome = RESERVATION_UNAVAILABLE;
+            r->unknown = true;
+            continue;
+        }
         if (db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1) {
             r->outcome = decide_granted(res, r, left);
         } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
@@ -219,10 +233,51 @@ static bool for_update_grant(struct db_conn *conn, struct reservation_request **
     return busy;
 }
 
+/* Requests whose statement may have committed before its connection died:
+ * ask a fresh connection whether each user now holds a reservation for
+ * the event. Holding one is the truth for the client (201 with it); holding
+ * none means nothing changed (503 unavailable stays). If the database
+ * cannot be asked, 503 stays too, and the reservation, if any, is findable
+ * by user and event. */
+static void resolve_unknown(struct db_pool *pool, struct db_conn *conn, int64_t event_id,
+                            struct reservation_request **group, int n)
+{
+    struct reservation_request *one[1], **unknown = n > 1 ? malloc((size_t)n * sizeof(*unknown)) : one;
+    int k = 0;
+    for (int i = 0; i < n; i++)
+        if (group[i]->unknown && unknown)
+            unknown[k++] = group[i];
+    for (int i = 0; i < n; i++)
+        group[i]->unknown = false;
+    if (k == 0 || db_pool_reconnect(pool, conn) != 0) {
+        if (unknown != one)
+            free(unknown);
+        return;
+    }
+    PGresult *res = lane_group_exec(conn, STMT_RESERVE_RESOLVE, event_id, unknown, k, NULL);
+    int found = 0;
+    if (res && db_result_classify(res) == DB_RESULT_OK) {
+        for (int row = 0; row < PQntuples(res); row++) {
+            struct reservation_request *r = lane_group_row(res, row, unknown, k);
+            if (!r)
+                continue;
+            r->outcome = RESERVATION_RESERVED;
+            r->grant.id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
+            r->grant.reserved_at_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            found++;
+        }
+    }
+    log_warn("connection lost mid-commit: %d of %d requests had reserved (%s)", found, k,
+             res ? "resolved" : "could not ask");
+    PQclear(res);
+    if (unknown != one)
+        free(unknown);
+}
+
 /* The locked step of a group: grants (or refuses) undecided[0..m) and
  * updates *left. True when a lock wait ran out. */
-typedef bool (*grant_fn)(struct db_conn *conn, struct reservation_request **undecided, int m,
-                         int *left);
+typedef bool (*grant_fn)(struct db_pool *pool, struct db_conn *conn,
+                         struct reservation_request **undecided, int m, int *left);
 
 /* for-update and batch, for one event's group. A committed read answers
  * what cannot succeed without the lock (skipped while the event is known
@@ -255,7 +310,8 @@ static void locked_group(struct reservation_strategy *s, struct db_conn *conn, i
         }
         undecided[m++] = r;
     }
-    bool busy = m > 0 && grant(conn, undecided, m, &left);
+    bool busy = m > 0 && grant(s->pool, conn, undecided, m, &left);
+    resolve_unknown(s->pool, conn, event_id, undecided, m);
     if (busy)   /* the others would wait at the same lock: answer them now */
         for (int i = 0; i < n; i++)
             if (group[i]->again) {
@@ -335,21 +391,60 @@ done:
     return out;
 }
 
-/* A worker job: one request of a single_fn strategy. */
-static void run_single(struct work *work)
+static void run_one(struct reservation_strategy *s, struct reservation_request *r)
 {
-    struct reservation_request *r =
-        (struct reservation_request *)((char *)work - offsetof(struct reservation_request, work));
-    struct reservation_strategy *s = r->strategy;
     struct db_conn *conn;
-    int rc = db_pool_acquire(s->pool, &r->deadline, &conn);
+    int rc = db_pool_acquire(s->pool, &r->deadline, DB_USE_RESERVATION, &conn);
     if (rc == DB_OK) {
         r->outcome = s->single(conn, r);
+        if (r->unknown)
+            resolve_unknown(s->pool, conn, r->event_id, &r, 1);
         db_pool_release(s->pool, conn);
     } else {
         r->outcome = rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
     }
     r->done(r);
+}
+
+/* A worker job for a single_fn strategy: run r, then whatever queued
+ * meanwhile, until the queue is empty. */
+static void run_single(struct work *work)
+{
+    struct reservation_request *r = container_of(work, struct reservation_request, work);
+    struct reservation_strategy *s = r->strategy;
+    while (r) {
+        run_one(s, r);
+        pthread_mutex_lock(&s->single_lock);
+        r = s->single_head;
+        if (r) {
+            s->single_head = r->next;
+            if (!s->single_head)
+                s->single_tail = NULL;
+        } else {
+            s->single_running--;
+        }
+        pthread_mutex_unlock(&s->single_lock);
+    }
+}
+
+static void submit_single(struct reservation_strategy *s, struct reservation_request *r)
+{
+    r->next = NULL;
+    pthread_mutex_lock(&s->single_lock);
+    bool start = s->single_running < s->single_max;
+    if (start) {
+        s->single_running++;
+    } else if (s->single_tail) {
+        s->single_tail->next = r;
+        s->single_tail = r;
+    } else {
+        s->single_head = s->single_tail = r;
+    }
+    pthread_mutex_unlock(&s->single_lock);
+    if (start) {
+        r->work.run = run_single;
+        workers_submit(s->workers, &r->work);
+    }
 }
 
 static const struct {
@@ -376,6 +471,8 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
             return -1;
         }
         pthread_mutex_init(&s->hint_lock, NULL);
+        pthread_mutex_init(&s->single_lock, NULL);
+        s->single_max = db_pool_reserving_max(pool);
         s->pool = pool;
         s->workers = workers;
         s->single = strategies[i].single;
@@ -386,6 +483,7 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
             lanes_create(pool, workers, opts->batch_max, wait_us, strategies[i].group, s,
                          &s->lanes) != 0) {
             pthread_mutex_destroy(&s->hint_lock);
+            pthread_mutex_destroy(&s->single_lock);
             free(s);
             snprintf(err, errlen, "out of memory");
             return -1;
@@ -403,6 +501,7 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
         return;
     lanes_destroy(s->lanes);
     pthread_mutex_destroy(&s->hint_lock);
+    pthread_mutex_destroy(&s->single_lock);
     free(s);
 }
 
@@ -413,6 +512,5 @@ void reservation_submit(struct reservation_strategy *s, struct reservation_reque
         lanes_submit(s->lanes, r);
         return;
     }
-    r->work.run = run_single;
-    workers_submit(s->workers, &r->work);
+    submit_single(s, r);
 }
