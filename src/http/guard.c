@@ -115,14 +115,20 @@ static void scan(struct guard *g)
 {
     int64_t now = now_ms();
     bool draining = atomic_load(&g->draining);
+    int late = 0;
     for (struct guard_conn *c = g->head; c; c = c->next) {
         if (c->shut)
             continue;
-        if (overstayed(g, c, now))
+        if (overstayed(g, c, now)) {
             shut(c, "read deadline");
-        else if (draining && c->seen_stage == GUARD_IDLE)
+            late++;
+        } else if (draining && c->seen_stage == GUARD_IDLE) {
             shut(c, "shutting down");
+        }
     }
+    if (late)
+        log_info("closed %d connections whose request did not arrive within %d ms", late,
+                 g->read_timeout_ms);
 }
 
 static void *reaper_main(void *arg)

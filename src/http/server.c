@@ -345,7 +345,7 @@ static int refuse_early(struct exchange *ex, const char *version)
         http_respond_error(resp, 400, "bad_request", "a header contains a NUL, CR or LF byte");
     } else if (http11 && !MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
                                                       MHD_HTTP_HEADER_HOST)) {
-        http_respond_error(resp, 400, "bad_request", "an HTTP/1.1 request needs a Host header");
+        http_respond_error(resp, 400, "bad_request", "a Host header is required in version 1.1 requests");
     } else if (hs.content_lengths > 1) {
         http_respond_error(resp, 400, "bad_request", "more than one Content-Length");
     } else if (te && (hs.content_lengths || !http11)) {
@@ -467,7 +467,11 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    log_warn("http: %s", msg);
+    /* the guard ends overstaying connections this way: not worth a warning */
+    if (strncmp(msg, "Connection socket is closed", 27) == 0)
+        log_debug("http: %s", msg);
+    else
+        log_warn("http: %s", msg);
 }
 
 int http_server_start(const struct http_server_options *opts, struct http_server **out,
