@@ -47,7 +47,7 @@ static const struct setting settings[] = {
     INT_SETTING("max-connections", "RESERVD_MAX_CONNECTIONS", max_connections, 1, 1000000,
                 "concurrent HTTP connections"),
     INT_SETTING("connection-timeout", "RESERVD_CONNECTION_TIMEOUT", connection_timeout_s,
-                1, 3600, "seconds an idle or trickling HTTP connection may live"),
+                1, 3600, "seconds an idle HTTP connection (no byte of a new request) may live"),
     INT_SETTING("read-timeout-ms", "RESERVD_READ_TIMEOUT_MS", read_timeout_ms, 0, 3600000,
                 "a request must arrive whole within this of its first byte (0: no limit)"),
     INT_SETTING("shutdown-grace-ms", "RESERVD_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 600000,
