@@ -14,7 +14,42 @@
 
 struct db_pool;
 
+/* The strategies, one row each: X(id, name, needs_ack, waits_to_fill,
+ * per_event, help). id names the run function (id_run, in src/reservation/
+ * id.c); needs_ack: refuses to start without --i-understand-unsafe-oversells;
+ * waits_to_fill: a group on an idle event waits --batch-wait-us to fill;
+ * per_event: an event's requests queue in the server and run one group at
+ * a time (else each request runs on its own, up to the pool's share).
+ * Adding a strategy is one file and one row here. */
+#define RESERVATION_STRATEGIES(X)                                                             \
+    X(for_update, "for-update", false, false, true,                                          \
+      "one transaction per request, event row locked; pipelined per event (default)")        \
+    X(batch, "batch", false, true, true,                                                     \
+      "an event's queued requests granted together: one lock, one insert, one commit")       \
+    X(atomic, "atomic", false, false, false,                                                 \
+      "one conditional UPDATE takes the ticket, then the insert (comparison point)")         \
+    X(unsafe, "unsafe", true, false, false,                                                  \
+      "the original app's count-then-insert without a lock: OVERSELLS (teaching only)")
+
+struct reservation_strategy_info {
+    const char *name;
+    bool needs_ack;
+    bool waits_to_fill;
+    bool per_event;
+    const char *help;
+};
+
+/* The table above, in order. */
+extern const struct reservation_strategy_info reservation_strategies[];
+extern const size_t reservation_nstrategies;
+/* The row named name, or NULL. */
+const struct reservation_strategy_info *reservation_strategy_find(const char *name);
+
+/* A request's state. PENDING (zero, as calloc leaves it) means undecided:
+ * a request is never answered in that state, nor UNKNOWN (the database
+ * connection died before the outcome was known: resolved first). */
 enum reservation_outcome {
+    RESERVATION_PENDING = 0,
     RESERVATION_RESERVED,
     RESERVATION_EVENT_NOT_FOUND,
     RESERVATION_USER_NOT_FOUND,
@@ -22,7 +57,16 @@ enum reservation_outcome {
     RESERVATION_SOLD_OUT,
     RESERVATION_BUSY,          /* no connection or lock in time: 503 busy */
     RESERVATION_UNAVAILABLE,   /* the database failed: 503 unavailable */
+    RESERVATION_UNKNOWN,       /* private to src/reservation/ */
 };
+
+/* Whether an outcome is an answer (not PENDING or UNKNOWN). */
+bool reservation_outcome_decided(enum reservation_outcome outcome);
+/* The outcome's text, as the SQL statements write it ("reserved",
+ * "sold_out", ...). */
+const char *reservation_outcome_name(enum reservation_outcome outcome);
+/* Map the outcome text the SQL returns. 0, or -1 if unknown. */
+int reservation_outcome_parse(const char *text, enum reservation_outcome *out);
 
 struct reservation_grant {
     int64_t id;
@@ -30,9 +74,9 @@ struct reservation_grant {
 };
 
 struct reservation_options {
-    const char *strategy;      /* "for-update", "batch", "atomic", "unsafe" */
+    const char *strategy;      /* a name from RESERVATION_STRATEGIES */
     int batch_max;             /* most requests for one event handled at once */
-    int batch_wait_us;         /* batch: longest an idle event waits to fill */
+    int batch_wait_us;         /* waits_to_fill: longest an idle event waits to fill */
 };
 
 struct reservation_strategy;
@@ -44,8 +88,8 @@ struct reservation_request {
     int64_t user_id;
     struct timespec deadline;  /* CLOCK_MONOTONIC: answer busy after it */
     /* Called exactly once, on any thread, possibly before
-     * reservation_submit() returns; outcome (and grant, for
-     * RESERVATION_RESERVED) are set. */
+     * reservation_submit() returns; outcome is decided (and grant is set
+     * for RESERVATION_RESERVED). */
     void (*done)(struct reservation_request *r);
     enum reservation_outcome outcome;
     struct reservation_grant grant;
@@ -54,9 +98,6 @@ struct reservation_request {
     struct work work;
     struct reservation_strategy *strategy;
     struct reservation_request *next;
-    bool again;                /* back to the event's queue, not answered */
-    bool unknown;              /* the connection died mid-commit: resolve
-                                * before answering (strategy.c) */
 };
 
 /* 0, or -1 with a message in err (unknown name, out of memory). The
@@ -69,8 +110,5 @@ void reservation_strategy_destroy(struct reservation_strategy *s);
 
 /* Grant (or refuse) one ticket of r->event_id to r->user_id. Never blocks. */
 void reservation_submit(struct reservation_strategy *s, struct reservation_request *r);
-
-/* Map the outcome text the SQL returns. -1 if unknown. */
-int reservation_outcome_parse(const char *text, enum reservation_outcome *out);
 
 #endif

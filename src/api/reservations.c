@@ -1,6 +1,7 @@
 /* /reservations: reserve, look up, list, cancel. The granting itself is
  * the strategy's business (src/reservation/); this file only speaks HTTP. */
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -67,6 +68,11 @@ static void respond(struct app *app, struct http_response *resp,
     case RESERVATION_BUSY:
         api_busy(resp);
         break;
+    case RESERVATION_PENDING:
+    case RESERVATION_UNKNOWN:
+        /* src/reservation/ answers only decided requests */
+        assert(!"an undecided reservation was answered");
+        /* fall through */
     case RESERVATION_UNAVAILABLE:
         metrics_count_db_error(app->metrics);
         http_respond_error(resp, 503, "unavailable", "the database is unavailable");

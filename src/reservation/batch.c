@@ -1,46 +1,35 @@
-/* Group commit: the requests for one event that arrived while its previous
- * transaction ran are granted together in the next one (one row lock, one
- * INSERT, one counter update, one WAL flush). The lane (lane.c) forms the
- * groups; STMT_RESERVE_BATCH (src/db/queries.c) answers each request as
- * the per-request path would have at that point. */
-
-#include "batch.h"
+/* batch: group commit. The requests for one event that arrived while its
+ * previous transaction ran are granted together in the next one (one row
+ * lock, one INSERT, one counter update, one WAL flush). The lane (lane.c)
+ * forms the groups; STMT_RESERVE_BATCH (src/db/queries.c) answers each
+ * request as the per-request path would have at that point. */
 
 #include <stdlib.h>
 #include <string.h>
 
-#include "db.h"
 #include "log.h"
+#include "strategy.h"
 
-static const struct timespec *earliest_deadline(struct reservation_request **group, int n)
-{
-    const struct timespec *t = &group[0]->deadline;
-    for (int i = 1; i < n; i++) {
-        const struct timespec *d = &group[i]->deadline;
-        if (d->tv_sec < t->tv_sec || (d->tv_sec == t->tv_sec && d->tv_nsec < t->tv_nsec))
-            t = d;
-    }
-    return t;
-}
-
-bool batch_grant(struct db_pool *pool, struct db_conn *conn,
-                 struct reservation_request **undecided, int m, int *left)
+/* Grant undecided[0..m) in one locked transaction whose lock wait the
+ * earliest deadline caps. Requests whose outcome the connection's death
+ * hid are UNKNOWN; sold_out answers that another writer's conflict may
+ * have made wrong go back to the queue (PENDING). True when the row lock
+ * wait ran out (then all are answered busy). */
+static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
+                        struct reservation_request **undecided, int m, int *left)
 {
     enum reservation_outcome fail = RESERVATION_UNAVAILABLE;
     bool conflict = false;
     char budget[DB_LOCK_BUDGET_SIZE];
     *left = 0;
-    for (int i = 0; i < m; i++) {
-        undecided[i]->again = false;
+    for (int i = 0; i < m; i++)
         undecided[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
-    }
-    db_lock_budget(pool, earliest_deadline(undecided, m), budget);
-    PGresult *res = lane_group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id,
-                                    undecided, m, budget);
+    db_lock_budget(s->pool, earliest_deadline(undecided, m), budget);
+    PGresult *res = group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id, undecided, m,
+                               budget);
     if (!res) {
         /* the statement may have committed before the connection died */
-        for (int i = 0; i < m; i++)
-            undecided[i]->unknown = true;
+        fail = RESERVATION_UNKNOWN;
         log_error("batch reservation: connection lost or out of memory");
         goto out;
     }
@@ -52,19 +41,14 @@ bool batch_grant(struct db_pool *pool, struct db_conn *conn,
         goto out;
     }
     for (int row = 0; row < m; row++) {
-        struct reservation_request *r = lane_group_row(res, row, undecided, m);
+        struct reservation_request *r = group_row(res, row, undecided, m);
         if (!r)
             continue;   /* cannot happen: ord is the array position */
-        const char *text = PQgetvalue(res, row, 1);
-        if (strcmp(text, "conflict") == 0) {
+        if (strcmp(PQgetvalue(res, row, 1), "conflict") == 0) {
             r->outcome = RESERVATION_ALREADY_RESERVED;   /* another writer's, committed */
             conflict = true;
-        } else if (reservation_outcome_parse(text, &r->outcome) != 0) {
-            r->outcome = RESERVATION_UNAVAILABLE;
-        }
-        if (r->outcome == RESERVATION_RESERVED) {
-            r->grant.id = strtoll(PQgetvalue(res, row, 2), NULL, 10);
-            r->grant.reserved_at_ms = strtoll(PQgetvalue(res, row, 3), NULL, 10);
+        } else {
+            r->outcome = decide_granted(res, row, 1, r);
         }
         if (!PQgetisnull(res, row, 4))
             *left = atoi(PQgetvalue(res, row, 4));
@@ -74,7 +58,7 @@ bool batch_grant(struct db_pool *pool, struct db_conn *conn,
     if (conflict)
         for (int i = 0; i < m; i++)
             if (undecided[i]->outcome == RESERVATION_SOLD_OUT)
-                undecided[i]->again = true;
+                undecided[i]->outcome = RESERVATION_PENDING;
     fail = RESERVATION_RESERVED;   /* every request has its own answer */
     log_debug("batch: event %lld, %d requests", (long long)undecided[0]->event_id, m);
 out:
@@ -83,4 +67,11 @@ out:
             undecided[i]->outcome = fail;
     PQclear(res);
     return fail == RESERVATION_BUSY;
+}
+
+/* The whole group in one statement. */
+void batch_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
+               struct reservation_request **group, int n)
+{
+    locked_group(s, conn, event_id, group, n, batch_grant, n, false);
 }

@@ -1,6 +1,7 @@
 /* Per-event lanes: requests for one event queue in arrival order, and one
- * worker at a time takes the queue's head as a group, runs it on one pooled
- * connection, and answers it. Requests that arrive while a group runs form
+ * worker at a time takes the queue's head as a group, hands it to the run
+ * function (the strategy: one pooled connection for the group), and
+ * answers it. Requests that arrive while a group runs form
  * the next group, so under load groups grow to whatever arrived during one
  * round trip, and no thread ever waits per request: an HTTP thread queues
  * and returns, and a worker answers a whole group.
@@ -10,11 +11,10 @@
 
 #include "lane.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
-
-#include "db.h"
 
 #define LANE_BUCKETS 1024
 
@@ -32,7 +32,6 @@ struct lane {
 struct lanes {
     pthread_mutex_t lock;
     pthread_cond_t filled;               /* a filling lane reached group_max */
-    struct db_pool *pool;
     struct workers *workers;
     int group_max;
     int wait_us;
@@ -41,8 +40,8 @@ struct lanes {
     struct lane *buckets[LANE_BUCKETS];
 };
 
-int lanes_create(struct db_pool *pool, struct workers *workers, int group_max, int wait_us,
-                 lane_run_fn run, void *ctx, struct lanes **out)
+int lanes_create(struct workers *workers, int group_max, int wait_us, lane_run_fn run,
+                 void *ctx, struct lanes **out)
 {
     struct lanes *l = calloc(1, sizeof(*l));
     if (!l)
@@ -53,7 +52,6 @@ int lanes_create(struct db_pool *pool, struct workers *workers, int group_max, i
     pthread_cond_init(&l->filled, &attr);
     pthread_condattr_destroy(&attr);
     pthread_mutex_init(&l->lock, NULL);
-    l->pool = pool;
     l->workers = workers;
     l->group_max = group_max > 0 ? group_max : 1;
     l->wait_us = wait_us;
@@ -130,7 +128,7 @@ static void run_lane(struct work *work)
     for (int i = 0; i < n; i++) {
         group[i] = lane->head;
         lane->head = group[i]->next;
-        group[i]->again = false;
+        group[i]->outcome = RESERVATION_PENDING;
     }
     if (!lane->head)
         lane->tail = NULL;
@@ -151,24 +149,15 @@ static void run_lane(struct work *work)
         group[i] = group[live];
         group[live++] = r;
     }
-    if (live) {
-        struct db_conn *conn;
-        int rc = db_pool_acquire(l->pool, &group[0]->deadline, DB_USE_RESERVATION, &conn);
-        if (rc == DB_OK) {
-            l->run(l->ctx, conn, event_id, group, live);
-            db_pool_release(l->pool, conn);
-        } else {
-            for (int i = 0; i < live; i++)
-                group[i]->outcome = rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
-        }
-    }
+    if (live)
+        l->run(l->ctx, event_id, group, live);
 
     /* Split off what must run again; group[0..answer) is ours to answer. */
     struct reservation_request *again = NULL, *again_last = NULL;
     int answer = 0, nagain = 0;
     for (int i = 0; i < n; i++) {
         struct reservation_request *r = group[i];
-        if (!r->again) {
+        if (r->outcome != RESERVATION_PENDING) {
             group[answer++] = r;
             continue;
         }
@@ -199,8 +188,12 @@ static void run_lane(struct work *work)
     }
     pthread_mutex_unlock(&l->lock);
 
-    for (int i = 0; i < answer; i++)
+    /* The run function must decide something, or the lane spins. */
+    assert(answer > 0);
+    for (int i = 0; i < answer; i++) {
+        assert(reservation_outcome_decided(group[i]->outcome));
         group[i]->done(group[i]);
+    }
     if (group != one)
         free(group);
 }
@@ -237,30 +230,3 @@ void lanes_submit(struct lanes *l, struct reservation_request *r)
     pthread_mutex_unlock(&l->lock);
 }
 
-PGresult *lane_group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
-                          struct reservation_request *const *group, int n, const char *third)
-{
-    /* "{1,2,3}": 20 digits and a comma per user at most, braces, NUL */
-    size_t cap = (size_t)n * 21 + 3, len = 0;
-    char *users = malloc(cap), ev[24];
-    if (!users)
-        return NULL;
-    users[len++] = '{';
-    for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(users + len, cap - len, "%s%lld", i ? "," : "",
-                                (long long)group[i]->user_id);
-    users[len++] = '}';
-    users[len] = '\0';
-    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    const char *params[] = {ev, users, third};
-    PGresult *res = db_exec(conn, stmt, third ? 3 : 2, params);
-    free(users);
-    return res;
-}
-
-struct reservation_request *lane_group_row(const PGresult *res, int row,
-                                           struct reservation_request *const *group, int n)
-{
-    int ord = atoi(PQgetvalue(res, row, 0));
-    return ord >= 1 && ord <= n ? group[ord - 1] : NULL;
-}

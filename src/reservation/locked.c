@@ -1,0 +1,159 @@
+/* What for-update and batch share: the committed read that answers a group
+ * without the lock, the tickets-left hint, and the locked step around
+ * their grant functions; plus the group statement helpers every strategy
+ * uses. */
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log.h"
+#include "strategy.h"
+
+PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
+                     struct reservation_request *const *group, int n, const char *third)
+{
+    /* "{1,2,3}": 20 digits and a comma per user at most, braces, NUL */
+    size_t cap = (size_t)n * 21 + 3, len = 0;
+    char *users = malloc(cap), ev[24];
+    if (!users)
+        return NULL;
+    users[len++] = '{';
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(users + len, cap - len, "%s%lld", i ? "," : "",
+                                (long long)group[i]->user_id);
+    users[len++] = '}';
+    users[len] = '\0';
+    snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
+    const char *params[] = {ev, users, third};
+    PGresult *res = db_exec(conn, stmt, third ? 3 : 2, params);
+    free(users);
+    return res;
+}
+
+struct reservation_request *group_row(const PGresult *res, int row,
+                                      struct reservation_request *const *group, int n)
+{
+    int ord = atoi(PQgetvalue(res, row, 0));
+    return ord >= 1 && ord <= n ? group[ord - 1] : NULL;
+}
+
+enum reservation_outcome failure_outcome(const PGresult *res)
+{
+    if (res && db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT)
+        return RESERVATION_BUSY;
+    if (res && db_result_classify(res) == DB_RESULT_UNIQUE_VIOLATION)
+        return RESERVATION_ALREADY_RESERVED;   /* the index backs the check */
+    log_error("reservation failed: %s", res ? PQresultErrorMessage(res) : "connection lost");
+    return RESERVATION_UNAVAILABLE;
+}
+
+enum reservation_outcome decide_granted(const PGresult *res, int row, int col,
+                                        struct reservation_request *r)
+{
+    enum reservation_outcome out;
+    if (reservation_outcome_parse(PQgetvalue(res, row, col), &out) != 0)
+        return RESERVATION_UNAVAILABLE;
+    if (out == RESERVATION_RESERVED) {
+        r->grant.id = strtoll(PQgetvalue(res, row, col + 1), NULL, 10);
+        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
+    }
+    return out;
+}
+
+const struct timespec *earliest_deadline(struct reservation_request *const *group, int n)
+{
+    const struct timespec *t = &group[0]->deadline;
+    for (int i = 1; i < n; i++) {
+        const struct timespec *d = &group[i]->deadline;
+        if (d->tv_sec < t->tv_sec || (d->tv_sec == t->tv_sec && d->tv_nsec < t->tv_nsec))
+            t = d;
+    }
+    return t;
+}
+
+/* Committed read for the whole group: answers what cannot succeed (sold
+ * out, unknown, duplicate) and leaves the rest PENDING ('available'). */
+static void precheck_group(struct db_conn *conn, int64_t event_id,
+                           struct reservation_request **group, int n, int *left)
+{
+    *left = 0;
+    PGresult *res = group_exec(conn, STMT_RESERVE_PRECHECK, event_id, group, n, NULL);
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != n) {
+        enum reservation_outcome fail = failure_outcome(res);
+        for (int i = 0; i < n; i++)
+            group[i]->outcome = fail;
+        PQclear(res);
+        return;
+    }
+    for (int i = 0; i < n; i++)
+        group[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
+    for (int row = 0; row < n; row++) {
+        struct reservation_request *r = group_row(res, row, group, n);
+        if (!r)
+            continue;   /* cannot happen: ord is the array position */
+        const char *text = PQgetvalue(res, row, 1);
+        if (!PQgetisnull(res, row, 2))
+            *left = atoi(PQgetvalue(res, row, 2));
+        if (strcmp(text, "available") == 0)
+            r->outcome = RESERVATION_PENDING;
+        else if (reservation_outcome_parse(text, &r->outcome) != 0)
+            r->outcome = RESERVATION_UNAVAILABLE;
+    }
+    PQclear(res);
+}
+
+static int hint_get(struct reservation_strategy *s, int64_t event_id)
+{
+    size_t i = (uint64_t)event_id % HINT_STRIPES;
+    pthread_mutex_lock(&s->hint_lock);
+    int left = s->hints[i].event_id == event_id ? s->hints[i].left : 0;
+    pthread_mutex_unlock(&s->hint_lock);
+    return left;
+}
+
+static void hint_set(struct reservation_strategy *s, int64_t event_id, int left)
+{
+    size_t i = (uint64_t)event_id % HINT_STRIPES;
+    pthread_mutex_lock(&s->hint_lock);
+    if (left > 0) {
+        s->hints[i].event_id = event_id;
+        s->hints[i].left = left;
+    } else if (s->hints[i].event_id == event_id) {
+        s->hints[i].event_id = 0;
+    }
+    pthread_mutex_unlock(&s->hint_lock);
+}
+
+/* Whatever is still undecided after the grant goes back to the queue and
+ * meets the committed read again. If a lock wait runs out, the others are
+ * answered busy rather than each waiting its turn at the same lock, so a
+ * group ends within about one lock timeout. */
+void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
+                  struct reservation_request **group, int n, grant_fn grant, int max,
+                  bool max_left)
+{
+    int left = hint_get(s, event_id);
+    if (left <= 0)
+        precheck_group(conn, event_id, group, n, &left);
+
+    struct reservation_request **undecided = malloc((size_t)n * sizeof(*undecided));
+    int m = 0;
+    for (int i = 0; i < n && m < max && (!max_left || m < left); i++) {
+        struct reservation_request *r = group[i];
+        if (r->outcome != RESERVATION_PENDING)
+            continue;
+        if (!undecided || lane_request_expired(r)) {
+            r->outcome = undecided ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;
+            continue;
+        }
+        undecided[m++] = r;
+    }
+    bool busy = m > 0 && grant(s, conn, undecided, m, &left);
+    if (busy)   /* the others would wait at the same lock: answer them now */
+        for (int i = 0; i < n; i++)
+            if (group[i]->outcome == RESERVATION_PENDING)
+                group[i]->outcome = RESERVATION_BUSY;
+    hint_set(s, event_id, left);
+    free(undecided);
+}

@@ -1,0 +1,87 @@
+#ifndef RESERVD_STRATEGY_H
+#define RESERVD_STRATEGY_H
+
+/* What the strategies share (private to src/reservation/). Each strategy
+ * is one file with one run function; strategy.c runs them: per event
+ * through the lanes, or per request through a bounded shared queue. */
+
+#include <libpq-fe.h>
+#include <pthread.h>
+
+#include "db.h"
+#include "lane.h"
+#include "reservation.h"
+
+#define HINT_STRIPES 1024
+
+struct reservation_strategy {
+    const struct reservation_strategy_info *info;
+    struct db_pool *pool;
+    struct workers *workers;
+    struct lanes *lanes;       /* per_event strategies */
+    /* Other strategies: requests waiting for one of at most single_max
+     * runners (as many as reservations may hold connections), so that
+     * requests stuck behind a lock park no more workers than that. */
+    pthread_mutex_t single_lock;
+    struct reservation_request *single_head, *single_tail;
+    int single_running, single_max;
+    /* Per stripe: the event whose last locked statement saw tickets left,
+     * and how many. Only a hint, to skip the committed read while an event
+     * is selling and to size the next pipeline; the locked statement
+     * decides every request. */
+    pthread_mutex_t hint_lock;
+    struct {
+        int64_t event_id;
+        int left;
+    } hints[HINT_STRIPES];
+};
+
+/* A strategy's run: decide group[0..n) (all for event_id, in arrival
+ * order; n is 1 unless per_event) on conn. A request left PENDING goes
+ * back to the event's queue (per_event only); one left UNKNOWN is resolved
+ * before it is answered. */
+typedef void (*strategy_run_fn)(struct reservation_strategy *s, struct db_conn *conn,
+                                int64_t event_id, struct reservation_request **group, int n);
+
+#define DECLARE_RUN(id, name, ack, fill, per_event, help)                                  \
+    void id##_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,    \
+                  struct reservation_request **group, int n);
+RESERVATION_STRATEGIES(DECLARE_RUN)
+#undef DECLARE_RUN
+
+/* Shared pieces (locked.c). */
+
+/* Run stmt($1 = event, $2 = the group's user ids as an array, in order,
+ * and $3 = third unless it is NULL). The result (caller PQclear()s it) or
+ * NULL when out of memory or the connection failed. Its rows start with
+ * ord, the 1-based position. */
+PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
+                     struct reservation_request *const *group, int n, const char *third);
+/* The request a row of that result answers, or NULL if its ord is off. */
+struct reservation_request *group_row(const PGresult *res, int row,
+                                      struct reservation_request *const *group, int n);
+
+/* Outcome of a failed query: busy when a configured wait ran out,
+ * already_reserved for the unique index, else unavailable (logged). */
+enum reservation_outcome failure_outcome(const PGresult *res);
+/* Row row of a granting statement: outcome text at col, then the
+ * reservation id and reserved-at ms. */
+enum reservation_outcome decide_granted(const PGresult *res, int row, int col,
+                                        struct reservation_request *r);
+
+/* The locked step of a per-event group: grants (or refuses) undecided[0..m)
+ * and updates *left (tickets left). True when a lock wait ran out. */
+typedef bool (*grant_fn)(struct reservation_strategy *s, struct db_conn *conn,
+                         struct reservation_request **undecided, int m, int *left);
+/* for-update and batch: a committed read answers what cannot succeed
+ * without the lock (skipped while the event is known to be selling); the
+ * rest, up to max (and up to the tickets left, if max_left), go through
+ * grant. If a lock wait runs out, the rest are answered busy. */
+void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
+                  struct reservation_request **group, int n, grant_fn grant, int max,
+                  bool max_left);
+
+/* The earliest deadline among group[0..n). */
+const struct timespec *earliest_deadline(struct reservation_request *const *group, int n);
+
+#endif
