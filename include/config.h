@@ -31,8 +31,9 @@ struct config {
 
 enum config_result {
     CONFIG_OK = 0,
-    CONFIG_EXIT_HELP,     /* --help printed; exit 0 */
-    CONFIG_ERROR,         /* message in err; exit 2 */
+    CONFIG_EXIT_HELP,     /* --help given: print config_usage(), exit 0 */
+    CONFIG_EXIT_VERSION,  /* --version given: print config_version(), exit 0 */
+    CONFIG_ERROR,         /* message in err (unknown flag, bad value); exit 2 */
 };
 
 /* Fill cfg with defaults derived from the core count. */
@@ -61,5 +62,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 
 void config_usage(FILE *out, const char *prog, int ncpu);
+
+/* The release, from CMake's project(VERSION). */
+const char *config_version(void);
 
 #endif

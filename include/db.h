@@ -123,8 +123,22 @@ enum db_result {
 enum db_result db_result_classify(const PGresult *res);
 
 /* Bring the database up to sql/schema.sql under an advisory lock, retrying
- * the connection for up to wait_ms. 0, or -1 with a message in err. */
+ * the connection for up to wait_ms (saying so in the log while it waits).
+ * 0, or -1 with a message in err that names the database (never its
+ * password). */
 int db_schema_apply(const char *conninfo, int wait_ms, char *err, size_t errlen);
+
+/* Where conninfo points, for messages: never the password. What conninfo
+ * leaves out comes from libpq's defaults (PGHOST, PGPORT, PGUSER..., then
+ * built-in); no host at all means the local socket. */
+struct db_target {
+    char user[64];
+    char host[256];    /* IPv6 addresses in brackets */
+    char port[32];
+    char dbname[64];
+};
+/* 0, or -1 when libpq cannot parse conninfo (or is out of memory). */
+int db_target_of(const char *conninfo, struct db_target *target);
 
 /* Open a connection with reservd's defaults (connect_timeout,
  * application_name) under the user's conninfo. NULL-safe PQfinish. */

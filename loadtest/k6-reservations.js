@@ -2,29 +2,40 @@
 //
 // Run (k6 is not packaged for Debian; install it from k6.io on the load machine):
 //   k6 run loadtest/k6-reservations.js                         # spike, like the original script
-//   k6 run -e SCENARIO=spike -e BASE_URL=http://127.0.0.1:3101 -e EVENT_ID=1 -e TICKETS=100 \
-//          loadtest/k6-reservations.js
+//   k6 run -e SCENARIO=spike -e BASE_URL=http://127.0.0.1:3001 -e EVENT_ID=1 -e TICKETS=100 \
+//          -e USER_START=1 loadtest/k6-reservations.js
 //   k6 run -e SCENARIO=steady -e RATE=500 -e DURATION=30s -e EVENTS=10 -e EVENT_ID=1 \
 //          -e USER_START=1 loadtest/k6-reservations.js
+// With reservd-seed --export (see the README's load-testing section), pass its ids:
+//   k6 run -e EVENT_ID="$EVENT_ID" -e USER_START="$USER_START" -e VUS="$USER_COUNT" loadtest/k6-reservations.js
 //
 // Scenarios (SCENARIO, default spike):
-//   spike   10,000 VUs share 10,000 iterations (maxDuration 30s); each sends
-//           POST ${BASE_URL}/reservation/${EVENT_ID}/${__VU} once, as the original did
-//           (so users 1..VUS must exist). 200/201 count as successful bookings.
-//           Thresholds: successful_bookings count == TICKETS, p(95) latency < 2 s.
+//   spike   per-vu-iterations: VUS (10,000) VUs run exactly one iteration each
+//           (maxDuration 30s), POST ${BASE_URL}/reservation/${EVENT_ID}/${USER_START + __VU - 1},
+//           so every user is sent once, as the original meant (users USER_START..
+//           USER_START+VUS-1 must exist). 200/201 count as successful bookings.
+//           Thresholds: successful_bookings count == TICKETS, failed_bookings count == 0,
+//           p(95) latency < 2 s.
 //   steady  constant-arrival-rate: RATE requests/s for DURATION, each
 //           POST ${BASE_URL}/reservations {"eventId", "userId"} with a unique user id
 //           (USER_START + iteration) and events EVENT_ID .. EVENT_ID+EVENTS-1 in turn.
 //
+// Every answer is one of three counters:
+//   successful_bookings  200/201: a ticket
+//   refused_bookings     409 (sold_out, already_reserved): the expected "no", not a failure
+//   failed_bookings      anything else (404 for a missing user or event, 5xx, no answer)
+// booking_success is the rate of successful ones among all answers.
+// k6 prints its own end-of-test summary (every metric above, and each threshold
+// passed or failed); this script adds no handleSummary, which would replace it.
+//
 // Environment: BASE_URL (http://localhost:3001), EVENT_ID (1), TICKETS (100),
 //   VUS (10000, spike), RATE (100), DURATION (30s), EVENTS (1), USER_START (1),
 //   MAX_VUS (steady VU ceiling, default 2*RATE).
-// The summary prints total requests, successful bookings, failures and the success rate.
 
 import http from 'k6/http';
 import exec from 'k6/execution';
 import { check } from 'k6';
-import { Counter } from 'k6/metrics';
+import { Counter, Rate } from 'k6/metrics';
 
 const env = (name, def) => (__ENV[name] !== undefined && __ENV[name] !== '' ? __ENV[name] : def);
 const BASE_URL = env('BASE_URL', 'http://localhost:3001');
@@ -39,17 +50,21 @@ const USER_START = parseInt(env('USER_START', '1'), 10);
 const MAX_VUS = parseInt(env('MAX_VUS', String(2 * RATE)), 10);
 
 const successfulBookings = new Counter('successful_bookings');
+const refusedBookings = new Counter('refused_bookings');
 const failedBookings = new Counter('failed_bookings');
+const bookingSuccess = new Rate('booking_success');
 
 // 409 (sold_out / already_reserved) is an expected answer, not a failed HTTP request.
 http.setResponseCallback(http.expectedStatuses({ min: 200, max: 299 }, 409));
 
 const SCENARIOS = {
   spike: {
-    executor: 'shared-iterations',
+    // shared-iterations lets a fast VU take a second iteration (and so send
+    // its user twice); per-vu-iterations gives each VU exactly one.
+    executor: 'per-vu-iterations',
     exec: 'spike',
     vus: VUS,
-    iterations: VUS,
+    iterations: 1,
     maxDuration: '30s',
   },
   steady: {
@@ -71,20 +86,30 @@ export const options = {
   scenarios: { [SCENARIO]: SCENARIOS[SCENARIO] },
   thresholds:
     SCENARIO === 'spike'
-      ? { successful_bookings: [`count==${TICKETS}`], http_req_duration: ['p(95)<2000'] }
-      : { http_req_duration: ['p(95)<2000'] },
+      ? {
+          successful_bookings: [`count==${TICKETS}`],
+          failed_bookings: ['count==0'],
+          http_req_duration: ['p(95)<2000'],
+        }
+      : { failed_bookings: ['count==0'], http_req_duration: ['p(95)<2000'] },
 };
 
+// Every answer adds to all three counters (0 or 1), so each exists, and its
+// threshold is evaluated, even when nothing fell into it.
 function record(res) {
   const ok = res.status === 201 || res.status === 200;
-  check(res, { 'booked (200/201)': () => ok });
-  if (ok) successfulBookings.add(1);
-  else failedBookings.add(1);
+  const refused = res.status === 409;
+  check(res, { 'booked (200/201) or refused (409)': () => ok || refused });
+  successfulBookings.add(ok ? 1 : 0);
+  refusedBookings.add(refused ? 1 : 0);
+  failedBookings.add(ok || refused ? 0 : 1);
+  bookingSuccess.add(ok);
 }
 
-// One booking per VU for user __VU, exactly like the original k6 script.
+// One booking per VU, user USER_START + __VU - 1 (the original: user __VU).
 export function spike() {
-  record(http.post(`${BASE_URL}/reservation/${EVENT_ID}/${__VU}`, null, { tags: { name: 'reserve-compat' } }));
+  const user = USER_START + __VU - 1;
+  record(http.post(`${BASE_URL}/reservation/${EVENT_ID}/${user}`, null, { tags: { name: 'reserve-compat' } }));
 }
 
 // Unique user per iteration, events cycled.
@@ -97,28 +122,4 @@ export function steady() {
       tags: { name: 'reserve' },
     }),
   );
-}
-
-function metric(data, name, key) {
-  const m = data.metrics[name];
-  return m && m.values && m.values[key] !== undefined ? m.values[key] : 0;
-}
-
-export function handleSummary(data) {
-  const total = metric(data, 'http_reqs', 'count');
-  const ok = metric(data, 'successful_bookings', 'count');
-  const failed = total - ok;
-  const rate = total > 0 ? ((ok / total) * 100).toFixed(2) : '0.00';
-  const lines = [
-    '',
-    `scenario:            ${SCENARIO} (${BASE_URL}, event ${EVENT_ID}${SCENARIO === 'steady' && EVENTS > 1 ? `..${EVENT_ID + EVENTS - 1}` : ''})`,
-    `total requests:      ${total}`,
-    `successful bookings: ${ok}${SCENARIO === 'spike' ? ` (expected ${TICKETS})` : ''}`,
-    `failed bookings:     ${failed}`,
-    `success rate:        ${rate}%`,
-    `http_req_duration:   p(95) ${metric(data, 'http_req_duration', 'p(95)').toFixed(1)} ms, ` +
-      `max ${metric(data, 'http_req_duration', 'max').toFixed(1)} ms`,
-    '',
-  ];
-  return { stdout: lines.join('\n') };
 }

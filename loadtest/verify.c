@@ -229,8 +229,9 @@ static void verify_event(const struct lt_config *c, const struct lt_stats *st, l
     check(ck, id, dups == 0, "no user holds two active reservations", "%lld duplicate(s)", dups);
     check(ck, id, stray == 0, "listed items are RESERVED for this event", "%lld stray", stray);
     if (c->reservation_run && !c->allow_prior)
-        check(ck, id, created == active, "201 responses == active reservations", "%lld vs %lld", created,
-              active);
+        check(ck, id, created == active, "201 responses == active reservations", "%lld vs %lld%s", created,
+              active, created < active ? " (the event had reservations before the run: use a fresh event, "
+                                         "or --allow-prior)" : "");
     else
         check(ck, id, -1, "201 responses == active reservations", "%s",
               c->reservation_run ? "--allow-prior" : "not a reservation-only run");
@@ -240,6 +241,26 @@ static void verify_event(const struct lt_config *c, const struct lt_stats *st, l
     if (json_array_append_new(events, j) < 0)
         ck->failed++;
     free(users.v);
+}
+
+static uint64_t code_count(const struct lt_stats *st, const char *name)
+{
+    for (int i = 0; i < st->n_codes; i++)
+        if (strcmp(st->codes[i].name, name) == 0)
+            return st->codes[i].n;
+    return 0;
+}
+
+/* A reservation run says little when its requests name users or events
+ * that do not exist (ids assumed to be 1..N, gaps left by failed inserts). */
+static void check_targets_exist(const struct lt_config *c, const struct lt_stats *st, struct checks *ck)
+{
+    if (!c->reservation_run)
+        return;
+    uint64_t users = code_count(st, "user_not_found"), events = code_count(st, "event_not_found");
+    check(ck, c->event, users == 0 && events == 0, "every request named an existing user and event",
+          "%llu user_not_found, %llu event_not_found%s", (unsigned long long)users, (unsigned long long)events,
+          users || events ? ": take the ids from reservd-seed --export (--user-start, --event)" : "");
 }
 
 int lt_verify(const struct lt_config *c, const struct lt_stats *st, json_t *report)
@@ -256,6 +277,7 @@ int lt_verify(const struct lt_config *c, const struct lt_stats *st, json_t *repo
         printf("\nverify\n");
     for (long e = 0; e < c->events; e++)
         verify_event(c, st, e, &ck, events, &total);
+    check_targets_exist(c, st, &ck);
     if (c->expect_granted >= 0)
         check(&ck, c->event, total == c->expect_granted, "active reservations == --expect-granted",
               "%lld vs %lld over %ld event(s)", total, c->expect_granted, c->events);

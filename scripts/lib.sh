@@ -3,12 +3,45 @@
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 DEB_PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libcmocka-dev postgresql postgresql-contrib curl"
-# Below the kernel's ephemeral range (32768-60999), so that thousands of
-# load-test client sockets can never have taken it first.
-PG_PORT=${RESERVD_PG_PORT:-25432}
+# The private cluster's port: 25432 for root (CI), 26000 + uid % 1000 for
+# anyone else, so that two people on one machine never share a cluster by
+# accident; RESERVD_PG_PORT overrides. All below the kernel's ephemeral
+# range (32768-60999), so that thousands of load-test client sockets can
+# never have taken it first.
+default_pg_port() {
+    local uid; uid=$(id -u)
+    if [ "$uid" -eq 0 ]; then echo 25432; else echo $((26000 + uid % 1000)); fi
+}
+PG_PORT=${RESERVD_PG_PORT:-$(default_pg_port)}
+# The database scripts/run.sh serves on that cluster.
+PG_DB=${RESERVD_DB:-reservd}
+# How long apt waits for another apt/dpkg to let go of its lock, seconds.
+APT_LOCK_TIMEOUT=${RESERVD_APT_LOCK_TIMEOUT:-300}
 
 log() { printf '[%s] %s\n' "$(basename "$0")" "$*" >&2; }
 die() { log "error: $*"; exit 1; }
+
+# apt-get install as root (or through sudo, given as "$1" = sudo): waits
+# for a busy dpkg lock instead of failing, keeps apt's output in a log
+# file and shows its tail when it fails. Updates the lists only when the
+# first try did not find a package (no lists yet, or stale ones).
+apt_install() {
+    local sudo=() apt_log
+    [ "${1:-}" = sudo ] && { sudo=(sudo); shift; }
+    apt_log=$(mktemp "${TMPDIR:-/tmp}/reservd-apt.XXXXXX.log") || die "mktemp failed"
+    local apt=("${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get -y -q
+               -o DPkg::Lock::Timeout="$APT_LOCK_TIMEOUT")
+    log "installing: $* (waits up to ${APT_LOCK_TIMEOUT}s for the dpkg lock; log: $apt_log)"
+    if "${apt[@]}" install "$@" >>"$apt_log" 2>&1 ||
+        { grep -qE 'Unable to locate package|has no installation candidate|Failed to fetch' "$apt_log" &&
+            "${apt[@]}" update >>"$apt_log" 2>&1 && "${apt[@]}" install "$@" >>"$apt_log" 2>&1; }; then
+        rm -f "$apt_log"
+        return 0
+    fi
+    log "apt-get failed; the last lines of $apt_log:"
+    tail -n 15 "$apt_log" | sed 's/^/    /' >&2
+    die "${sudo[*]:+sudo }apt-get install $* failed (full output in $apt_log)"
+}
 
 # Install the Debian packages we need, or say exactly what to run.
 ensure_packages() {
@@ -18,29 +51,38 @@ ensure_packages() {
     done
     ((${#missing[@]})) || return 0
     if [ "$(id -u)" -eq 0 ]; then
-        log "installing: ${missing[*]}"
-        export DEBIAN_FRONTEND=noninteractive
-        # update only when a package is unknown to apt
-        if ! apt-get install -y -qq "${missing[@]}" >/dev/null 2>&1; then
-            apt-get update -qq && apt-get install -y -qq "${missing[@]}" >/dev/null \
-                || die "apt-get install ${missing[*]} failed"
-        fi
+        apt_install "${missing[@]}"
     elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
-        sudo apt-get update -qq && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
-            || die "sudo apt-get install ${missing[*]} failed"
+        apt_install sudo "${missing[@]}"
     else
         die "missing packages; run: sudo apt-get install -y ${missing[*]}"
     fi
 }
 
-# cmake configure + build into build/<type>; prints the build dir.
+# cmake configure + build into build/<type>; prints the build dir. The
+# build's output goes to stderr, or, with quiet=quiet, to a log file that
+# is shown only when the build fails (and one line when it did any work).
+# targets: what to build (default: everything, tests included).
 build_tree() {
-    local type=${1:-RelWithDebInfo} sanitize=${2:-OFF}
-    local dir="$REPO_ROOT/build/${type,,}"
+    local type=${1:-RelWithDebInfo} sanitize=${2:-OFF} quiet=${3:-} targets=()
+    [ $# -gt 3 ] && targets=(--target "${@:4}")
+    local dir="$REPO_ROOT/build/${type,,}" tests=ON
     [ "$sanitize" = ON ] && dir="$REPO_ROOT/build/sanitize"
-    cmake -S "$REPO_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DRESERVD_SANITIZE="$sanitize" >/dev/null \
-        || die "cmake configure failed"
-    cmake --build "$dir" -j"$(nproc)" >&2 || die "build failed"
+    [ ${#targets[@]} -gt 0 ] && tests=OFF
+    cmake -S "$REPO_ROOT" -B "$dir" -DCMAKE_BUILD_TYPE="$type" -DRESERVD_SANITIZE="$sanitize" \
+        -DRESERVD_BUILD_TESTS="$tests" >/dev/null || die "cmake configure failed"
+    if [ "$quiet" != quiet ]; then
+        cmake --build "$dir" -j"$(nproc)" "${targets[@]}" >&2 || die "build failed"
+    else
+        local out; out=$(mktemp "${TMPDIR:-/tmp}/reservd-build.XXXXXX.log") || die "mktemp failed"
+        if ! cmake --build "$dir" -j"$(nproc)" "${targets[@]}" >"$out" 2>&1; then
+            tail -n 40 "$out" >&2
+            rm -f "$out"
+            die "build failed (in $dir)"
+        fi
+        grep -qE '(Building|Linking) ' "$out" && log "built ${targets[*]:1} in ${dir#"$REPO_ROOT"/}"
+        rm -f "$out"
+    fi
     printf '%s\n' "$dir"
 }
 
@@ -63,14 +105,18 @@ pg_datadir() {
 }
 
 pg_admin_url() { printf 'postgresql://postgres@127.0.0.1:%s/postgres\n' "$PG_PORT"; }
+# The URL of database $1 (default: the one scripts/run.sh serves).
+pg_db_url() { printf 'postgresql://postgres@127.0.0.1:%s/%s\n' "$PG_PORT" "${1:-$PG_DB}"; }
 
 pg_start() {
-    local bin data
+    local bin data other
     bin=$(pg_bindir); data=$(pg_datadir)
     if ! pg_as "$bin/pg_ctl" -D "$data" status >/dev/null 2>&1 &&
         "$bin/pg_isready" -q -h 127.0.0.1 -p "$PG_PORT" 2>/dev/null; then
-        # another checkout's private cluster already serves this port
-        log "PostgreSQL already answers on 127.0.0.1:$PG_PORT; using it"
+        # another checkout's (or another user's) cluster already serves this port
+        other=$(psql "$(pg_admin_url)" -XtAc "SHOW data_directory" 2>/dev/null || echo "unknown")
+        log "PostgreSQL already answers on 127.0.0.1:$PG_PORT: the cluster in $other, not this" \
+            "checkout's ($data); using it. Set RESERVD_PG_PORT to another port for one of your own."
         return 0
     fi
     if [ ! -f "$data/PG_VERSION" ]; then
@@ -103,7 +149,17 @@ pg_stop() {
 # Create database $1 on the private cluster if it does not exist.
 pg_ensure_db() {
     local db=$1 admin; admin=$(pg_admin_url)
-    if [ "$(psql "$admin" -tAc "SELECT 1 FROM pg_database WHERE datname = '$db'")" != 1 ]; then
-        psql "$admin" -qc "CREATE DATABASE \"$db\"" >/dev/null || die "cannot create database $db"
+    if [ "$(psql "$admin" -XtAv db="$db" <<<"SELECT 1 FROM pg_database WHERE datname = :'db'")" != 1 ]; then
+        psql "$admin" -Xqv db="$db" <<<'CREATE DATABASE :"db"' >/dev/null || die "cannot create database $db"
     fi
+}
+
+# Drop database $1 and create it empty (reservd migrates it when it starts).
+# Refuses while anything is connected to it, e.g. a running scripts/run.sh.
+pg_reset_db() {
+    local db=$1 admin; admin=$(pg_admin_url)
+    psql "$admin" -Xqv ON_ERROR_STOP=1 -v db="$db" <<<'DROP DATABASE IF EXISTS :"db"' >/dev/null 2>&1 \
+        || die "cannot drop database $db: stop what is connected to it (scripts/run.sh?) first"
+    psql "$admin" -Xqv ON_ERROR_STOP=1 -v db="$db" <<<'CREATE DATABASE :"db"' >/dev/null \
+        || die "cannot create database $db"
 }

@@ -1,14 +1,26 @@
 #!/usr/bin/env bash
 # Build and run reservd in the foreground on :3001 (SERVICE_PORT).
-# Without DATABASE_URL it starts a private PostgreSQL cluster under .data/.
-# Extra arguments go to reservd (see: scripts/run.sh --help).
+# Without DATABASE_URL it starts a private PostgreSQL cluster under .data/
+# and serves its database $RESERVD_DB (default reservd); it prints that URL.
+# Extra arguments go to reservd (see: scripts/run.sh --help); --help and
+# --version start no database.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ensure_packages
-dir=$(build_tree Release)
+# Only what running and load-testing need: no test binaries, and no
+# output at all when nothing changed.
+dir=$(build_tree Release OFF quiet reservd reservd-seed reservd-load)
+for arg in "$@"; do
+    case "$arg" in -h | --help | --version) exec "$dir/reservd" "$@" ;; esac
+done
 if [ -z "${DATABASE_URL:-}" ]; then
     pg_start
-    pg_ensure_db reservd
-    export DATABASE_URL="postgresql://postgres@127.0.0.1:$PG_PORT/reservd"
+    pg_ensure_db "$PG_DB"
+    DATABASE_URL=$(pg_db_url)
+    export DATABASE_URL
+    log "DATABASE_URL=$DATABASE_URL (in another shell: export DATABASE_URL=\$(scripts/pg.sh db-url);" \
+        "empty it: scripts/pg.sh reset)"
+else
+    log "using the DATABASE_URL of the environment"
 fi
 exec "$dir/reservd" "$@"

@@ -112,10 +112,13 @@ static int serve(struct app *app)
     if (strcmp(cfg->strategy, "unsafe") == 0)
         log_warn("reservation strategy 'unsafe' OVERSELLS tickets under concurrency; "
                  "never use it outside a demonstration");
-    log_info("reservd listening on %s:%d (http threads %d, workers %d, pool %d, strategy %s, "
-             "max connections %d)",
-             cfg->bind, cfg->port, cfg->http_threads, cfg->workers, cfg->pool_size,
-             cfg->strategy, http_opts.max_connections);
+    struct db_target db = {"?", "?", "?", "?"};
+    if (db_target_of(cfg->database_url, &db) != 0)
+        log_debug("cannot parse the database URL for the start-up line");
+    log_info("reservd listening on %s:%d (database %s:%s/%s, http threads %d, workers %d, pool %d, "
+             "strategy %s, max connections %d)",
+             cfg->bind, cfg->port, db.host, db.port, db.dbname, cfg->http_threads, cfg->workers,
+             cfg->pool_size, cfg->strategy, http_opts.max_connections);
 
     int sig = 0;
     sigwait(&stop, &sig);
@@ -146,6 +149,9 @@ int main(int argc, char **argv)
     switch (config_load(&app.cfg, argc, argv, env_lookup, err, sizeof(err))) {
     case CONFIG_EXIT_HELP:
         config_usage(stdout, argv[0], (int)ncpu);
+        return 0;
+    case CONFIG_EXIT_VERSION:
+        printf("reservd %s\n", config_version());
         return 0;
     case CONFIG_ERROR:
         fprintf(stderr, "reservd: %s\n(see reservd --help)\n", err);

@@ -3,6 +3,7 @@
 
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <limits.h>
@@ -11,7 +12,16 @@
 #include <string.h>
 #include <unistd.h>
 
-enum setting_type { SET_INT, SET_STR, SET_BOOL, SET_CHOICE };
+#include <libpq-fe.h>
+
+#ifndef RESERVD_VERSION
+#define RESERVD_VERSION "unknown"
+#endif
+
+/* SET_ADDR and SET_CONNINFO are strings checked at parse time, so that a
+ * bad one stops the start like every other bad setting (exit 2), before
+ * anything is opened. */
+enum setting_type { SET_INT, SET_STR, SET_BOOL, SET_CHOICE, SET_ADDR, SET_CONNINFO };
 
 struct setting {
     const char *flag;          /* without "--" */
@@ -30,12 +40,14 @@ struct setting {
     {f, e, SET_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL, h}
 #define CHOICE_SETTING(f, e, field, c, h) \
     {f, e, SET_CHOICE, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, c, h}
+#define CHECKED_SETTING(f, e, type, field, h) \
+    {f, e, type, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL, h}
 
 static const struct setting settings[] = {
-    STR_SETTING("bind", "RESERVD_BIND", bind, "address to listen on"),
+    CHECKED_SETTING("bind", "RESERVD_BIND", SET_ADDR, bind, "address to listen on (IPv4 or IPv6)"),
     INT_SETTING("port", "SERVICE_PORT", port, 1, 65535, "HTTP port"),
-    STR_SETTING("database-url", "DATABASE_URL", database_url,
-                "libpq URI or keyword string"),
+    CHECKED_SETTING("database-url", "DATABASE_URL", SET_CONNINFO, database_url,
+                    "libpq URI or keyword string"),
     INT_SETTING("db-wait-ms", "RESERVD_DB_WAIT_MS", db_wait_ms, 0, 600000,
                 "how long start-up waits for PostgreSQL to accept connections"),
     INT_SETTING("pool-size", "RESERVD_POOL_SIZE", pool_size, 1, 512,
@@ -129,6 +141,39 @@ static int choice_ok(const char *choices, const char *value)
     return 0;
 }
 
+static int check_addr(const char *value, const char *source, char *err, size_t errlen)
+{
+    struct in6_addr addr;
+    if (inet_pton(AF_INET, value, &addr) == 1 || inet_pton(AF_INET6, value, &addr) == 1)
+        return 0;
+    snprintf(err, errlen, "invalid %s '%s': expected an IPv4 or IPv6 address "
+             "(e.g. 0.0.0.0, 127.0.0.1 or ::1)", source, value);
+    return -1;
+}
+
+/* libpq's own parser, so that what passes here is what it will accept. The
+ * value is not echoed: it may hold a password. */
+static int check_conninfo(const char *value, const char *source, char *err, size_t errlen)
+{
+    char *why = NULL;
+    PQconninfoOption *opts = PQconninfoParse(value, &why);
+    if (opts) {
+        PQconninfoFree(opts);
+        return 0;
+    }
+    size_t n = why ? strcspn(why, "\n") : 0;
+    /* libpq ends most of these with ': "<the URI>"'; drop that part */
+    const char *quoted = why ? strstr(why, ": \"") : NULL;
+    while (quoted && strstr(quoted + 1, ": \""))
+        quoted = strstr(quoted + 1, ": \"");
+    if (quoted && n > 0 && why[n - 1] == '"')
+        n = (size_t)(quoted - why);
+    snprintf(err, errlen, "invalid %s: %.*s (value not shown: it may hold a password)", source,
+             (int)n, why ? why : "out of memory");
+    PQfreemem(why);
+    return -1;
+}
+
 static int apply(struct config *cfg, const struct setting *s, const char *value,
                  const char *source, char *err, size_t errlen)
 {
@@ -163,12 +208,18 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
             return -1;
         }
         __attribute__((fallthrough));   /* stored as a string */
+    case SET_ADDR:
+    case SET_CONNINFO:
     case SET_STR:
         if (strlen(value) >= s->size || (s->type == SET_STR && !*value)) {
             snprintf(err, errlen, "invalid %s: %s", source,
                      *value ? "value too long" : "value is empty");
             return -1;
         }
+        if (s->type == SET_ADDR && check_addr(value, source, err, errlen) != 0)
+            return -1;
+        if (s->type == SET_CONNINFO && check_conninfo(value, source, err, errlen) != 0)
+            return -1;
         strcpy(field, value);
         return 0;
     }
@@ -277,12 +328,16 @@ static int next_option(int argc, char **argv, int i, char *name, size_t namelen,
     const char *eq = strchr(arg, '=');
     size_t n = eq ? (size_t)(eq - arg) : strlen(arg);
     if (n >= namelen) {
-        snprintf(err, errlen, "unknown option '%s'", argv[i]);
+        snprintf(err, errlen, "unknown option '%.*s'", (int)(namelen + 2), argv[i]);
         return -1;
     }
     memcpy(name, arg, n);
     name[n] = '\0';
     const struct setting *s = find_by_flag(name);
+    if (!s && strcmp(name, "env-file") != 0) {
+        snprintf(err, errlen, "unknown option '--%s'", name);
+        return -1;
+    }
     if (eq) {
         *value = eq + 1;
         return i;
@@ -308,10 +363,13 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
     config_defaults(cfg, (int)ncpu);
 
-    /* Pass 1: --help and --env-file, which sit below the environment. */
+    /* Pass 1: --help, --version and --env-file, which sit below the
+     * environment. */
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0)
             return CONFIG_EXIT_HELP;
+        if (strcmp(argv[i], "--version") == 0)
+            return CONFIG_EXIT_VERSION;
         if (strncmp(argv[i], "--env-file", 10) == 0) {
             int j = next_option(argc, argv, i, name, sizeof(name), &value, err, errlen);
             if (j < 0 || config_apply_env_file(cfg, value, err, errlen) != 0)
@@ -339,7 +397,8 @@ void config_usage(FILE *out, const char *prog, int ncpu)
     fprintf(out, "usage: %s [options]\n\nA ticket reservation server over PostgreSQL.\n"
                  "Every option can also be set by the environment variable shown.\n\n"
                  "  --env-file PATH  read KEY=VALUE settings from a dotenv file\n"
-                 "  --help           show this help\n", prog);
+                 "  --help           show this help\n"
+                 "  --version        print the version\n", prog);
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         const char *field = (const char *)&def + s->offset;
@@ -356,4 +415,9 @@ void config_usage(FILE *out, const char *prog, int ncpu)
             fprintf(out, " (%s)", s->choices);
         fprintf(out, "\n  %-36s env %s, default %s\n", "", s->env ? s->env : "-", dflt);
     }
+}
+
+const char *config_version(void)
+{
+    return RESERVD_VERSION;
 }

@@ -94,6 +94,38 @@ static const char *printable(const char *s, char *buf, size_t cap)
     return buf;
 }
 
+static int is_break(char c)
+{
+    return c == '\n' || c == '\r' || c == '\t';
+}
+
+/* Fold a multi-line message (libpq's end in a newline and put hints on
+ * indented lines of their own) onto one line: each line break with the
+ * blanks around it becomes "; ", or a space after punctuation; trailing
+ * breaks go. What is left of control bytes printable() replaces. A fold
+ * may be longer than its break ("\n" gives "; "): out is cut to fit. */
+static const char *fold_lines(const char *in, char *out, size_t cap)
+{
+    size_t n = 0;
+    for (const char *p = in; *p && n + 2 < cap;) {
+        if (!is_break(*p)) {
+            out[n++] = *p++;
+            continue;
+        }
+        while (n > 0 && out[n - 1] == ' ')
+            n--;
+        while (is_break(*p) || *p == ' ')
+            p++;
+        if (!*p || n == 0)
+            continue;
+        if (strchr(":;,.?!", out[n - 1]) == NULL)
+            out[n++] = ';';
+        out[n++] = ' ';
+    }
+    out[n] = '\0';
+    return out;
+}
+
 static void emit(char *line, size_t len, size_t cap)
 {
     if (len >= cap - 1)
@@ -107,11 +139,12 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level))
         return;
-    char ts[TIMEFMT_BUFSIZE], msg[1024], line[2048];
+    char ts[TIMEFMT_BUFSIZE], raw[1024], msg[1024], line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    fold_lines(raw, msg, sizeof(msg));
     now_text(ts);
     size_t len;
     if (json_format) {
@@ -128,7 +161,7 @@ void log_msg(enum log_level level, const char *fmt, ...)
 }
 
 void log_request(const char *method, const char *path, int status,
-                 double duration_ms, const char *request_id)
+                 double duration_ms, const char *request_id, const char *error_code)
 {
     if (!log_enabled(LOG_INFO))
         return;
@@ -141,17 +174,24 @@ void log_request(const char *method, const char *path, int status,
         len = append(line, sizeof(line), 0,
                      "{\"time\":\"%s\",\"level\":\"info\",\"msg\":\"request\",\"method\":\"", ts);
         len = json_escape(line, sizeof(line), len, method);
-        len = append(line, sizeof(line), len,
-                     "\",\"status\":%d,\"duration_ms\":%.3f,\"request_id\":\"", status, duration_ms);
+        len = append(line, sizeof(line), len, "\",\"status\":%d,", status);
+        if (error_code) {
+            len = append(line, sizeof(line), len, "\"error\":\"");
+            len = json_escape(line, sizeof(line) - 40, len, error_code);
+            len = append(line, sizeof(line), len, "\",");
+        }
+        len = append(line, sizeof(line), len, "\"duration_ms\":%.3f,\"request_id\":\"", duration_ms);
         len = json_escape(line, sizeof(line), len, request_id ? request_id : "");
         len = append(line, sizeof(line), len, "\",\"path\":\"");
         len = json_escape(line, sizeof(line) - 3, len, path);
         len = append(line, sizeof(line), len, "\"}");
     } else {
-        char safe_path[512];
-        len = append(line, sizeof(line), 0, "%s info  %s %s %d %.3fms id=%s", ts, method,
-                     printable(path, safe_path, sizeof(safe_path)), status, duration_ms,
-                     request_id ? request_id : "-");
+        char safe_path[512], safe_code[64];
+        len = append(line, sizeof(line), 0, "%s info  %s %s %d%s%s %.3fms id=%s", ts, method,
+                     printable(path, safe_path, sizeof(safe_path)), status,
+                     error_code ? " " : "",
+                     error_code ? printable(error_code, safe_code, sizeof(safe_code)) : "",
+                     duration_ms, request_id ? request_id : "-");
     }
     emit(line, len, sizeof(line));
 }

@@ -431,7 +431,7 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
         log_debug("request %s ended early (%d)", ex->request_id, (int)toe);
     metrics_observe_request(srv->opts.app->metrics, ex->route, status,
                             ms);
-    log_request(ex->method_name, ex->req.path, status, ms, ex->request_id);
+    log_request(ex->method_name, ex->req.path, status, ms, ex->request_id, json_string_value(json_object_get(json_object_get(ex->resp.json, "error"), "code")));
     http_response_clear(&ex->resp);
     free(ex->body);
     free(ex);

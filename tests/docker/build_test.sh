@@ -10,10 +10,14 @@
 #    exits 0, and that every shared library they need comes from a package the
 #    runtime stage installs (or libc6),
 # 4. runs `docker compose config -q` (or docker-compose) on docker-compose.yml,
-#    skipped if neither is installed.
+#    and checks how the shell's variables reach the services (one password for
+#    both, no DATABASE_URL leaking in); skipped if neither is installed.
 # Needs the build packages installed on this machine (Debian 12).
 # Ends with "N passed, N failed[, N skipped]"; exits 1 if anything failed.
 set -uo pipefail
+# Run with the PATH a normal user has: /usr/sbin and /sbin are root's (the
+# suite must pass as a normal user, and root must not hide a tool from there).
+PATH=$(tr ':' '\n' <<<"$PATH" | grep -Ev '(^|/)sbin/?$' | paste -sd: -)
 src=$(cd "${1:-$(dirname "$0")/../..}" && pwd) || exit 2
 dockerfile=$src/Dockerfile
 passed=0 failed=0 skipped=0
@@ -120,19 +124,25 @@ owner() {
     done
 }
 bins=$(find "$bin" -maxdepth 1 -type f -perm -u+x 2>/dev/null)
-if [ -n "$bins" ] && [ -n "$runtime_pkgs" ] && command -v dpkg >/dev/null && command -v readelf >/dev/null; then
-    missing=""
+if [ -n "$bins" ] && [ -n "$runtime_pkgs" ] && command -v dpkg >/dev/null && command -v readelf >/dev/null &&
+    command -v ldd >/dev/null; then
+    missing="" unresolved=""
     for f in $bins; do
+        # where the dynamic loader finds each library ("name => path (address)")
+        resolved=$(ldd "$f" 2>/dev/null)
         for lib in $(readelf -d "$f" 2>/dev/null | sed -nE 's/.*\(NEEDED\).*\[(.*)\]/\1/p'); do
-            path=$(ldconfig -p | awk -v l="$lib" '$1 == l { print $NF; exit }')
+            path=$(awk -v l="$lib" '$1 == l && $2 == "=>" && $3 ~ /^\// { print $3; exit }' <<<"$resolved")
+            if [ -z "$path" ]; then unresolved+=" $(basename "$f"):$lib"; continue; fi
             pkg=$(owner "$path")
-            case " libc6 $runtime_pkgs " in *" ${pkg:-?} "*) ;; *) missing+=" $(basename "$f"):$lib(${pkg:-unknown})" ;; esac
+            case " libc6 $runtime_pkgs " in *" ${pkg:-?} "*) ;; *) missing+=" $(basename "$f"):$lib(${pkg:-no package owns $path})" ;; esac
         done
     done
-    if [ -z "$missing" ]; then pass "runtime packages ($runtime_pkgs) provide every needed library"
+    # A library this machine cannot locate says nothing about the Dockerfile.
+    if [ -n "$unresolved" ]; then fail "ldd could not locate on this machine:$unresolved (not a Dockerfile problem)"
+    elif [ -z "$missing" ]; then pass "runtime packages ($runtime_pkgs) provide every needed library"
     else fail "libraries not provided by the runtime packages:$missing"; fi
 else
-    skip "runtime library check (no binaries, runtime package list, dpkg or readelf)"
+    skip "runtime library check (no binaries, runtime package list, dpkg, readelf or ldd)"
 fi
 
 # --- docker-compose.yml ---------------------------------------------------------
@@ -143,6 +153,23 @@ if [ ${#compose[@]} -eq 0 ]; then
     skip "compose config: neither 'docker compose' nor docker-compose is installed"
 elif out=$("${compose[@]}" -f "$src/docker-compose.yml" config -q 2>&1); then
     pass "${compose[*]} config -q accepts docker-compose.yml"
+    # The value of an environment line ("KEY: value") of the resolved file,
+    # under the given shell environment (env -i: nothing else leaks in).
+    setting() { # KEY VAR=VALUE...
+        local key=$1; shift
+        env -i PATH="$PATH" HOME="${HOME:-/tmp}" "$@" "${compose[@]}" -f "$src/docker-compose.yml" config 2>/dev/null |
+            sed -nE "s/^ +$key: '?([^']*)'?\$/\1/p"
+    }
+    got=$(setting PGPASSWORD POSTGRES_PASSWORD=secret | sort -u)
+    want=$(setting POSTGRES_PASSWORD POSTGRES_PASSWORD=secret | sort -u)
+    if [ "$got" = secret ] && [ "$want" = secret ]; then pass "compose: POSTGRES_PASSWORD=secret reaches both the database and reservd"
+    else fail "compose: POSTGRES_PASSWORD=secret gives the database '$want' and reservd '$got'"; fi
+    got=$(setting DATABASE_URL DATABASE_URL=postgresql://postgres@127.0.0.1:25432/reservd)
+    if [ "$got" = postgresql://postgres@db:5432/postgres ]; then pass "compose: a DATABASE_URL exported in the shell does not leak into the container"
+    else fail "compose: with DATABASE_URL exported in the shell the container gets '$got'"; fi
+    got=$(setting DATABASE_URL RESERVD_DOCKER_DATABASE_URL=postgresql://app@pg.internal:5432/app)
+    if [ "$got" = postgresql://app@pg.internal:5432/app ]; then pass "compose: RESERVD_DOCKER_DATABASE_URL picks reservd's database"
+    else fail "compose: RESERVD_DOCKER_DATABASE_URL gives '$got'"; fi
 else
     fail "${compose[*]} config -q: $out"
 fi

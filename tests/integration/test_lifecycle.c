@@ -62,7 +62,7 @@ static void bad_settings_stop_the_start(void **state)
                                  "postgresql://nobody@127.0.0.1:1/none"), 1);
     assert_non_null(strstr(out, "DATABASE_URL"));
     assert_int_equal(run_reservd(out, sizeof(out), "--db-wait-ms 0 --bind 999.1.1.1 "
-                                 "--database-url postgresql://nobody@127.0.0.1:1/none"), 1);
+                                 "--database-url postgresql://nobody@127.0.0.1:1/none"), 2);
 }
 
 /* SIGTERM while a request waits on the database: it is answered, the

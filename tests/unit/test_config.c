@@ -89,6 +89,56 @@ static void bad_values_name_the_setting(void **state)
     assert_int_equal(load(&cfg, NULL, 3, argv6, err), CONFIG_ERROR);
 }
 
+static void unknown_flags_and_version(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = {"reservd", "--bogus"};
+    assert_int_equal(load(&cfg, NULL, 2, argv, err), CONFIG_ERROR);
+    assert_string_equal(err, "unknown option '--bogus'");
+    const char *argv2[] = {"reservd", "--bogus=3", "--port", "1"};
+    assert_int_equal(load(&cfg, NULL, 4, argv2, err), CONFIG_ERROR);
+    assert_string_equal(err, "unknown option '--bogus'");
+    const char *argv3[] = {"reservd", "--port", "1", "--version"};
+    assert_int_equal(load(&cfg, NULL, 4, argv3, err), CONFIG_EXIT_VERSION);
+    assert_true(strlen(config_version()) >= 5 && strchr(config_version(), '.'));
+    assert_string_not_equal(config_version(), "unknown");
+}
+
+static void addresses_and_urls_are_checked(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *good[] = {"0.0.0.0", "127.0.0.1", "::", "::1", "fe80::1"};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        const char *argv[] = {"reservd", "--bind", good[i]};
+        assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_OK);
+        assert_string_equal(cfg.bind, good[i]);
+    }
+    const char *bad[] = {"999.1.1.1", "localhost", "1.2.3", "::g"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *argv[] = {"reservd", "--bind", bad[i]};
+        assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
+        assert_non_null(strstr(err, "--bind"));
+    }
+    const char *env[] = {"RESERVD_BIND", "example.com", NULL};
+    const char *argv[] = {"reservd"};
+    assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "RESERVD_BIND"));
+
+    const char *argv2[] = {"reservd", "--database-url", "postgresql://bob:s3cret@[::1/db"};
+    assert_int_equal(load(&cfg, NULL, 3, argv2, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "--database-url"));
+    assert_null(strstr(err, "s3cret"));
+    const char *env2[] = {"DATABASE_URL", "host=/tmp dbname=x bogus=1", NULL};
+    assert_int_equal(load(&cfg, env2, 1, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "DATABASE_URL"));
+    const char *argv3[] = {"reservd", "--database-url", "postgresql://bob:pw@db.internal:6432/app?sslmode=require"};
+    assert_int_equal(load(&cfg, NULL, 3, argv3, err), CONFIG_OK);
+}
+
 static void unsafe_needs_acknowledgement(void **state)
 {
     (void)state;
@@ -164,6 +214,8 @@ int main(void)
         cmocka_unit_test(defaults),
         cmocka_unit_test(environment_and_flags),
         cmocka_unit_test(bad_values_name_the_setting),
+        cmocka_unit_test(unknown_flags_and_version),
+        cmocka_unit_test(addresses_and_urls_are_checked),
         cmocka_unit_test(unsafe_needs_acknowledgement),
         cmocka_unit_test(env_file),
         cmocka_unit_test(help),

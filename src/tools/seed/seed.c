@@ -24,6 +24,7 @@ struct seed_opts {
     int64_t count;
     int64_t tickets;
     bool events;
+    bool export_env;
     bool count_set;
     bool tickets_set;
 };
@@ -47,12 +48,18 @@ static const char USAGE[] =
     "                       (default: \"Load test event <unix time>-<pid>\")\n"
     "\n"
     "Common options:\n"
+    "  --export             print shell lines instead, for eval \"$(reservd-seed ...)\":\n"
+    "                       users: export USER_START=<first id> USER_COUNT=N, naming N users\n"
+    "                       with consecutive ids (the seeded ones when they are; the summary\n"
+    "                       goes to stderr); events: export EVENT_ID=<first id> [EVENT_COUNT=K]\n"
     "  --database-url URL   libpq URL or conninfo (default: $DATABASE_URL)\n"
     "  --schema PATH        apply this schema file (sql/schema.sql) first; without it the\n"
     "                       tables must exist already (reservd creates them when it starts)\n"
     "  -h, --help           show this help\n"
     "\n"
     "The users session runs with synchronous_commit = off (seed data is reproducible).\n"
+    "On a terminal, runs of 100000 users or more show a progress line (rows, rate, ETA) on\n"
+    "stderr; piped or redirected, stderr stays quiet.\n"
     "Exit status: 0 success, 1 database or I/O error, 2 bad arguments.\n";
 
 /* Say what is wrong (fmt may be NULL: getopt already did), then the usage. */
@@ -132,6 +139,7 @@ static int parse_option(int opt, const char *arg, struct seed_opts *o)
     case 'p': o->prefix = arg; return 0;
     case 'n': o->event_name = arg; return 0;
     case 'e': o->events = true; return 0;
+    case 'x': o->export_env = true; return 0;
     default: return usage_error(NULL);
     }
 }
@@ -178,7 +186,7 @@ static int parse_args(int argc, char **argv, struct seed_opts *o)
         {"prefix", required_argument, NULL, 'p'},       {"schema", required_argument, NULL, 's'},
         {"events", no_argument, NULL, 'e'},             {"event-name", required_argument, NULL, 'n'},
         {"tickets", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
-        {NULL, 0, NULL, 0},
+        {"export", no_argument, NULL, 'x'},             {NULL, 0, NULL, 0},
     };
     int opt, rc;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -197,7 +205,8 @@ static int parse_args(int argc, char **argv, struct seed_opts *o)
     if (o->database_url == NULL)
         o->database_url = getenv("DATABASE_URL");
     if (o->database_url == NULL || o->database_url[0] == '\0')
-        return usage_error("no database: pass --database-url or set DATABASE_URL");
+        return usage_error("no database: pass --database-url or set DATABASE_URL (for the database "
+                           "scripts/run.sh serves: export DATABASE_URL=$(scripts/pg.sh db-url))");
     return -1;
 }
 
@@ -208,7 +217,7 @@ static int run(PGconn *conn, const struct seed_opts *o)
     if (seed_require_table(conn, o->events ? "events" : "users") != 0)
         return SEED_FAIL;
     if (!o->events)
-        return seed_users(conn, o->prefix, o->count, isatty(STDERR_FILENO) == 1);
+        return seed_users(conn, o->prefix, o->count, isatty(STDERR_FILENO) == 1, o->export_env);
     char default_name[64];
     const char *name = o->event_name;
     if (name == NULL) {
@@ -216,7 +225,7 @@ static int run(PGconn *conn, const struct seed_opts *o)
                  (long)getpid());
         name = default_name;
     }
-    return seed_events(conn, name, o->tickets, o->count);
+    return seed_events(conn, name, o->tickets, o->count, o->export_env);
 }
 
 int main(int argc, char **argv)

@@ -19,10 +19,14 @@ int seed_require_table(PGconn *conn, const char *table);
 void seed_report(const char *what, const char *message);
 double seed_now(void);
 
-/* seed_users.c: users prefix1..prefixN, idempotent; prints a summary. */
-int seed_users(PGconn *conn, const char *prefix, int64_t count, bool progress);
+/* seed_users.c: users prefix1..prefixN, idempotent; prints a summary, and
+ * with export_env "export USER_START=id USER_COUNT=N" for N users with
+ * consecutive ids (the summary then goes to stderr). progress: a line on
+ * stderr, rewritten in place, for long runs. */
+int seed_users(PGconn *conn, const char *prefix, int64_t count, bool progress, bool export_env);
 
-/* seed_events.c: count events; prints one id per line on stdout. */
-int seed_events(PGconn *conn, const char *name, int64_t tickets, int64_t count);
+/* seed_events.c: count events; prints one id per line on stdout, or with
+ * export_env "export EVENT_ID=first [EVENT_COUNT=count]". */
+int seed_events(PGconn *conn, const char *name, int64_t tickets, int64_t count, bool export_env);
 
 #endif

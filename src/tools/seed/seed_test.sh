@@ -180,5 +180,57 @@ expect_eq "duplicate event names: no ids on stdout" "" "$OUT"
 expect_match "duplicate event names: server message" "events_name_key" "$(err)"
 expect_eq "no extra events" 3 "$(q 'SELECT count(*) FROM events')"
 
+# --- --export: ids for a load test, from any starting state ------------------
+# users: the seeded ones when they are one block of ids, as shell lines
+q2 "DELETE FROM users" >/dev/null
+q2 "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, 7)" >/dev/null   # gaps
+OUT=$(timeout 60 "$SEED" --count 50 --database-url "$URL2" --export 2>"$TMP/err")
+RC=$?
+expect_rc "--export users" 0
+expect_match "--export prints one export line" '^export USER_START=[0-9]+ USER_COUNT=50$' "$OUT"
+expect_match "--export: the summary goes to stderr" '^seeded 50 users \(50 new' "$(err)"
+eval "$OUT"
+expect_eq "--export: USER_START is the first seeded user" "user1@example.com" \
+    "$(q2 "SELECT email FROM users WHERE id = ${USER_START:-0}")"
+expect_eq "--export: USER_START..+49 are the 50 seeded users" 50 \
+    "$(q2 "SELECT count(*) FROM users WHERE id BETWEEN ${USER_START:-0} AND ${USER_START:-0} + 49 AND email LIKE 'user%'")"
+# seeded users split by a gap, with no 80 consecutive ids anywhere: says how to get out
+q2 "SELECT nextval(pg_get_serial_sequence('users', 'id')) FROM generate_series(1, 3)" >/dev/null
+run --count 80 --database-url "$URL2" --export
+expect_rc "--export without 80 consecutive ids" 1
+expect_match "... says to reset or use a new prefix" 'scripts/pg.sh reset.*--prefix' "$(err)"
+expect_eq "... and prints no export line" "" "$OUT"
+# split seeded users, but another block is long enough: that one is named
+q2 "INSERT INTO users (name, email) SELECT 'Block' || g, 'block' || g || '@example.com' FROM generate_series(1, 100) g" >/dev/null
+run --count 90 --database-url "$URL2" --export
+expect_rc "--export with split seeded users and another block" 0
+expect_match "... names another block" 'not one block' "$(err)"
+eval "$OUT"
+expect_eq "... of 90 existing consecutive ids" 90 \
+    "$(q2 "SELECT count(*) FROM users WHERE id BETWEEN ${USER_START:-0} AND ${USER_START:-0} + 89")"
+# events
+run --events --tickets 100 --database-url "$URL" --export
+expect_rc "--export one event" 0
+expect_match "--export one event: EVENT_ID" '^export EVENT_ID=[0-9]+$' "$OUT"
+eval "$OUT"
+expect_eq "--export: EVENT_ID is the new 100-ticket event" "100|0" \
+    "$(q "SELECT max_tickets, reserved_tickets FROM events WHERE id = ${EVENT_ID:-0}")"
+run --events --tickets 5 --count 3 --database-url "$URL" --export
+expect_match "--export three events: EVENT_ID and EVENT_COUNT" '^export EVENT_ID=[0-9]+ EVENT_COUNT=3$' "$OUT"
+
+# --- progress: on a terminal only ------------------------------------------------
+if command -v script >/dev/null; then
+    # script(1) gives the seeder a terminal; its output is the terminal's
+    TTY_OUT=$(timeout 120 script -qec "'$SEED' --count 150000 --prefix tty --database-url '$URL2'" /dev/null)
+    expect_match "a terminal shows progress: rows, rate, ETA" \
+        'copying [0-9]+/150000 rows \([0-9]+%\), [0-9]+ rows/s, ETA [0-9]+ s' "$TTY_OUT"
+    expect_match "... then the summary" 'seeded 150000 users \(150000 new' "$TTY_OUT"
+else
+    bad "script(1) (bsdutils) is missing: cannot test the progress line"
+fi
+run --count 150000 --prefix piped --database-url "$URL2"
+expect_rc "piped seeding" 0
+expect_eq "piped: stderr stays quiet" "" "$(err)"
+
 echo "seed_test: $PASS passed, $FAIL failed"
 [ "$FAIL" -eq 0 ]

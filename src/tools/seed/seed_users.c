@@ -29,6 +29,7 @@ struct copy_state {
     size_t len;
     int64_t done, total;
     bool progress;
+    double started;   /* seed_now() when the rows started to flow */
 };
 
 static const char EMPTY_SQL[] = "SELECT NOT EXISTS (SELECT 1 FROM users)";
@@ -90,12 +91,19 @@ static char *put_row(char *p, const struct row_gen *g, uint64_t i)
     return p;
 }
 
+/* One terminal line, rewritten in place: rows, rate and time left. */
 static void progress_line(const struct copy_state *st, const char *phase)
 {
     if (!st->progress)
         return;
-    fprintf(stderr, "\rreservd-seed: %s %" PRId64 "/%" PRId64 " rows (%d%%)   ", phase, st->done, st->total,
-            (int)(st->done * 100 / st->total));
+    double secs = seed_now() - st->started;
+    double rate = secs > 0 ? (double)st->done / secs : 0;
+    fprintf(stderr, "\rreservd-seed: %s %" PRId64 "/%" PRId64 " rows (%d%%), %.0f rows/s", phase,
+            st->done, st->total, (int)(st->done * 100 / st->total), rate);
+    if (st->done < st->total && rate > 0)
+        fprintf(stderr, ", ETA %.0f s   ", (double)(st->total - st->done) / rate);
+    else
+        fputs("            ", stderr);
     fflush(stderr);
 }
 
@@ -115,6 +123,7 @@ static int flush_chunk(struct copy_state *st)
 static int stream_rows(struct copy_state *st, const struct row_gen *g)
 {
     st->len = 0;
+    st->started = seed_now();
     for (int64_t i = 1; i <= st->total; i++) {
         if (COPY_CHUNK - st->len < ROW_MAX && flush_chunk(st) != 0)
             return -1;
@@ -241,10 +250,64 @@ static int seed_in_transaction(PGconn *conn, struct copy_state *st, const struct
 static void clear_progress(const struct copy_state *st)
 {
     if (st->progress)
-        fprintf(stderr, "\r%72s\r", "");
+        fprintf(stderr, "\r%100s\r", "");
 }
 
-int seed_users(PGconn *conn, const char *prefix, int64_t count, bool progress)
+/* With every seeded user found, their ids: one block when *last - *first
+ * + 1 == *found. */
+static const char RANGE_SQL[] =
+    "SELECT coalesce(min(u.id), 0), coalesce(max(u.id), 0), count(*) "
+    "  FROM generate_series(1, $2::bigint) AS g "
+    "  JOIN users u ON lower(u.email) = lower($1::text || g || '@example.com')";
+/* The first of $1 consecutive existing user ids (gaps and islands). */
+static const char ISLAND_SQL[] =
+    "SELECT min(id) FROM (SELECT id, id - row_number() OVER (ORDER BY id) AS island FROM users) s "
+    " GROUP BY island HAVING count(*) >= $1::bigint ORDER BY min(id) LIMIT 1";
+
+/* Run a query whose one row holds integers; out gets n of them. */
+static int query_ints(PGconn *conn, const char *sql, const char *const *params, int nparams,
+                      int64_t *out, int n, bool *found)
+{
+    PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
+    int ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == n;
+    if (!ok)
+        seed_report("reading the users' ids failed", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+    *found = ok && PQntuples(res) == 1;
+    for (int i = 0; *found && i < n; i++)
+        out[i] = strtoll(PQgetvalue(res, 0, i), NULL, 10);
+    PQclear(res);
+    return ok ? 0 : -1;
+}
+
+/* The first id of count consecutive users for a load test: the seeded
+ * ones when they are one block, else any such block. */
+static int consecutive_users(PGconn *conn, const char *prefix, int64_t count, int64_t *first)
+{
+    char count_txt[24];
+    snprintf(count_txt, sizeof count_txt, "%" PRId64, count);
+    const char *params[] = {prefix, count_txt};
+    int64_t v[3];
+    bool found;
+    if (query_ints(conn, RANGE_SQL, params, 2, v, 3, &found) != 0)
+        return -1;
+    if (found && v[2] == count && v[1] - v[0] + 1 == count) {
+        *first = v[0];
+        return 0;
+    }
+    if (query_ints(conn, ISLAND_SQL, params + 1, 1, v, 1, &found) != 0)
+        return -1;
+    if (!found) {
+        fprintf(stderr, "reservd-seed: no %" PRId64 " users have consecutive ids in this database; "
+                "reset it (scripts/pg.sh reset) or seed a new --prefix\n", count);
+        return -1;
+    }
+    fprintf(stderr, "reservd-seed: the seeded users' ids are not one block; USER_START names %" PRId64
+            " other users with consecutive ids\n", count);
+    *first = v[0];
+    return 0;
+}
+
+int seed_users(PGconn *conn, const char *prefix, int64_t count, bool progress, bool export_env)
 {
     struct row_gen g;
     row_gen_init(&g, prefix);
@@ -270,7 +333,15 @@ int seed_users(PGconn *conn, const char *prefix, int64_t count, bool progress)
     free(st.buf);
     if (rc != 0)
         return SEED_FAIL;
-    printf("seeded %" PRId64 " users (%" PRId64 " new, %" PRId64 " existing) in %.2f s, %.0f rows/s\n", count, added,
-           count - added, secs, secs > 0 ? (double)count / secs : 0.0);
+    /* with --export, stdout is for the shell: the summary goes to stderr */
+    fprintf(export_env ? stderr : stdout,
+            "seeded %" PRId64 " users (%" PRId64 " new, %" PRId64 " existing) in %.2f s, %.0f rows/s\n", count,
+            added, count - added, secs, secs > 0 ? (double)count / secs : 0.0);
+    int64_t first;
+    if (export_env) {
+        if (consecutive_users(conn, prefix, count, &first) != 0)
+            return SEED_FAIL;
+        printf("export USER_START=%" PRId64 " USER_COUNT=%" PRId64 "\n", first, count);
+    }
     return fflush(stdout) == 0 ? SEED_OK : SEED_FAIL;
 }
