@@ -4,7 +4,6 @@
 
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
@@ -517,19 +516,30 @@ static void parse_reply(struct raw_reply *r)
     r->finals = finals > scanned ? finals : scanned;
 }
 
-static int connect_loopback(int port)
+/* A non-blocking connection to 127.0.0.1:port, connected within limit_ms
+ * (a full accept queue can stall a blocking connect for minutes). -1 if
+ * refused, -2 if it did not connect in time. */
+static int connect_loopback(int port, int limit_ms)
 {
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
     struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
     if (fd < 0)
         return -1;
-    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0) {
+    if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
+        return fd;
+    if (errno != EINPROGRESS) {
         close(fd);
         return -1;
     }
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) | O_NONBLOCK);
-    return fd;
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    int err = 0;
+    socklen_t len = sizeof(err);
+    int n = poll(&p, 1, limit_ms);
+    if (n == 1 && getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) == 0 && err == 0)
+        return fd;
+    close(fd);
+    return n == 0 ? -2 : -1;
 }
 
 static int append(struct raw_reply *r, size_t *cap, const char *d, size_t n)
@@ -554,10 +564,16 @@ int raw_exchange(int port, const void *req, size_t len, int limit_ms, int linger
                  struct raw_reply *out)
 {
     memset(out, 0, sizeof(*out));
-    int fd = connect_loopback(port);
+    double t0 = fault_now_ms(), done_at = -1;
+    int fd = connect_loopback(port, limit_ms);
+    if (fd == -2) {                     /* never even connected: a hang */
+        out->hung = true;
+        out->ms = fault_now_ms() - t0;
+        size_t none = 0;
+        return append(out, &none, "", 0);
+    }
     if (fd < 0)
         return -1;
-    double t0 = fault_now_ms(), done_at = -1;
     size_t sent = 0, cap = 0;
     bool can_send = true;
     for (;;) {

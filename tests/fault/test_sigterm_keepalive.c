@@ -56,6 +56,7 @@ static void sigterm_with_keepalive_clients(void **state)
     assert_int_equal(fault_ledger_check(db, ev, first, USERS, loads, 1, "sigterm", &led), 0);
     long long refused = fault_report_count(&load, "status", "503");
     long long shutting_down = fault_report_count(&load, "errors", "shutting_down");
+    fault_load_free(&load);
     PQfinish(db);
     fault_server_stop(&srv);   /* already gone: drops the database */
 

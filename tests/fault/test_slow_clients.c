@@ -38,6 +38,16 @@ static int start_with(struct test_server *srv, const char *read_timeout, const c
     return fault_server_start(srv, args);
 }
 
+/* Rows in the tables a trickled POST /reservations could touch. */
+static long long untouched(const struct test_server *srv)
+{
+    PGconn *db = test_db_connect(srv);
+    long long n = test_db_scalar(db, "SELECT (SELECT count(*) FROM reservations) + "
+                                     "(SELECT coalesce(sum(reserved_tickets), 0) FROM events)");
+    PQfinish(db);
+    return n;
+}
+
 /* (a) 2,000 tricklers, one byte a second: all closed within 5 s of their
  * first byte, while /livez answers in under a second. */
 static void trickling_headers_are_cut_off(void **state)
@@ -62,12 +72,16 @@ static void trickling_headers_are_cut_off(void **state)
     }
     struct trickler_result res;
     trickler_join(t, &res);
-    fprintf(stderr, "tricklers (read timeout 2 s): %d opened, %d failed, %d closed by the server "
+    fprintf(stderr, "tricklers (%s): %d opened, %d failed, %d closed by the server "
                     "(%d after an answer), %d still open after 8 s; close after first byte: "
                     "p50 %.0f ms, max %.0f ms; /livez meanwhile: %d of %d under 1 s, max %.0f ms\n",
+            fault_new_flags() ? "--read-timeout-ms 2000" : "old flags: no --read-timeout-ms",
             res.opened, res.failed, res.closed, res.answered, res.still_open, res.p50_close_ms,
             res.max_close_ms, livez_ok, livez_n, livez_max);
+    long long rows = untouched(&srv);
     assert_int_equal(fault_server_stop(&srv), 0);
+
+    assert_int_equal(rows, 0);                 /* no trickle ever became a request */
 
     assert_int_equal(res.opened, 2000);
     assert_int_equal(res.closed, 2000);
@@ -138,7 +152,10 @@ static void full_server_refuses_at_once(void **state)
                     "afterwards /livez %d in %.0f ms\n",
             open_at_start, answered, closed, hung, failed, slowest, res.closed, res.still_open,
             res.max_close_ms, after_status, after_ms);
+    long long rows = untouched(&srv);
     assert_int_equal(fault_server_stop(&srv), 0);
+
+    assert_int_equal(rows, 0);
 
     assert_true(open_at_start >= 300);
     assert_int_equal(hung, 0);
