@@ -97,9 +97,28 @@ static void conn_close(struct worker *w, struct conn *c)
     w->active--;
 }
 
+/* The "id" member of a JSON body, or -1. */
+static long long body_id(const struct lt_resp *r)
+{
+    json_t *root = r->body ? json_loadb(r->body, r->body_len, 0, NULL) : NULL;
+    json_t *id = json_object_get(root, "id");
+    long long v = json_is_integer(id) ? (long long)json_integer_value(id) : -1;
+    json_decref(root);
+    return v;
+}
+
+/* --answers: how request k ended (status 0: no response). One fprintf
+ * per line: stdio locks the stream, so threads do not interleave. */
+static void record_answer(const struct worker *w, long long k, int status, long long id)
+{
+    if (w->cfg->answers)
+        fprintf(w->cfg->answers, "%lld %d %lld\n", w->cfg->user_start + k, status, id);
+}
+
 /* Ends the current request without a response. */
 static void fail(struct worker *w, struct conn *c, enum lt_terr kind)
 {
+    record_answer(w, c->k, 0, -1);
     w->st.terr[kind]++;
     w->st.end_ns = lt_now_ns();
     conn_close(w, c);
@@ -120,6 +139,7 @@ static void complete(struct worker *w, struct conn *c)
         st->created[c->k % w->cfg->events]++;
     if (s >= 400)
         lt_stats_error_body(st, c->resp.body, c->resp.body_len);
+    record_answer(w, c->k, s, w->cfg->answers ? body_id(&c->resp) : -1);
     st->end_ns = now;
     if (!c->resp.keep_alive || w->cfg->mode == LT_SPIKE)
         conn_close(w, c);
@@ -256,7 +276,7 @@ static void send_request(struct worker *w, struct conn *c)
         fail(w, c, TE_SOCKET);
         return;
     }
-    lt_resp_reset(&c->resp, false, ERR_BODY_MAX);
+    lt_resp_reset(&c->resp, w->cfg->answers != NULL, ERR_BODY_MAX); /* --answers reads "id" */
     c->out_off = 0;
     c->pend_len = 0;
     flush(w, c);
@@ -307,6 +327,7 @@ static void start_next(struct worker *w, struct conn *c)
         enum lt_terr kind;
         if (open_conn(w, c, &kind) == 0)
             return;
+        record_answer(w, k, 0, -1);
         w->st.terr[kind]++;
         if (w->cfg->mode == LT_SPIKE)
             return;

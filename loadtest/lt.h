@@ -5,6 +5,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <sys/socket.h>
 
 #include <jansson.h>
@@ -45,6 +46,8 @@ struct lt_config {
     long long user_start, event;
     long events;
     bool json, verify, allow_prior;
+    const char *answers_path; /* --answers FILE */
+    FILE *answers;            /* one "<i> <status> <id>" line per finished request */
     long long expect_granted; /* -1: not asserted */
     int n_expect;
     int expect_code[LT_MAX_EXPECT];

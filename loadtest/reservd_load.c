@@ -46,6 +46,8 @@ static const char usage_text[] =
     "  --allow-prior         events had reservations before the run: skip 201s == active check\n"
     "  --expect-granted N    with --verify: active reservations over all events must equal N\n"
     "  --json                print exactly one JSON object on stdout\n"
+    "  --answers FILE        write one line per finished request: \"<i> <status> <id>\"\n"
+    "                        ({i} value, HTTP status or 0 without a response, body's \"id\" or -1)\n"
     "  -h, --help            this text\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -209,6 +211,7 @@ static int parse_option(struct lt_config *c, int opt, const char *a, const char 
     case 'p': c->path = a; break;
     case 'b': c->body = a; break;
     case 'u': *url = a; break;
+    case 'a': c->answers_path = a; break;
     case 'j': c->json = true; break;
     case 'v': c->verify = true; break;
     case 'A': c->allow_prior = true; break;
@@ -251,7 +254,8 @@ static int parse_args(struct lt_config *c, int argc, char **argv)
         {"body", 1, 0, 'b'},       {"event", 1, 0, 'e'},           {"events", 1, 0, 'E'},
         {"user-start", 1, 0, 'U'}, {"expect-status", 1, 0, 'x'},   {"expect-granted", 1, 0, 'g'},
         {"verify", 0, 0, 'v'},     {"allow-prior", 0, 0, 'A'},     {"json", 0, 0, 'j'},
-        {"url", 1, 0, 'u'},        {"help", 0, 0, 'h'},            {0, 0, 0, 0}};
+        {"url", 1, 0, 'u'},        {"help", 0, 0, 'h'},            {"answers", 1, 0, 'a'},
+        {0, 0, 0, 0}};
     const char *url = NULL, *url_path = "";
     *c = (struct lt_config){.mode = LT_STEADY, .connections = 64, .duration = 10, .threads = 1,
                             .timeout = 60, .req_timeout = 30, .event = 1, .events = 1, .user_start = 1,
@@ -388,8 +392,16 @@ int main(int argc, char **argv)
         perror("reservd-load: signal");
     if (parse_args(&cfg, argc, argv) < 0)
         return EXIT_USAGE;
+    if (cfg.answers_path && !(cfg.answers = fopen(cfg.answers_path, "w"))) {
+        perror(cfg.answers_path);
+        return 1;
+    }
     if (lt_stats_init(&st, cfg.events) < 0 || lt_run(&cfg, &st) < 0) {
         fprintf(stderr, "reservd-load: could not set up the run (out of memory or descriptors)\n");
+        return 1;
+    }
+    if (cfg.answers && fclose(cfg.answers) != 0) {
+        perror(cfg.answers_path);
         return 1;
     }
     json_t *report = build_report(&cfg, &st);

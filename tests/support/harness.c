@@ -135,7 +135,8 @@ static int start_once(struct test_server *srv, const char *const *extra_args)
     if (!srv->port)
         srv->port = test_free_port();
     snprintf(port, sizeof(port), "%d", srv->port);
-    snprintf(srv->log_path, sizeof(srv->log_path), "%s.log", srv->dbname);
+    if (!srv->log_path[0])   /* test_server_start_url names its own */
+        snprintf(srv->log_path, sizeof(srv->log_path), "%s.log", srv->dbname);
 
     const char *argv[40] = {bin, "--bind", "127.0.0.1", "--port", port, "--database-url",
                             srv->url, "--log-level", "warn"};
@@ -186,6 +187,37 @@ int test_server_start(struct test_server *srv, const char *const *extra_args)
     if (test_database_create(srv) != 0)
         return -1;
     return test_server_restart(srv, extra_args);
+}
+
+int test_server_start_url(struct test_server *srv, const char *url, const char *tag,
+                          const char *const *extra_args)
+{
+    memset(srv, 0, sizeof(*srv));
+    snprintf(srv->dbname, sizeof(srv->dbname), "%s", tag);
+    snprintf(srv->url, sizeof(srv->url), "%s", url);
+    snprintf(srv->log_path, sizeof(srv->log_path), "%s.%d.log", tag, (int)getpid());
+    return test_server_restart(srv, extra_args);
+}
+
+int test_server_wait(struct test_server *srv, int timeout_ms, int *status)
+{
+    struct timespec pause = {0, 10 * 1000000L};
+    for (int waited = 0; srv->pid > 0; waited += 10) {
+        pid_t r = waitpid(srv->pid, status, WNOHANG);
+        if (r == srv->pid || r < 0) {
+            if (r < 0)
+                *status = -1;
+            srv->pid = 0;
+            if (*status != 0)
+                dump_log(srv);
+            return 0;
+        }
+        if (waited >= timeout_ms)
+            return -1;
+        nanosleep(&pause, NULL);
+    }
+    *status = 0;   /* no process: already reaped and checked */
+    return 0;
 }
 
 int test_server_kill(struct test_server *srv, int sig)

@@ -30,6 +30,14 @@ int test_server_stop(struct test_server *srv);
 int test_server_kill(struct test_server *srv, int sig);
 /* Start reservd on the existing database (after a kill). */
 int test_server_restart(struct test_server *srv, const char *const *extra_args);
+/* Start reservd on any database URL (a second instance on another test's
+ * database, or another cluster), logging to <tag>.<pid>.log. Stop it with
+ * test_server_kill: it owns no database for test_server_stop to drop. */
+int test_server_start_url(struct test_server *srv, const char *url, const char *tag,
+                          const char *const *extra_args);
+/* Wait up to timeout_ms for the server to exit by itself: 0 with its wait
+ * status in *status (log dumped unless it is 0), or -1 if still running. */
+int test_server_wait(struct test_server *srv, int timeout_ms, int *status);
 
 /* A server and a direct connection to its database, as cmocka state. */
 struct fixture {

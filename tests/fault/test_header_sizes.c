@@ -1,0 +1,137 @@
+/* Large request headers: every request gets one complete answer, and the
+ * answer is the truth: a 201 is in the database, a 431 changed nothing.
+ * Around 3.6-3.8 KiB of headers the old server committed the reservation
+ * and then had no room left for the response header. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "fault.h"
+
+#define PAD_FROM 3000
+#define PAD_TO 4200
+#define PAD_STEP 8
+#define MAX_PAD_ROWS ((PAD_TO - PAD_FROM) / PAD_STEP + 1)
+
+struct sweep {
+    int sent, complete, dropped, granted, too_large, json_431, other;
+    int ghosts, lost, wrong_json;
+    int last_201_pad, first_431_pad;
+};
+
+static int reservation_request(char *out, size_t cap, long long ev, long long user, int pad)
+{
+    char body[96];
+    int bl = snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
+    int n = snprintf(out, cap, "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                               "Connection: close\r\nX-Pad: ");
+    memset(out + n, 'p', (size_t)pad);
+    n += pad;
+    n += snprintf(out + n, cap - (size_t)n,
+                  "\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", bl, body);
+    return n;
+}
+
+/* The user's active reservation id on ev, 0 if none. */
+static long long active_id(PGconn *db, long long ev, long long user)
+{
+    return fault_scalar(db, "SELECT coalesce(max(id), 0) FROM reservations "
+                            "WHERE event_id = %lld AND user_id = %lld AND status = 'RESERVED'",
+                        ev, user);
+}
+
+static void check_one(struct sweep *s, PGconn *db, const struct raw_reply *r, long long ev,
+                      long long user, int pad)
+{
+    s->sent++;
+    long long row = active_id(db, ev, user);
+    if (!r->complete || r->finals != 1) {
+        s->dropped++;
+        fprintf(stderr, "  pad %d: %s (%d status lines, %zu bytes), reservation %s\n", pad,
+                r->hung ? "no answer in 5 s" : r->reset ? "reset" : "closed without an answer",
+                r->finals, r->len, row ? "TAKEN" : "not taken");
+        if (row)
+            s->ghosts++;
+        return;
+    }
+    s->complete++;
+    if (r->status == 201) {
+        s->granted++;
+        s->last_201_pad = pad;
+        long long id = json_integer_value(json_object_get(r->json, "id"));
+        if (!row || id != row)
+            s->lost++;
+    } else if (r->status == 431) {
+        s->too_large++;
+        if (!s->first_431_pad)
+            s->first_431_pad = pad;
+        if (raw_reply_is_json_error(r)) {
+            s->json_431++;
+            const char *code = json_string_value(
+                json_object_get(json_object_get(r->json, "error"), "code"));
+            if (strcmp(code, "header_too_large") != 0)
+                s->wrong_json++;
+        }
+        if (row)
+            s->ghosts++;
+    } else {
+        s->other++;
+        fprintf(stderr, "  pad %d: unexpected status %d\n", pad, r->status);
+        if (row)
+            s->ghosts++;
+    }
+}
+
+static void header_sweep(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    assert_int_equal(fault_server_start(&srv, NULL), 0);
+    PGconn *db = test_db_connect(&srv);
+    long long first = fault_seed_users(db, "pad", MAX_PAD_ROWS);
+    long long ev = fault_seed_event(db, "Headers", 100000);
+    assert_true(first > 0 && ev > 0);
+
+    struct sweep s = {0};
+    static char req[PAD_TO + 1024];
+    long long user = first;
+    for (int pad = PAD_FROM; pad <= PAD_TO; pad += PAD_STEP, user++) {
+        int len = reservation_request(req, sizeof(req), ev, user, pad);
+        struct raw_reply r;
+        assert_int_equal(raw_exchange(srv.port, req, (size_t)len, 5000, 100, &r), 0);
+        check_one(&s, db, &r, ev, user, pad);
+        raw_reply_free(&r);
+    }
+    long long rows = fault_scalar(db, "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                      "AND status = 'RESERVED'", ev);
+    long long counter = fault_scalar(db, "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
+    fprintf(stderr, "header sizes %d..%d step %d: %d requests, %d complete answers, %d dropped; "
+                    "201 x %d (largest pad %d), 431 x %d (first at pad %d, %d of them JSON), "
+                    "other x %d; ghosts %d, lost %d; database %lld rows, counter %lld\n",
+            PAD_FROM, PAD_TO, PAD_STEP, s.sent, s.complete, s.dropped, s.granted, s.last_201_pad,
+            s.too_large, s.first_431_pad, s.json_431, s.other, s.ghosts, s.lost, rows, counter);
+    PQfinish(db);
+    assert_int_equal(fault_server_stop(&srv), 0);
+
+    assert_int_equal(s.dropped, 0);          /* every request got one complete answer */
+    assert_int_equal(s.other, 0);            /* 201 or 431, nothing else */
+    assert_int_equal(s.ghosts, 0);           /* no ticket taken without a 201 */
+    assert_int_equal(s.lost, 0);             /* every 201 is in the database with its id */
+    assert_int_equal(s.wrong_json, 0);       /* a JSON 431 says header_too_large */
+    assert_int_equal(rows, s.granted);
+    assert_int_equal(counter, rows);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_teardown(header_sweep, fault_teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
