@@ -28,6 +28,7 @@ summary() {
                substr($1, 2), v["cov:"], v["ft:"], v["corp:"], v["exec/s:"], v["rss:"] }'
 }
 
+mkdir -p "$dir/logs"
 failed=()
 for corpus in "$seeds"/*/; do
     t=$(basename "$corpus")
@@ -54,10 +55,11 @@ done
 log "regression: every committed corpus input once"
 if ! (cd "$dir" && ctest -L fuzz --output-on-failure >"$dir/logs/regression.log" 2>&1); then
     # name the committed file: run the failing target's inputs one by one
-    for t in $(sed -n 's/.*fuzz_corpus_\([a-z_]*\) .*Failed.*/\1/p' "$dir/logs/regression.log"); do
+    for t in $(sed -n 's/.*fuzz_corpus_\([a-z_]*\) .*Failed.*/\1/p' "$dir/logs/regression.log" | sort -u); do
         for f in "$seeds/$t"/*; do
-            "$dir/tests/fuzz/fuzz_$t" -artifact_prefix="$dir/artifacts/$t/" "$f" >/dev/null 2>&1 \
-                || log "regression: $t fails on $f"
+            out=$("$dir/tests/fuzz/fuzz_$t" -artifact_prefix="$dir/artifacts/$t/" "$f" 2>&1) && continue
+            log "regression: $t fails on $f"
+            grep -E 'property failed|ERROR:' <<<"$out" | head -n2 >&2 || true
         done
         failed+=("$t (corpus)")
     done
