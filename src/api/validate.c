@@ -134,7 +134,9 @@ int validate_query_int(const struct http_request *req, const char *key, int64_t 
     char *end;
     errno = 0;
     long long n = strtoll(v, &end, 10);
-    if (!*v || *end || errno || n < min || n > max || v[0] == '+' || v[0] == ' ') {
+    /* strtoll skips any leading white space (not just ' ') and takes '+'. */
+    int plain = v[0] == '-' || (v[0] >= '0' && v[0] <= '9');
+    if (!plain || *end || errno || n < min || n > max) {
         snprintf(msg, VALIDATE_MSG_SIZE, "query parameter %s must be an integer from %lld to %lld",
                  key, (long long)min, (long long)max);
         return -1;
