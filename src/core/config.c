@@ -3,6 +3,8 @@
 
 #include "config.h"
 
+#include "reservation.h"
+
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -43,6 +45,10 @@ struct setting {
 #define CHECKED_SETTING(f, e, type, field, h) \
     {f, e, type, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL, h}
 
+/* "for-update|batch|..." from the strategy table (include/reservation.h). */
+#define STRATEGY_CHOICE(id, name, ack, fill, per_event, help) "|" name
+#define STRATEGY_CHOICES (RESERVATION_STRATEGIES(STRATEGY_CHOICE) + 1)
+
 static const struct setting settings[] = {
     CHECKED_SETTING("bind", "RESERVD_BIND", SET_ADDR, bind, "address to listen on (IPv4 or IPv6)"),
     INT_SETTING("port", "SERVICE_PORT", port, 1, 65535, "HTTP port"),
@@ -69,7 +75,7 @@ static const struct setting settings[] = {
     INT_SETTING("lock-timeout-ms", "RESERVD_LOCK_TIMEOUT_MS", lock_timeout_ms, 1, 600000,
                 "wait for an event's row lock before 503 busy"),
     CHOICE_SETTING("reservation-strategy", "RESERVD_RESERVATION_STRATEGY", strategy,
-                   "for-update|batch|atomic|unsafe", "how reservations are granted"),
+                   STRATEGY_CHOICES, "how reservations are granted"),
     {"i-understand-unsafe-oversells", "RESERVD_ALLOW_OVERSELL", SET_BOOL,
      offsetof(struct config, allow_oversell), 0, 0, 0, NULL,
      "allow the unsafe strategy (it oversells; teaching only)"},
@@ -280,6 +286,13 @@ int config_apply_env_file(struct config *cfg, const char *path, char *err, size_
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
         lineno++;
+        if (!strchr(line, '\n') && !feof(f)) {
+            /* the rest of the line would be read as a line of its own */
+            snprintf(err, errlen, "--env-file %s:%d: line longer than %zu bytes", path, lineno,
+                     sizeof(line) - 2);
+            rc = -1;
+            break;
+        }
         char *s = trim(line);
         if (!*s || *s == '#')
             continue;
@@ -306,10 +319,12 @@ int config_apply_env_file(struct config *cfg, const char *path, char *err, size_
 
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
-    if (strcmp(cfg->strategy, "unsafe") == 0 && !cfg->allow_oversell) {
+#define NEEDS_ACK(id, name, ack, fill, per_event, help) (ack && strcmp(cfg->strategy, name) == 0) ||
+    if ((RESERVATION_STRATEGIES(NEEDS_ACK) false) && !cfg->allow_oversell) {
+#undef NEEDS_ACK
         snprintf(err, errlen,
-                 "--reservation-strategy unsafe oversells tickets by design; "
-                 "add --i-understand-unsafe-oversells to run it anyway");
+                 "--reservation-strategy %s oversells tickets by design; "
+                 "add --i-understand-unsafe-oversells to run it anyway", cfg->strategy);
         return -1;
     }
     return 0;
@@ -415,6 +430,11 @@ void config_usage(FILE *out, const char *prog, int ncpu)
             fprintf(out, " (%s)", s->choices);
         fprintf(out, "\n  %-36s env %s, default %s\n", "", s->env ? s->env : "-", dflt);
     }
+    fprintf(out, "\nReservation strategies:\n");
+#define STRATEGY_LINE(id, name, ack, fill, per_event, help) \
+    fprintf(out, "  %-12s %s%s\n", name, help, ack ? "; needs --i-understand-unsafe-oversells" : "");
+    RESERVATION_STRATEGIES(STRATEGY_LINE)
+#undef STRATEGY_LINE
 }
 
 const char *config_version(void)
