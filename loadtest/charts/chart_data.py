@@ -135,9 +135,10 @@ def main():
     # The (a) spike over time (its median run), beside the /livez spike of the same run.
     spikes = runs(res, n, "spike")
     sp = median_run(spikes)
+    spike_run = spikes.index(sp) + 1 if sp else 0
     lz = None
     if sp:
-        lz = jload(res, f"spikelivez_r{spikes.index(sp) + 1}")
+        lz = jload(res, f"spikelivez_r{spike_run}")
         lz = lz if lz and lz.get("timeline") else None
     if sp:
         tl = sp["timeline"]
@@ -200,7 +201,7 @@ def main():
         f"nstrat = {len(strategies)}",
         f"pgb_best = {pgb_best:.1f}",
         f"bin_ms = {bin_ms}",
-        f"spike_n = {int(env['SPIKE_N'])}",
+        f"spike_n = \"{int(env['SPIKE_N']):,}\"",
         f"tickets = {tickets}",
         f"worst = {worst}",
         f"conns = {int(env['CONNS'])}",
@@ -208,8 +209,9 @@ def main():
         f"spike_wall = {sp['wall_seconds'] if sp else 0}",
         f"strategies = \"{' '.join(strategies)}\"",
         f"colours = \"{' '.join(f'#{COLOURS.get(s, GREY):06x}' for s in strategies)}\"",
-        f"subtitle = \"loadtest/bench on {env['BENCH_DATE']}, commit {env['COMMIT']}, "
-        f"median of {n} run{'s' if n > 1 else ''}{' (--quick)' if env.get('QUICK') == '1' else ''}\"",
+        f"spike_run = {spike_run}",
+        f"source = \"loadtest/bench{' --quick' if env.get('QUICK') == '1' else ''} on {env['BENCH_DATE']}, "
+        f"commit {env['COMMIT']}\"",
     ])
     if missing:
         print("chart_data: missing: " + "; ".join(missing), file=sys.stderr)

@@ -9,13 +9,17 @@ set encoding utf8
 set border 3 lc '#555555'
 set tics nomirror textcolor '#333333'
 set grid ytics lc '#dddddd' lt 1
-set key noopaque nobox textcolor '#333333'
 set datafile commentschars '#'
 set style fill solid 0.85 noborder
-set label 99 subtitle at graph 0, graph 1.06 left font ',10' textcolor '#666666'
+# The key's style, and the line under each title that says where the data comes from.
+key_style = "set key default; set key noopaque nobox textcolor '#333333'"
+note(text) = sprintf('set label 99 "%s" at graph 0, graph 1.06 left font ",10" textcolor "#666666"', text)
+medians = sprintf('median of %d run%s', runs, runs > 1 ? 's' : '')
 
 # ------------------------------------------------------------ throughput
 set output out.'/throughput.svg'
+eval key_style
+eval note(source.', '.medians.'; bars: range of the runs')
 set title "Reservations per second on one hot event, by strategy (".conns." connections, ".steady_s." s)" offset 0,1
 set ylabel 'req/s'
 set yrange [0:*]
@@ -36,6 +40,7 @@ set format y '%g'
 
 # ------------------------------------------------------------ latency curves
 set output out.'/latency.svg'
+eval note(source.', '.medians.' at each percentile')
 set title 'Latency by percentile on one hot event, by strategy' offset 0,1
 set ylabel 'latency (ms, log scale)'
 set xlabel 'percentile'
@@ -54,7 +59,8 @@ set xtics autofreq scale 1
 # ------------------------------------------------------------ the spike over time
 set terminal svg size 820,520 dynamic font 'DejaVu Sans,13' background '#ffffff'
 set output out.'/spike.svg'
-set title sprintf("The spike over time: %d reservations on %d fresh connections at once, %d tickets (for-update)", spike_n, spike_n, tickets) offset 0,1
+eval note(source.sprintf(', run %d of %d (the median wall time)', spike_run, runs))
+set title sprintf("The spike over time: %s reservations on %s fresh connections at once, %d tickets (for-update)", spike_n, spike_n, tickets) offset 0,1
 set xlabel 'time since the first connect (ms)'
 set ylabel sprintf('responses per %d ms', bin_ms)
 set y2label 'tickets granted so far'
@@ -73,12 +79,13 @@ plot data.'/spike.dat' using 1:($2+$3+$4) with boxes lc '#9aa5b1' title '409 sol
 unset y2label
 unset y2tics
 set y2range [*:*]
-set key inside
+eval key_style
 set terminal svg size 820,460 dynamic font 'DejaVu Sans,13' background '#ffffff'
 
 # ------------------------------------------------------------ each strategy's spike
 set output out.'/spike_strategies.svg'
-set title sprintf("The same spike on each strategy: share of the %d requests answered", spike_n) offset 0,1
+eval note(source.sprintf(", each strategy's run of median wall time (of %d)", runs))
+set title sprintf("The same spike on each strategy: share of the %s requests answered", spike_n) offset 0,1
 set xlabel 'time since the first connect (ms)'
 set ylabel 'answered (%)'
 set yrange [0:105]
@@ -90,12 +97,14 @@ unset xlabel
 
 # ------------------------------------------------------------ oversold tickets
 set output out.'/oversell.svg'
-set title sprintf("Tickets sold beyond the %d that exist, after each %d-request spike", tickets, spike_n) offset 0,1
+eval note(source.sprintf(', every run (1 to %d, left to right)', runs))
+set title sprintf("Tickets sold beyond the %d that exist, after each %s-request spike", tickets, spike_n) offset 0,1
 set ylabel 'oversold tickets'
 set yrange [0:(worst < 4 ? 5 : worst * 1.25)]
 set xrange [-0.6:nstrat-0.4]
 set key top left
-set boxwidth 0.8 / runs
+set boxwidth 0.8 / runs * 0.85
+set xtics scale 0
 set ytics 1
 if (worst > 10) set ytics autofreq
 plot for [r=1:runs] data.'/oversell.dat' using ($0 - 0.4 + (r - 0.5) * 0.8 / runs):(column(r+1)):(column(runs+2)) \
