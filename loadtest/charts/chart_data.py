@@ -205,7 +205,7 @@ def main():
         f"tickets = {tickets}",
         f"worst = {worst}",
         f"conns = {int(env['CONNS'])}",
-        f"steady_s = {env['STEADY_S']}",
+        f"steady_s = \"{env['STEADY_S']}\"",
         f"spike_wall = {sp['wall_seconds'] if sp else 0}",
         f"strategies = \"{' '.join(strategies)}\"",
         f"colours = \"{' '.join(f'#{COLOURS.get(s, GREY):06x}' for s in strategies)}\"",
