@@ -121,6 +121,7 @@ static void fail(struct worker *w, struct conn *c, enum lt_terr kind)
     record_answer(w, c->k, 0, -1);
     w->st.terr[kind]++;
     w->st.end_ns = lt_now_ns();
+    lt_timeline_add(&w->st.timeline, w->st.end_ns, LT_OUT_TRANSPORT);
     conn_close(w, c);
     if (w->cfg->mode == LT_STEADY)
         start_next(w, c);
@@ -135,6 +136,7 @@ static void complete(struct worker *w, struct conn *c)
     st->responses++;
     st->status[s < LT_MAX_STATUS ? s : 0]++;
     lt_hist_add(&st->hist, (now - c->t0) / 1000);
+    lt_timeline_add(&st->timeline, now, s >= 500 ? LT_OUT_5XX : s >= 400 ? LT_OUT_4XX : LT_OUT_OK);
     if (s == 201)
         st->created[c->k % w->cfg->events]++;
     if (s >= 400)
@@ -437,6 +439,7 @@ static int worker_init(struct worker *w, const struct lt_config *cfg, long nconn
     w->conns = calloc((size_t)(nconns ? nconns : 1), sizeof *w->conns);
     if (w->ep < 0 || !w->conns || lt_stats_init(&w->st, cfg->events) < 0)
         return -1;
+    w->st.timeline.origin_ns = start;   /* one origin, so the timelines merge */
     for (long i = 0; i < nconns; i++)
         w->conns[i].fd = -1;
     return 0;

@@ -61,6 +61,17 @@ struct lt_hist {
     uint64_t b[LT_HIST_BUCKETS];
 };
 
+/* Responses over time, by outcome, in slots since the run's start. The slot
+ * width starts at 1 ms and doubles whenever the run outlasts LT_TL_SLOTS
+ * slots, so a half-second spike keeps 1 ms resolution and any run stays
+ * bounded (for the bench's charts). */
+#define LT_TL_SLOTS 1024
+enum lt_outcome { LT_OUT_OK, LT_OUT_4XX, LT_OUT_5XX, LT_OUT_TRANSPORT, LT_OUTCOMES };
+struct lt_timeline {
+    uint64_t origin_ns, slot_ns;
+    uint64_t n[LT_OUTCOMES][LT_TL_SLOTS];
+};
+
 struct lt_code {
     char name[48];
     uint64_t n;
@@ -75,6 +86,7 @@ struct lt_stats {
     uint64_t *created; /* 201s per event index, cfg->events entries */
     long events;
     struct lt_hist hist;
+    struct lt_timeline timeline;
     uint64_t start_ns, end_ns;
 };
 
@@ -85,6 +97,11 @@ void lt_stats_free(struct lt_stats *st);
 void lt_stats_merge(struct lt_stats *dst, const struct lt_stats *src);
 void lt_hist_add(struct lt_hist *h, uint64_t us);
 double lt_hist_percentile_ms(const struct lt_hist *h, double p);
+/* Latency at a fixed list of percentiles: [[percent, ms], ...], or NULL. */
+json_t *lt_hist_percentiles_json(const struct lt_hist *h);
+void lt_timeline_add(struct lt_timeline *t, uint64_t now_ns, enum lt_outcome out);
+/* {"slot_ms":..,"ok":[..],"4xx":[..],"5xx":[..],"transport":[..]}, or NULL. */
+json_t *lt_timeline_json(const struct lt_timeline *t);
 void lt_stats_error_body(struct lt_stats *st, const char *body, size_t len);
 uint64_t lt_stats_transport_total(const struct lt_stats *st);
 

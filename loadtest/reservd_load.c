@@ -313,7 +313,7 @@ static json_t *build_report(const struct lt_config *c, const struct lt_stats *st
         return NULL;
     }
     const struct lt_hist *h = &st->hist;
-    return json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:o,s:f,s:f,s:{s:f,s:f,s:f,s:f,s:f,s:f}}",
+    json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:o,s:f,s:f,s:{s:f,s:f,s:f,s:f,s:f,s:f}}",
                      "mode", c->mode == LT_SPIKE ? "spike" : "steady", "url", c->url, "method", c->method,
                      "path", c->path, "requests", (json_int_t)(st->responses + lt_stats_transport_total(st)),
                      "responses", (json_int_t)st->responses, "status", status, "errors", errors,
@@ -323,6 +323,13 @@ static json_t *build_report(const struct lt_config *c, const struct lt_stats *st
                      r3(lt_hist_percentile_ms(h, 90)), "p99", r3(lt_hist_percentile_ms(h, 99)), "p999",
                      r3(lt_hist_percentile_ms(h, 99.9)), "max", r3((double)h->max_us / 1000.0), "mean",
                      r3(h->count ? (double)h->sum_us / (double)h->count / 1000.0 : 0.0));
+    /* For charts: the whole latency curve and the responses over time. */
+    if (r && (json_object_set_new(r, "latency_percentiles_ms", lt_hist_percentiles_json(h)) < 0 ||
+              json_object_set_new(r, "timeline", lt_timeline_json(&st->timeline)) < 0)) {
+        json_decref(r);
+        r = NULL;
+    }
+    return r;
 }
 
 /* Prints "key: n, key: n" for one JSON object of counts. */

@@ -22,6 +22,7 @@ int lt_stats_init(struct lt_stats *st, long events)
 {
     memset(st, 0, sizeof *st);
     st->events = events;
+    st->timeline.slot_ns = 1000000;
     st->created = calloc((size_t)events, sizeof *st->created);
     return st->created ? 0 : -1;
 }
@@ -81,6 +82,81 @@ double lt_hist_percentile_ms(const struct lt_hist *h, double p)
     return (double)h->max_us / 1000.0;
 }
 
+/* Enough points for a smooth percentile curve up to p99.99. */
+static const double pct_points[] = {0,  10, 20, 30, 40, 50,   60,   70,   75,    80,  85, 90,
+                                    92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100};
+
+json_t *lt_hist_percentiles_json(const struct lt_hist *h)
+{
+    json_t *arr = json_array();
+    for (size_t i = 0; arr && i < sizeof pct_points / sizeof pct_points[0]; i++) {
+        /* p0 reads as rank 1: the fastest response */
+        double ms = lt_hist_percentile_ms(h, pct_points[i]);
+        json_t *pair = json_pack("[f,f]", pct_points[i], (double)(long long)(ms * 1000 + 0.5) / 1000);
+        if (json_array_append_new(arr, pair) < 0) {
+            json_decref(arr);
+            return NULL;
+        }
+    }
+    return arr;
+}
+
+/* Halves the resolution: slots 2i and 2i+1 become slot i. */
+static void timeline_fold(struct lt_timeline *t)
+{
+    for (int o = 0; o < LT_OUTCOMES; o++) {
+        for (int i = 0; i < LT_TL_SLOTS / 2; i++)
+            t->n[o][i] = t->n[o][2 * i] + t->n[o][2 * i + 1];
+        memset(&t->n[o][LT_TL_SLOTS / 2], 0, sizeof t->n[o][0] * (LT_TL_SLOTS / 2));
+    }
+    t->slot_ns *= 2;
+}
+
+void lt_timeline_add(struct lt_timeline *t, uint64_t now_ns, enum lt_outcome out)
+{
+    uint64_t since = now_ns > t->origin_ns ? now_ns - t->origin_ns : 0;
+    while (since / t->slot_ns >= LT_TL_SLOTS)
+        timeline_fold(t);
+    t->n[out][since / t->slot_ns]++;
+}
+
+/* Both timelines start at lt_run()'s start; the coarser width wins. */
+static void timeline_merge(struct lt_timeline *dst, const struct lt_timeline *src)
+{
+    if (!dst->origin_ns)
+        dst->origin_ns = src->origin_ns;
+    while (dst->slot_ns < src->slot_ns)
+        timeline_fold(dst);
+    uint64_t f = dst->slot_ns / src->slot_ns;
+    for (int o = 0; o < LT_OUTCOMES; o++)
+        for (uint64_t i = 0; i < LT_TL_SLOTS; i++)
+            dst->n[o][i / f] += src->n[o][i];
+}
+
+json_t *lt_timeline_json(const struct lt_timeline *t)
+{
+    static const char *const names[LT_OUTCOMES] = {"ok", "4xx", "5xx", "transport"};
+    int used = 0;   /* slots up to the last non-empty one */
+    for (int o = 0; o < LT_OUTCOMES; o++)
+        for (int i = used; i < LT_TL_SLOTS; i++)
+            if (t->n[o][i])
+                used = i + 1;
+    json_t *obj = json_pack("{s:f}", "slot_ms", (double)t->slot_ns / 1e6);
+    for (int o = 0; obj && o < LT_OUTCOMES; o++) {
+        json_t *arr = json_array();
+        for (int i = 0; arr && i < used; i++)
+            if (json_array_append_new(arr, json_integer((json_int_t)t->n[o][i])) < 0) {
+                json_decref(arr);
+                arr = NULL;
+            }
+        if (json_object_set_new(obj, names[o], arr) < 0) {   /* NULL arr fails too */
+            json_decref(obj);
+            obj = NULL;
+        }
+    }
+    return obj;
+}
+
 /* Finds or adds an error code slot; the last slot collects overflow. */
 static struct lt_code *code_slot(struct lt_stats *st, const char *name)
 {
@@ -133,6 +209,7 @@ void lt_stats_merge(struct lt_stats *dst, const struct lt_stats *src)
     dst->hist.sum_us += src->hist.sum_us;
     if (src->hist.max_us > dst->hist.max_us)
         dst->hist.max_us = src->hist.max_us;
+    timeline_merge(&dst->timeline, &src->timeline);
     if (!dst->start_ns || (src->start_ns && src->start_ns < dst->start_ns))
         dst->start_ns = src->start_ns;
     if (src->end_ns > dst->end_ns)

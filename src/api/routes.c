@@ -11,8 +11,12 @@ const struct route app_routes[] = {
     {HTTP_GET, "/livez", health_livez, 0, "GET /livez"},
     {HTTP_GET, "/readyz", health_readyz, DB, "GET /readyz"},
     {HTTP_GET, "/metrics", ops_metrics, 0, "GET /metrics"},
+    /* The documentation: Swagger UI and the files it loads (src/api/ops.c). */
     {HTTP_GET, "/api", ops_docs, 0, "GET /api"},
     {HTTP_GET, "/api/openapi.json", ops_openapi, 0, "GET /api/openapi.json"},
+    {HTTP_GET, "/api/swagger-initializer.js", ops_docs, 0, "GET /api/swagger-initializer.js"},
+    {HTTP_GET, "/api/swagger-ui.css", ops_docs, 0, "GET /api/swagger-ui.css"},
+    {HTTP_GET, "/api/swagger-ui-bundle.js", ops_docs, 0, "GET /api/swagger-ui-bundle.js"},
 
     {HTTP_POST, "/users", users_create, DB, "POST /users"},
     {HTTP_GET, "/users", users_list, DB, "GET /users"},
