@@ -122,10 +122,17 @@ enum db_result {
 };
 enum db_result db_result_classify(const PGresult *res);
 
-/* Bring the database up to sql/schema.sql under an advisory lock, retrying
- * the connection for up to wait_ms (saying so in the log while it waits).
- * 0, or -1 with a message in err that names the database (never its
- * password). */
+/* The migrations compiled in from sql/migrations/, in version order. */
+struct db_migration {
+    int version;            /* NNNN of NNNN_name.sql */
+    const char *name;       /* "NNNN_name" */
+    const char *sql;
+};
+extern const struct db_migration db_migrations[];
+extern const size_t db_nmigrations;
+
+/* Apply the migrations the database lacks, under an advisory lock,
+ * retrying the connection for up to wait_ms. 0, or -1 with a message in err. */
 int db_schema_apply(const char *conninfo, int wait_ms, char *err, size_t errlen);
 
 /* Where conninfo points, for messages: never the password. What conninfo

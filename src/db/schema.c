@@ -1,5 +1,8 @@
-/* Schema migration at start-up. sql/schema.sql is idempotent; the advisory
- * lock makes several instances starting at once apply it one at a time. */
+/* Schema migrations at start-up: sql/migrations/NNNN_name.sql, each applied
+ * once, in order, in a transaction of its own, and recorded in
+ * schema_migrations. The advisory lock makes several instances starting at
+ * once migrate one at a time; for all but the first it is a no-op that
+ * takes no lock on any other table. */
 
 #include "db.h"
 
@@ -10,7 +13,6 @@
 
 #include "log.h"
 
-extern const char schema_sql[];          /* generated from sql/schema.sql */
 
 /* Arbitrary constant naming reservd's migration lock. */
 #define SCHEMA_LOCK_KEY "7346017263"
@@ -120,19 +122,77 @@ static PGconn *connect_waiting(const char *conninfo, int wait_ms, char *err, siz
     }
 }
 
+/* Whether migration m is recorded in schema_migrations; -1 on error. */
+static int applied(PGconn *pg, const struct db_migration *m, char *err, size_t errlen)
+{
+    char version[16];
+    snprintf(version, sizeof(version), "%d", m->version);
+    const char *params[] = {version};
+    PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
+                                 NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) == 1 : -1;
+    if (rc < 0)
+        snprintf(err, errlen, "schema_migrations: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return rc;
+}
+
+static int record(PGconn *pg, const struct db_migration *m, char *err, size_t errlen)
+{
+    char version[16];
+    snprintf(version, sizeof(version), "%d", m->version);
+    const char *params[] = {version, m->name};
+    PGresult *res = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
+                                 2, NULL, params, NULL, NULL, 0);
+    int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
+    if (rc != 0)
+        snprintf(err, errlen, "schema_migrations: %s", PQresultErrorMessage(res));
+    PQclear(res);
+    return rc;
+}
+
+/* Migration m, once: in a transaction that first takes the migration lock
+ * (transaction-scoped, so it also works through a transaction pooler),
+ * then looks whether another instance applied it meanwhile. */
+static int migrate_one(PGconn *pg, const struct db_migration *m, char *err, size_t errlen)
+{
+    int done = -1;
+    if (exec_ok(pg, "BEGIN", err, errlen) != 0)
+        return -1;
+    if (exec_ok(pg, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", err, errlen) == 0 &&
+        exec_ok(pg, "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())",
+                err, errlen) == 0)
+        done = applied(pg, m, err, errlen);
+    int rc = done < 0 ? -1 : 0;
+    if (done == 0)
+        rc = exec_ok(pg, m->sql, err, errlen) == 0 ? record(pg, m, err, errlen) : -1;
+    if (rc == 0 && exec_ok(pg, "COMMIT", err, errlen) == 0) {
+        if (done == 0)
+            log_info("applied migration %s", m->name);
+        return 0;
+    }
+    char prefix[160];
+    snprintf(prefix, sizeof(prefix), "migration %s failed: ", m->name);
+    size_t plen = strlen(prefix), elen = strlen(err);
+    if (plen + elen < errlen) {   /* name the migration in front of the error */
+        memmove(err + plen, err, elen + 1);
+        memcpy(err, prefix, plen);
+    }
+    PGresult *res = PQexec(pg, "ROLLBACK");
+    PQclear(res);
+    return -1;
+}
+
 int db_schema_apply(const char *conninfo, int wait_ms, char *err, size_t errlen)
 {
     PGconn *pg = connect_waiting(conninfo, wait_ms, err, errlen);
     if (!pg)
         return -1;
-    int rc = exec_ok(pg, "SELECT pg_advisory_lock(" SCHEMA_LOCK_KEY ")", err, errlen);
-    if (rc == 0) {
-        rc = exec_ok(pg, schema_sql, err, errlen);
-        char unlock_err[256];
-        if (exec_ok(pg, "SELECT pg_advisory_unlock(" SCHEMA_LOCK_KEY ")", unlock_err,
-                    sizeof(unlock_err)) != 0)
-            log_warn("%s", unlock_err);   /* released at disconnect anyway */
-    }
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < db_nmigrations; i++)
+        rc = migrate_one(pg, &db_migrations[i], err, errlen);
     PQfinish(pg);
     return rc;
 }

@@ -1,5 +1,5 @@
 /* atomic: one conditional UPDATE takes the ticket, then the insert
- * (reservd_reserve_atomic in sql/schema.sql). Each request runs on its own
+ * (reservd_reserve_atomic in sql/migrations/). Each request runs on its own
  * and the database sorts them out, as the design it stands for would: a
  * comparison point for the queued strategies. */
 

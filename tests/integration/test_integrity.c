@@ -1,4 +1,4 @@
-/* The database's own referential integrity (sql/schema.sql): the
+/* The database's own referential integrity (sql/migrations/0002_*): the
  * statement-level check on reservations and the guards on users and
  * events refuse, by direct SQL, everything the foreign keys they replace
  * refused, also when the two writes race. */

@@ -53,7 +53,7 @@ static const char USAGE[] =
     "                       with consecutive ids (the seeded ones when they are; the summary\n"
     "                       goes to stderr); events: export EVENT_ID=<first id> [EVENT_COUNT=K]\n"
     "  --database-url URL   libpq URL or conninfo (default: $DATABASE_URL)\n"
-    "  --schema PATH        apply this schema file (sql/schema.sql) first; without it the\n"
+    "  --schema PATH        apply this SQL file first (e.g. sql/migrations/0001_initial.sql); without it the\n"
     "                       tables must exist already (reservd creates them when it starts)\n"
     "  -h, --help           show this help\n"
     "\n"

@@ -7,7 +7,7 @@
 #include <string.h>
 #include <time.h>
 
-/* Largest schema file we agree to read (sql/schema.sql is ~10 KiB). */
+/* Largest schema file we agree to read (a migration is ~10 KiB). */
 #define SCHEMA_MAX_BYTES ((size_t)16 * 1024 * 1024)
 
 /* Print "reservd-seed: what: message" without libpq's trailing newline. */
@@ -139,7 +139,7 @@ int seed_require_table(PGconn *conn, const char *table)
     if (!exists) {
         fprintf(stderr,
                 "reservd-seed: table \"%s\" does not exist in this database; start reservd once "
-                "(it applies sql/schema.sql) or pass --schema sql/schema.sql\n",
+                "(it applies sql/migrations/) or pass --schema sql/migrations/0001_initial.sql\n",
                 table);
         return -1;
     }

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Integration test for reservd-seed, against throwaway databases.
-#   seed_test.sh PATH/TO/reservd-seed PATH/TO/sql/schema.sql
+#   seed_test.sh PATH/TO/reservd-seed PATH/TO/sql/migrations/0001_initial.sql
 # Needs RESERVD_TEST_ADMIN_URL: a postgresql:// URL of a role that may
 # create databases (scripts/test.sh sets it to the private cluster).
 set -uo pipefail
