@@ -88,8 +88,9 @@ int db_pool_reconnect(struct db_pool *pool, struct db_conn *conn);
 int db_pool_reserving_max(const struct db_pool *pool);
 
 /* The row-lock wait a request with this deadline can afford, as the text
- * parameter the locking statements take ($3, or p_lock_timeout): the
- * time left, at most --lock-timeout-ms, at least 1 ms. */
+ * parameter the locking statements take ($3, or p_lock_timeout): half the
+ * time left (a lock can be waited for twice), at most --lock-timeout-ms,
+ * at least 1 ms. */
 #define DB_LOCK_BUDGET_SIZE 24
 void db_lock_budget(const struct db_pool *pool, const struct timespec *deadline,
                     char out[static DB_LOCK_BUDGET_SIZE]);

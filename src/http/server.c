@@ -276,9 +276,19 @@ static bool start_request(struct exchange *ex)
 /* What the header block says about framing, for the checks below. */
 struct header_scan {
     bool bad_value;                /* a NUL, CR or LF inside a name or value */
+    bool bad_name;                 /* white space in a name (before the colon) */
+    bool bad_host;                 /* a Host that is no host[:port] */
     int content_lengths;
+    int hosts;
     int entries;
 };
+
+/* RFC 9112 3.2: a Host value is uri-host [":" port]: no white space,
+ * no userinfo, path, query or fragment. */
+static bool host_ok(const char *value)
+{
+    return value && !strpbrk(value, " \t/?#@\\");
+}
 
 static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const char *key,
                                    size_t key_size, const char *value, size_t value_size)
@@ -290,8 +300,14 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     if (strlen(key) != key_size || (value && strlen(value) != value_size) ||
         (value && (memchr(value, '\r', value_size) || memchr(value, '\n', value_size))))
         hs->bad_value = true;
+    if (strpbrk(key, " \t"))
+        hs->bad_name = true;   /* RFC 9112 5.1: MUST reject */
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
         hs->content_lengths++;
+    if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
+        hs->hosts++;
+        hs->bad_host = hs->bad_host || !host_ok(value);
+    }
     return MHD_YES;
 }
 
@@ -343,9 +359,13 @@ static int refuse_early(struct exchange *ex, const char *version)
                                                  MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (hs.bad_value) {
         http_respond_error(resp, 400, "bad_request", "a header contains a NUL, CR or LF byte");
-    } else if (http11 && !MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
-                                                      MHD_HTTP_HEADER_HOST)) {
-        http_respond_error(resp, 400, "bad_request", "a Host header is required in version 1.1 requests");
+    } else if (hs.bad_name) {
+        http_respond_error(resp, 400, "bad_request", "white space in a header name");
+    } else if (http11 && hs.hosts != 1) {
+        http_respond_error(resp, 400, "bad_request",
+                           "a version 1.1 request needs exactly one Host header");
+    } else if (hs.bad_host) {
+        http_respond_error(resp, 400, "bad_request", "the Host header is not a host[:port]");
     } else if (hs.content_lengths > 1) {
         http_respond_error(resp, 400, "bad_request", "more than one Content-Length");
     } else if (te && (hs.content_lengths || !http11)) {
