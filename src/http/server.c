@@ -481,14 +481,23 @@ static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t a
     return guard_admit(srv->guard) ? MHD_YES : MHD_NO;
 }
 
+/* libmicrohttpd's messages, one line each. Its refusals of malformed
+ * requests come as "Error processing request (HTTP response code is 431
+ * ('<html>...'))", after a line saying why: keep the status, not the page,
+ * and leave the reason to the debug level. */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
     (void)cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
-    /* the guard ends overstaying connections this way: not worth a warning */
-    if (strncmp(msg, "Connection socket is closed", 27) == 0)
+    static const char refused[] = "Error processing request (HTTP response code is ";
+    if (strncmp(msg, refused, sizeof(refused) - 1) == 0)
+        log_warn("http: libmicrohttpd refused a malformed request with %.3s",
+                 msg + sizeof(refused) - 1);
+    else if (strncmp(msg, "Connection socket is closed", 27) == 0 ||   /* the guard's doing */
+             strncmp(msg, "Not enough memory in pool", 25) == 0 ||
+             strstr(msg, "Closing connection") || strstr(msg, "closing connection"))
         log_debug("http: %s", msg);
     else
         log_warn("http: %s", msg);
@@ -560,7 +569,7 @@ int http_server_start(const struct http_server_options *opts, struct http_server
 
 int http_mhd_connection_limit(int max_connections)
 {
-    return max_connections + max_connections / 4 + 32;
+    return max_connections + max_connections / 16 + 64;
 }
 
 int http_server_stop(struct http_server *srv, int grace_ms)
