@@ -286,14 +286,21 @@ int config_apply_env_file(struct config *cfg, const char *path, char *err, size_
     int lineno = 0, rc = 0;
     while (rc == 0 && fgets(line, sizeof(line), f)) {
         lineno++;
-        if (!strchr(line, '\n') && !feof(f)) {
+        bool cut = !strchr(line, '\n') && !feof(f);
+        char *s = trim(line);
+        if (cut && *s == '#') {   /* a long comment: skip the rest of it */
+            int c;
+            while ((c = fgetc(f)) != EOF && c != '\n')
+                ;
+            continue;
+        }
+        if (cut) {
             /* the rest of the line would be read as a line of its own */
             snprintf(err, errlen, "--env-file %s:%d: line longer than %zu bytes", path, lineno,
                      sizeof(line) - 2);
             rc = -1;
             break;
         }
-        char *s = trim(line);
         if (!*s || *s == '#')
             continue;
         if (strncmp(s, "export ", 7) == 0)
