@@ -32,7 +32,7 @@ struct rig {
     struct lanes *lanes;
     pthread_mutex_t lock;         /* guards what the run function records */
     int groups, largest;
-    int last_seq[64];             /* per event: the last seq answered */
+    int last_seq[64];             /* per event: the last seq run */
     atomic_int order_broken, done_total;
     int pending_first;            /* leave every other request PENDING on its first run */
     int requeue_head_broken;
@@ -45,12 +45,6 @@ static void item_done(struct reservation_request *r)
     struct item *it = (struct item *)r;
     struct rig *g = it->rig;
     atomic_fetch_add(&it->answered, 1);
-    pthread_mutex_lock(&g->lock);
-    int ev = (int)r->event_id;
-    if (it->seq <= g->last_seq[ev] && !g->pending_first)
-        atomic_fetch_add(&g->order_broken, 1);
-    g->last_seq[ev] = it->seq;
-    pthread_mutex_unlock(&g->lock);
     atomic_fetch_add(&g->done_total, 1);
 }
 
@@ -70,6 +64,14 @@ static void run(void *ctx, int64_t event_id, struct reservation_request **group,
         struct item *it = (struct item *)group[i];
         if (group[i]->event_id != event_id || group[i]->outcome != RESERVATION_PENDING)
             g->bad_group++;   /* (cmocka's asserts belong to the main thread) */
+        /* An event's requests reach the run function in arrival order (the
+         * answers of consecutive groups may interleave: the lane is handed
+         * on before a group is answered). */
+        if (!g->pending_first) {
+            if (it->seq <= g->last_seq[event_id])
+                atomic_fetch_add(&g->order_broken, 1);
+            g->last_seq[event_id] = it->seq;
+        }
         int first = atomic_fetch_add(&it->runs, 1) == 0;
         if (g->pending_first && first && i % 2 == 1) {
             g->requeued[g->nrequeued++] = it->seq;   /* left PENDING: back to the queue */
