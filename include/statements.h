@@ -34,11 +34,20 @@ struct db_column {
 extern const char *const db_statement_text[STMT_COUNT];
 extern const char *const db_statement_names[STMT_COUNT];
 
+/* Each statement's columns are one list, X(enum name, column name, type),
+ * that makes both its enum of positions and its declared columns. */
+#define DB_COLUMN_ENUM(id, name, type) id,
+
 /* The columns stmt returns, in order, and their count in *n. */
 const struct db_column *db_statement_columns(enum db_statement stmt, int *n);
 
 /* STMT_USER_INSERT, STMT_USER_GET, STMT_USER_LIST */
-enum user_col { USER_COL_ID, USER_COL_NAME, USER_COL_EMAIL, USER_COL_CREATED_AT_MS, USER_NCOLS };
+#define USER_COLUMNS(X) \
+    X(USER_COL_ID, "id", DB_TYPE_INT8) \
+    X(USER_COL_NAME, "name", DB_TYPE_TEXT) \
+    X(USER_COL_EMAIL, "email", DB_TYPE_TEXT) \
+    X(USER_COL_CREATED_AT_MS, "created_at_ms", DB_TYPE_INT8)
+enum user_col { USER_COLUMNS(DB_COLUMN_ENUM) USER_NCOLS };
 struct user_row {
     int64_t id;
     const char *name, *email;
@@ -47,16 +56,15 @@ struct user_row {
 int user_row_decode(const PGresult *res, int row, struct user_row *out);
 
 /* STMT_EVENT_INSERT, STMT_EVENT_GET, STMT_EVENT_LIST */
-enum event_col {
-    EVENT_COL_ID,
-    EVENT_COL_NAME,
-    EVENT_COL_DATE_MS,
-    EVENT_COL_LOCATION,
-    EVENT_COL_MAX_TICKETS,
-    EVENT_COL_RESERVED_TICKETS,
-    EVENT_COL_CREATED_AT_MS,
-    EVENT_NCOLS
-};
+#define EVENT_COLUMNS(X) \
+    X(EVENT_COL_ID, "id", DB_TYPE_INT8) \
+    X(EVENT_COL_NAME, "name", DB_TYPE_TEXT) \
+    X(EVENT_COL_DATE_MS, "date_ms", DB_TYPE_INT8) \
+    X(EVENT_COL_LOCATION, "location", DB_TYPE_TEXT) \
+    X(EVENT_COL_MAX_TICKETS, "max_tickets", DB_TYPE_INT4) \
+    X(EVENT_COL_RESERVED_TICKETS, "reserved_tickets", DB_TYPE_INT4) \
+    X(EVENT_COL_CREATED_AT_MS, "created_at_ms", DB_TYPE_INT8)
+enum event_col { EVENT_COLUMNS(DB_COLUMN_ENUM) EVENT_NCOLS };
 struct event_row {
     int64_t id;
     const char *name;
@@ -68,15 +76,14 @@ struct event_row {
 int event_row_decode(const PGresult *res, int row, struct event_row *out);
 
 /* STMT_RESERVATION_GET, STMT_RESERVATION_LIST, _BY_EVENT, _BY_USER */
-enum reservation_col {
-    RESERVATION_COL_ID,
-    RESERVATION_COL_EVENT_ID,
-    RESERVATION_COL_USER_ID,
-    RESERVATION_COL_STATUS,
-    RESERVATION_COL_RESERVED_AT_MS,
-    RESERVATION_COL_CANCELLED_AT_MS,   /* NULL while active */
-    RESERVATION_NCOLS
-};
+#define RESERVATION_COLUMNS(X) \
+    X(RESERVATION_COL_ID, "id", DB_TYPE_INT8) \
+    X(RESERVATION_COL_EVENT_ID, "event_id", DB_TYPE_INT8) \
+    X(RESERVATION_COL_USER_ID, "user_id", DB_TYPE_INT8) \
+    X(RESERVATION_COL_STATUS, "status", DB_TYPE_TEXT) \
+    X(RESERVATION_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    X(RESERVATION_COL_CANCELLED_AT_MS, "cancelled_at_ms", DB_TYPE_INT8)   /* NULL while active */
+enum reservation_col { RESERVATION_COLUMNS(DB_COLUMN_ENUM) RESERVATION_NCOLS };
 struct reservation_row {
     int64_t id, event_id, user_id;
     const char *status;
@@ -87,31 +94,39 @@ struct reservation_row {
 int reservation_row_decode(const PGresult *res, int row, struct reservation_row *out);
 
 /* The granting statements, each its own columns. */
-enum precheck_col { PRECHECK_COL_ORD, PRECHECK_COL_OUTCOME, PRECHECK_COL_TICKETS_LEFT, PRECHECK_NCOLS };
+#define PRECHECK_COLUMNS(X) \
+    X(PRECHECK_COL_ORD, "ord", DB_TYPE_INT4) \
+    X(PRECHECK_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
+    X(PRECHECK_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
+enum precheck_col { PRECHECK_COLUMNS(DB_COLUMN_ENUM) PRECHECK_NCOLS };
 /* STMT_RESERVE_FOR_UPDATE and STMT_RESERVE_FOR_UPDATE_NOWAIT */
-enum for_update_col {
-    FOR_UPDATE_COL_OUTCOME,
-    FOR_UPDATE_COL_RESERVATION_ID,
-    FOR_UPDATE_COL_RESERVED_AT_MS,
-    FOR_UPDATE_COL_TICKETS_LEFT,
-    FOR_UPDATE_NCOLS
-};
-enum atomic_col {
-    ATOMIC_COL_OUTCOME,
-    ATOMIC_COL_RESERVATION_ID,
-    ATOMIC_COL_RESERVED_AT_MS,
-    ATOMIC_NCOLS
-};
-enum batch_col {
-    BATCH_COL_ORD,
-    BATCH_COL_OUTCOME,
-    BATCH_COL_RESERVATION_ID,
-    BATCH_COL_RESERVED_AT_MS,
-    BATCH_COL_TICKETS_LEFT,
-    BATCH_NCOLS
-};
-enum resolve_col { RESOLVE_COL_ORD, RESOLVE_COL_RESERVATION_ID, RESOLVE_COL_RESERVED_AT_MS, RESOLVE_NCOLS };
-enum unsafe_insert_col { UNSAFE_INSERT_COL_RESERVATION_ID, UNSAFE_INSERT_COL_RESERVED_AT_MS, UNSAFE_INSERT_NCOLS };
+#define FOR_UPDATE_COLUMNS(X) \
+    X(FOR_UPDATE_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
+    X(FOR_UPDATE_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(FOR_UPDATE_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    X(FOR_UPDATE_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
+enum for_update_col { FOR_UPDATE_COLUMNS(DB_COLUMN_ENUM) FOR_UPDATE_NCOLS };
+#define ATOMIC_COLUMNS(X) \
+    X(ATOMIC_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
+    X(ATOMIC_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(ATOMIC_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
+enum atomic_col { ATOMIC_COLUMNS(DB_COLUMN_ENUM) ATOMIC_NCOLS };
+#define BATCH_COLUMNS(X) \
+    X(BATCH_COL_ORD, "ord", DB_TYPE_INT4) \
+    X(BATCH_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
+    X(BATCH_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(BATCH_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    X(BATCH_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
+enum batch_col { BATCH_COLUMNS(DB_COLUMN_ENUM) BATCH_NCOLS };
+#define RESOLVE_COLUMNS(X) \
+    X(RESOLVE_COL_ORD, "ord", DB_TYPE_INT4) \
+    X(RESOLVE_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(RESOLVE_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
+enum resolve_col { RESOLVE_COLUMNS(DB_COLUMN_ENUM) RESOLVE_NCOLS };
+#define UNSAFE_INSERT_COLUMNS(X) \
+    X(UNSAFE_INSERT_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(UNSAFE_INSERT_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
+enum unsafe_insert_col { UNSAFE_INSERT_COLUMNS(DB_COLUMN_ENUM) UNSAFE_INSERT_NCOLS };
 
 /* A row of STMT_RESERVE_PRECHECK, _FOR_UPDATE(_NOWAIT), _ATOMIC, _BATCH,
  * _RESOLVE or STMT_UNSAFE_INSERT; what a statement does not return stays
@@ -127,13 +142,12 @@ struct grant_row {
 int grant_row_decode(enum db_statement stmt, const PGresult *res, int row, struct grant_row *out);
 
 /* STMT_UNSAFE_CHECK */
-enum unsafe_check_col {
-    UNSAFE_CHECK_COL_MAX_TICKETS,   /* NULL: no such event */
-    UNSAFE_CHECK_COL_ACTIVE,
-    UNSAFE_CHECK_COL_USER_FOUND,
-    UNSAFE_CHECK_COL_ALREADY_HELD,
-    UNSAFE_CHECK_NCOLS
-};
+#define UNSAFE_CHECK_COLUMNS(X) \
+    X(UNSAFE_CHECK_COL_MAX_TICKETS, "max_tickets", DB_TYPE_INT4)   /* NULL: no such event */ \
+    X(UNSAFE_CHECK_COL_ACTIVE, "active", DB_TYPE_INT8) \
+    X(UNSAFE_CHECK_COL_USER_FOUND, "user_found", DB_TYPE_BOOL) \
+    X(UNSAFE_CHECK_COL_ALREADY_HELD, "already_held", DB_TYPE_BOOL)
+enum unsafe_check_col { UNSAFE_CHECK_COLUMNS(DB_COLUMN_ENUM) UNSAFE_CHECK_NCOLS };
 struct unsafe_check_row {
     bool event_found;
     int64_t max_tickets, active;
@@ -142,7 +156,10 @@ struct unsafe_check_row {
 int unsafe_check_row_decode(const PGresult *res, int row, struct unsafe_check_row *out);
 
 /* STMT_CANCEL */
-enum cancel_col { CANCEL_COL_OUTCOME, CANCEL_COL_CANCELLED_NOW, CANCEL_NCOLS };
+#define CANCEL_COLUMNS(X) \
+    X(CANCEL_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
+    X(CANCEL_COL_CANCELLED_NOW, "cancelled_now", DB_TYPE_BOOL)
+enum cancel_col { CANCEL_COLUMNS(DB_COLUMN_ENUM) CANCEL_NCOLS };
 struct cancel_row {
     const char *outcome;   /* "cancelled" or "reservation_not_found" */
     bool cancelled_now;
@@ -150,6 +167,8 @@ struct cancel_row {
 int cancel_row_decode(const PGresult *res, int row, struct cancel_row *out);
 
 /* STMT_PING */
-enum ping_col { PING_COL_ONE, PING_NCOLS };
+#define PING_COLUMNS(X) \
+    X(PING_COL_ONE, "one", DB_TYPE_INT4)
+enum ping_col { PING_COLUMNS(DB_COLUMN_ENUM) PING_NCOLS };
 
 #endif

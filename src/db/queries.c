@@ -10,76 +10,21 @@
 #include <stdlib.h>
 #include <string.h>
 
+#define DB_COLUMN_ROW(id, name, type) [id] = {name, type},
 #define COLS(table) {table, (int)(sizeof(table) / sizeof(table[0]))}
 
-static const struct db_column ping_columns[PING_NCOLS] = {
-    [PING_COL_ONE] = {"one", DB_TYPE_INT4},
-};
-static const struct db_column user_columns[USER_NCOLS] = {
-    [USER_COL_ID] = {"id", DB_TYPE_INT8},
-    [USER_COL_NAME] = {"name", DB_TYPE_TEXT},
-    [USER_COL_EMAIL] = {"email", DB_TYPE_TEXT},
-    [USER_COL_CREATED_AT_MS] = {"created_at_ms", DB_TYPE_INT8},
-};
-static const struct db_column event_columns[EVENT_NCOLS] = {
-    [EVENT_COL_ID] = {"id", DB_TYPE_INT8},
-    [EVENT_COL_NAME] = {"name", DB_TYPE_TEXT},
-    [EVENT_COL_DATE_MS] = {"date_ms", DB_TYPE_INT8},
-    [EVENT_COL_LOCATION] = {"location", DB_TYPE_TEXT},
-    [EVENT_COL_MAX_TICKETS] = {"max_tickets", DB_TYPE_INT4},
-    [EVENT_COL_RESERVED_TICKETS] = {"reserved_tickets", DB_TYPE_INT4},
-    [EVENT_COL_CREATED_AT_MS] = {"created_at_ms", DB_TYPE_INT8},
-};
-static const struct db_column reservation_columns[RESERVATION_NCOLS] = {
-    [RESERVATION_COL_ID] = {"id", DB_TYPE_INT8},
-    [RESERVATION_COL_EVENT_ID] = {"event_id", DB_TYPE_INT8},
-    [RESERVATION_COL_USER_ID] = {"user_id", DB_TYPE_INT8},
-    [RESERVATION_COL_STATUS] = {"status", DB_TYPE_TEXT},
-    [RESERVATION_COL_RESERVED_AT_MS] = {"reserved_at_ms", DB_TYPE_INT8},
-    [RESERVATION_COL_CANCELLED_AT_MS] = {"cancelled_at_ms", DB_TYPE_INT8},
-};
-static const struct db_column precheck_columns[PRECHECK_NCOLS] = {
-    [PRECHECK_COL_ORD] = {"ord", DB_TYPE_INT4},
-    [PRECHECK_COL_OUTCOME] = {"outcome", DB_TYPE_TEXT},
-    [PRECHECK_COL_TICKETS_LEFT] = {"tickets_left", DB_TYPE_INT4},
-};
-static const struct db_column for_update_columns[FOR_UPDATE_NCOLS] = {
-    [FOR_UPDATE_COL_OUTCOME] = {"outcome", DB_TYPE_TEXT},
-    [FOR_UPDATE_COL_RESERVATION_ID] = {"reservation_id", DB_TYPE_INT8},
-    [FOR_UPDATE_COL_RESERVED_AT_MS] = {"reserved_at_ms", DB_TYPE_INT8},
-    [FOR_UPDATE_COL_TICKETS_LEFT] = {"tickets_left", DB_TYPE_INT4},
-};
-static const struct db_column atomic_columns[ATOMIC_NCOLS] = {
-    [ATOMIC_COL_OUTCOME] = {"outcome", DB_TYPE_TEXT},
-    [ATOMIC_COL_RESERVATION_ID] = {"reservation_id", DB_TYPE_INT8},
-    [ATOMIC_COL_RESERVED_AT_MS] = {"reserved_at_ms", DB_TYPE_INT8},
-};
-static const struct db_column batch_columns[BATCH_NCOLS] = {
-    [BATCH_COL_ORD] = {"ord", DB_TYPE_INT4},
-    [BATCH_COL_OUTCOME] = {"outcome", DB_TYPE_TEXT},
-    [BATCH_COL_RESERVATION_ID] = {"reservation_id", DB_TYPE_INT8},
-    [BATCH_COL_RESERVED_AT_MS] = {"reserved_at_ms", DB_TYPE_INT8},
-    [BATCH_COL_TICKETS_LEFT] = {"tickets_left", DB_TYPE_INT4},
-};
-static const struct db_column resolve_columns[RESOLVE_NCOLS] = {
-    [RESOLVE_COL_ORD] = {"ord", DB_TYPE_INT4},
-    [RESOLVE_COL_RESERVATION_ID] = {"reservation_id", DB_TYPE_INT8},
-    [RESOLVE_COL_RESERVED_AT_MS] = {"reserved_at_ms", DB_TYPE_INT8},
-};
-static const struct db_column unsafe_check_columns[UNSAFE_CHECK_NCOLS] = {
-    [UNSAFE_CHECK_COL_MAX_TICKETS] = {"max_tickets", DB_TYPE_INT4},
-    [UNSAFE_CHECK_COL_ACTIVE] = {"active", DB_TYPE_INT8},
-    [UNSAFE_CHECK_COL_USER_FOUND] = {"user_found", DB_TYPE_BOOL},
-    [UNSAFE_CHECK_COL_ALREADY_HELD] = {"already_held", DB_TYPE_BOOL},
-};
-static const struct db_column unsafe_insert_columns[UNSAFE_INSERT_NCOLS] = {
-    [UNSAFE_INSERT_COL_RESERVATION_ID] = {"reservation_id", DB_TYPE_INT8},
-    [UNSAFE_INSERT_COL_RESERVED_AT_MS] = {"reserved_at_ms", DB_TYPE_INT8},
-};
-static const struct db_column cancel_columns[CANCEL_NCOLS] = {
-    [CANCEL_COL_OUTCOME] = {"outcome", DB_TYPE_TEXT},
-    [CANCEL_COL_CANCELLED_NOW] = {"cancelled_now", DB_TYPE_BOOL},
-};
+static const struct db_column ping_columns[] = {PING_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column user_columns[] = {USER_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column event_columns[] = {EVENT_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column reservation_columns[] = {RESERVATION_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column precheck_columns[] = {PRECHECK_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column for_update_columns[] = {FOR_UPDATE_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column atomic_columns[] = {ATOMIC_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column batch_columns[] = {BATCH_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column resolve_columns[] = {RESOLVE_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column unsafe_check_columns[] = {UNSAFE_CHECK_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column unsafe_insert_columns[] = {UNSAFE_INSERT_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column cancel_columns[] = {CANCEL_COLUMNS(DB_COLUMN_ROW)};
 
 static const struct {
     const struct db_column *columns;
