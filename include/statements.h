@@ -93,7 +93,11 @@ struct reservation_row {
 };
 int reservation_row_decode(const PGresult *res, int row, struct reservation_row *out);
 
-/* The granting statements, each its own columns. */
+/* The granting statements, each its own columns; the reservation a
+ * statement granted (NULL when it did not) is two of them. */
+#define GRANTED_COLUMNS(X, P)                                 \
+    X(P##_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(P##_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
 #define PRECHECK_COLUMNS(X) \
     X(PRECHECK_COL_ORD, "ord", DB_TYPE_INT4) \
     X(PRECHECK_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
@@ -102,30 +106,25 @@ enum precheck_col { PRECHECK_COLUMNS(DB_COLUMN_ENUM) PRECHECK_NCOLS };
 /* STMT_RESERVE_FOR_UPDATE and STMT_RESERVE_FOR_UPDATE_NOWAIT */
 #define FOR_UPDATE_COLUMNS(X) \
     X(FOR_UPDATE_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
-    X(FOR_UPDATE_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
-    X(FOR_UPDATE_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    GRANTED_COLUMNS(X, FOR_UPDATE) \
     X(FOR_UPDATE_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
 enum for_update_col { FOR_UPDATE_COLUMNS(DB_COLUMN_ENUM) FOR_UPDATE_NCOLS };
 #define ATOMIC_COLUMNS(X) \
     X(ATOMIC_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
-    X(ATOMIC_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
-    X(ATOMIC_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
+    GRANTED_COLUMNS(X, ATOMIC)
 enum atomic_col { ATOMIC_COLUMNS(DB_COLUMN_ENUM) ATOMIC_NCOLS };
 #define BATCH_COLUMNS(X) \
     X(BATCH_COL_ORD, "ord", DB_TYPE_INT4) \
     X(BATCH_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
-    X(BATCH_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
-    X(BATCH_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    GRANTED_COLUMNS(X, BATCH) \
     X(BATCH_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
 enum batch_col { BATCH_COLUMNS(DB_COLUMN_ENUM) BATCH_NCOLS };
 #define RESOLVE_COLUMNS(X) \
     X(RESOLVE_COL_ORD, "ord", DB_TYPE_INT4) \
-    X(RESOLVE_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
-    X(RESOLVE_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
+    GRANTED_COLUMNS(X, RESOLVE)
 enum resolve_col { RESOLVE_COLUMNS(DB_COLUMN_ENUM) RESOLVE_NCOLS };
 #define UNSAFE_INSERT_COLUMNS(X) \
-    X(UNSAFE_INSERT_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
-    X(UNSAFE_INSERT_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
+    GRANTED_COLUMNS(X, UNSAFE_INSERT)
 enum unsafe_insert_col { UNSAFE_INSERT_COLUMNS(DB_COLUMN_ENUM) UNSAFE_INSERT_NCOLS };
 
 /* A row of STMT_RESERVE_PRECHECK, _FOR_UPDATE(_NOWAIT), _ATOMIC, _BATCH,

@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "harness.h"
+#include "statements.h"
 
 static int start(void **state, const char *strategy, const char *extra)
 {
@@ -406,11 +407,12 @@ static void batch_statement_answers_each_request(void **state)
     PGresult *res = run_batch_statement(f, ev, users);
     assert_int_equal(PQntuples(res), 9);
     for (int row = 0; row < 9; row++) {
-        assert_int_equal(atoi(PQgetvalue(res, row, 0)), row + 1);      /* in arrival order */
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_ORD)), row + 1);   /* in arrival order */
         snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", row ? "," : "",
-                 PQgetvalue(res, row, 1));
-        assert_int_equal(PQgetisnull(res, row, 2), strcmp(PQgetvalue(res, row, 1), "reserved") != 0);
-        assert_int_equal(atoi(PQgetvalue(res, row, 4)), 0);          /* tickets left after it */
+                 PQgetvalue(res, row, BATCH_COL_OUTCOME));
+        assert_int_equal(PQgetisnull(res, row, BATCH_COL_RESERVATION_ID),
+                         strcmp(PQgetvalue(res, row, BATCH_COL_OUTCOME), "reserved") != 0);
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_TICKETS_LEFT)), 0);   /* tickets left after it */
     }
     assert_string_equal(got, "reserved,already_reserved,user_not_found,already_reserved,"
                              "reserved,reserved,sold_out,sold_out,sold_out");
@@ -419,7 +421,7 @@ static void batch_statement_answers_each_request(void **state)
 
     snprintf(users, sizeof(users), "{%lld}", u[0]);
     res = run_batch_statement(f, ev + 1000, users);
-    assert_string_equal(PQgetvalue(res, 0, 1), "event_not_found");
+    assert_string_equal(PQgetvalue(res, 0, BATCH_COL_OUTCOME), "event_not_found");
     PQclear(res);
 }
 
