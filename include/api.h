@@ -52,11 +52,8 @@ void api_release(struct app *app, struct db_conn *conn);
 void api_db_failure(struct app *app, struct http_response *resp, const PGresult *res);
 void api_busy(struct http_response *resp);
 
-/* Column helpers for result rows. */
-json_t *api_int_column(const PGresult *res, int row, int col);
-json_t *api_string_column(const PGresult *res, int row, int col);
-/* Epoch milliseconds column as an RFC 3339 string, or null if NULL. */
-json_t *api_time_column(const PGresult *res, int row, int col);
+/* Epoch milliseconds as an RFC 3339 string (null if out of range). */
+json_t *api_time_json(int64_t ms);
 
 /* A list's keyset page: limit and after from the query, as numbers and as
  * statement parameters (fetch = limit + 1: the extra row says "more"). */
@@ -70,16 +67,18 @@ struct api_page {
 int api_page_params(const struct http_request *req, struct http_response *resp,
                     struct api_page *page);
 
-/* Turns one result row into the API's JSON object. */
-typedef json_t *(*api_row_fn)(const PGresult *res, int row);
+/* Turns one result row into the API's JSON object (caller owns it) and
+ * its id into *id, through the statement's decoder (statements.h); NULL
+ * when the row does not decode. */
+typedef json_t *(*api_row_fn)(const PGresult *res, int row, int64_t *id);
 
 /* Run a lookup by the path's first ID: 200 with the row, or 404
  * "<what>_not_found". */
 void api_get_by_id(struct app *app, const struct http_request *req, struct http_response *resp,
                    enum db_statement stmt, api_row_fn row, const char *what);
 
-/* Run a list statement that returns up to limit + 1 rows whose first
- * column is the id, and answer with one page. */
+/* Run a list statement that returns up to limit + 1 rows, and answer
+ * with one page (nextAfter: the last shown row's id). */
 void api_list(struct app *app, const struct http_request *req, struct http_response *resp,
               enum db_statement stmt, int nparams, const char *const *params, int64_t limit,
               api_row_fn row);

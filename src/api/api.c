@@ -51,23 +51,21 @@ void api_db_failure(struct app *app, struct http_response *resp, const PGresult 
     http_respond_error(resp, 503, "unavailable", "the database is unavailable");
 }
 
-json_t *api_int_column(const PGresult *res, int row, int col)
-{
-    return json_integer(strtoll(PQgetvalue(res, row, col), NULL, 10));
-}
-
-json_t *api_string_column(const PGresult *res, int row, int col)
-{
-    return json_string(PQgetvalue(res, row, col));
-}
-
-json_t *api_time_column(const PGresult *res, int row, int col)
+json_t *api_time_json(int64_t ms)
 {
     char buf[TIMEFMT_BUFSIZE];
-    if (PQgetisnull(res, row, col) ||
-        timefmt_format_ms(strtoll(PQgetvalue(res, row, col), NULL, 10), buf) != 0)
+    if (timefmt_format_ms(ms, buf) != 0)
         return json_null();
     return json_string(buf);
+}
+
+/* A row that does not decode: the statement and its declared columns
+ * disagree (the statements test would have said so). */
+static void bad_row(struct app *app, struct http_response *resp)
+{
+    metrics_count_db_error(app->metrics);
+    log_error("database error: a result row does not have its statement's columns");
+    http_respond_error(resp, 503, "unavailable", "the database is unavailable");
 }
 
 int api_page_params(const struct http_request *req, struct http_response *resp,
@@ -83,6 +81,14 @@ int api_page_params(const struct http_request *req, struct http_response *resp,
     snprintf(page->after, sizeof(page->after), "%lld", (long long)after);
     snprintf(page->fetch, sizeof(page->fetch), "%lld", (long long)page->limit + 1);
     return 0;
+}
+
+static void respond_row(struct app *app, struct http_response *resp, int status, json_t *body)
+{
+    if (body)
+        http_respond_json(resp, status, body);
+    else
+        bad_row(app, resp);
 }
 
 void api_get_by_id(struct app *app, const struct http_request *req, struct http_response *resp,
@@ -104,7 +110,7 @@ void api_get_by_id(struct app *app, const struct http_request *req, struct http_
         http_respond_error(resp, 404, code, "no %s with id %s", what, id);
     }
     else
-        http_respond_json(resp, 200, row(res, 0));
+        respond_row(app, resp, 200, row(res, 0, &(int64_t){0}));
     PQclear(res);
     api_release(app, conn);
 }
@@ -122,11 +128,18 @@ void api_list(struct app *app, const struct http_request *req, struct http_respo
     } else {
         /* The extra row beyond limit only says another page exists. */
         int n = PQntuples(res), shown = n > limit ? (int)limit : n;
-        json_t *items = json_array();
-        for (int i = 0; i < shown; i++)
-            json_array_append_new(items, row(res, i));
-        json_t *next = n > limit ? api_int_column(res, shown - 1, 0) : json_null();
-        http_respond_json(resp, 200, json_pack("{s:o, s:o}", "items", items, "nextAfter", next));
+        int64_t last = 0;
+        json_t *items = json_array(), *item = NULL;
+        for (int i = 0; items && i < shown; i++)
+            if (!(item = row(res, i, &last)) || json_array_append_new(items, item) != 0) {
+                json_decref(items);
+                items = NULL;
+            }
+        json_t *body = NULL;
+        if (items)
+            body = json_pack("{s:o, s:o}", "items", items, "nextAfter",
+                             n > limit ? json_integer(last) : json_null());
+        respond_row(app, resp, 200, body);
     }
     PQclear(res);
     api_release(app, conn);
@@ -148,8 +161,12 @@ void api_insert(struct app *app, const struct http_request *req, struct http_res
         return;
     PGresult *res = db_exec(conn, stmt, nparams, params);
     enum db_result r = res ? db_result_classify(res) : DB_RESULT_FAILED;
-    if (r == DB_RESULT_OK)
-        api_created(resp, row(res, 0), prefix, strtoll(PQgetvalue(res, 0, 0), NULL, 10));
+    int64_t id = 0;
+    json_t *body = r == DB_RESULT_OK ? row(res, 0, &id) : NULL;
+    if (body)
+        api_created(resp, body, prefix, id);
+    else if (r == DB_RESULT_OK)
+        bad_row(app, resp);
     else if (r == DB_RESULT_UNIQUE_VIOLATION)
         http_respond_error(resp, 409, conflict_code, "%s", conflict_message);
     else

@@ -5,25 +5,28 @@
 
 #include "api.h"
 #include "db.h"
+#include "statements.h"
 #include "timefmt.h"
 #include "validate.h"
 
 #define MAX_TICKETS 10000000
 
-/* Row of EVENT_COLS (id, name, date, location, max, reserved, created). */
-static json_t *event_json(const PGresult *res, int row)
+/* An event row (statements.h) as the API's event. */
+static json_t *event_json(const PGresult *res, int row, int64_t *id)
 {
-    long long max = strtoll(PQgetvalue(res, row, 4), NULL, 10);
-    long long reserved = strtoll(PQgetvalue(res, row, 5), NULL, 10);
-    return json_pack("{s:o, s:o, s:o, s:o, s:I, s:I, s:I, s:o}",
-                     "id", api_int_column(res, row, 0),
-                     "name", api_string_column(res, row, 1),
-                     "date", api_time_column(res, row, 2),
-                     "location", api_string_column(res, row, 3),
-                     "maxTickets", (json_int_t)max,
-                     "reservedTickets", (json_int_t)reserved,
-                     "remainingTickets", (json_int_t)(max - reserved),
-                     "createdAt", api_time_column(res, row, 6));
+    struct event_row e;
+    if (event_row_decode(res, row, &e) != 0)
+        return NULL;
+    *id = e.id;
+    return json_pack("{s:I, s:s, s:o, s:s, s:I, s:I, s:I, s:o}",
+                     "id", (json_int_t)e.id,
+                     "name", e.name,
+                     "date", api_time_json(e.date_ms),
+                     "location", e.location,
+                     "maxTickets", (json_int_t)e.max_tickets,
+                     "reservedTickets", (json_int_t)e.reserved_tickets,
+                     "remainingTickets", (json_int_t)(e.max_tickets - e.reserved_tickets),
+                     "createdAt", api_time_json(e.created_at_ms));
 }
 
 void events_create(struct app *app, const struct http_request *req, struct http_response *resp)

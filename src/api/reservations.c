@@ -9,19 +9,24 @@
 #include "api.h"
 #include "metrics.h"
 #include "reservation.h"
+#include "statements.h"
 #include "timefmt.h"
 #include "validate.h"
 
-/* Row of RESERVATION_COLS (id, event, user, status, reserved, cancelled). */
-static json_t *reservation_json(const PGresult *res, int row)
+/* A reservation row (statements.h) as the API's reservation. */
+static json_t *reservation_json(const PGresult *res, int row, int64_t *id)
 {
-    return json_pack("{s:o, s:o, s:o, s:o, s:o, s:o}",
-                     "id", api_int_column(res, row, 0),
-                     "eventId", api_int_column(res, row, 1),
-                     "userId", api_int_column(res, row, 2),
-                     "status", api_string_column(res, row, 3),
-                     "reservedAt", api_time_column(res, row, 4),
-                     "cancelledAt", api_time_column(res, row, 5));
+    struct reservation_row r;
+    if (reservation_row_decode(res, row, &r) != 0)
+        return NULL;
+    *id = r.id;
+    return json_pack("{s:I, s:I, s:I, s:s, s:o, s:o}",
+                     "id", (json_int_t)r.id,
+                     "eventId", (json_int_t)r.event_id,
+                     "userId", (json_int_t)r.user_id,
+                     "status", r.status,
+                     "reservedAt", api_time_json(r.reserved_at_ms),
+                     "cancelledAt", r.cancelled ? api_time_json(r.cancelled_at_ms) : json_null());
 }
 
 /* A reservation in flight: answered when the strategy calls back. */
@@ -177,18 +182,23 @@ void reservations_cancel(struct app *app, const struct http_request *req,
     db_lock_budget(app->pool, &req->deadline, budget);
     const char *params[] = {id, budget};
     PGresult *res = db_exec(conn, STMT_CANCEL, 2, params);
-    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1) {
+    struct cancel_row c;
+    json_t *body;
+    int64_t ignored;
+    if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1 ||
+        cancel_row_decode(res, 0, &c) != 0) {
         api_db_failure(app, resp, res);
-    } else if (strcmp(PQgetvalue(res, 0, 0), "reservation_not_found") == 0) {
+    } else if (strcmp(c.outcome, "reservation_not_found") == 0) {
         http_respond_error(resp, 404, "reservation_not_found", "no reservation with id %s", id);
     } else {
-        if (strcmp(PQgetvalue(res, 0, 1), "t") == 0)
+        if (c.cancelled_now)
             metrics_count_cancellation(app->metrics);
         PQclear(res);
         /* 200 with the row as it is now (already cancelled: unchanged). */
         res = db_exec(conn, STMT_RESERVATION_GET, 1, params);
-        if (res && db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1)
-            http_respond_json(resp, 200, reservation_json(res, 0));
+        if (res && db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1 &&
+            (body = reservation_json(res, 0, &ignored)))
+            http_respond_json(resp, 200, body);
         else
             api_db_failure(app, resp, res);
     }

@@ -5,16 +5,18 @@
 
 #include "api.h"
 #include "db.h"
+#include "statements.h"
 #include "validate.h"
 
-/* Row of USER_COLS (id, name, email, created_at) as the API's user. */
-static json_t *user_json(const PGresult *res, int row)
+/* A user row (statements.h) as the API's user. */
+static json_t *user_json(const PGresult *res, int row, int64_t *id)
 {
-    return json_pack("{s:o, s:o, s:o, s:o}",
-                     "id", api_int_column(res, row, 0),
-                     "name", api_string_column(res, row, 1),
-                     "email", api_string_column(res, row, 2),
-                     "createdAt", api_time_column(res, row, 3));
+    struct user_row u;
+    if (user_row_decode(res, row, &u) != 0)
+        return NULL;
+    *id = u.id;
+    return json_pack("{s:I, s:s, s:s, s:o}", "id", (json_int_t)u.id, "name", u.name, "email",
+                     u.email, "createdAt", api_time_json(u.created_at_ms));
 }
 
 void users_create(struct app *app, const struct http_request *req, struct http_response *resp)

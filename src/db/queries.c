@@ -1,171 +1,215 @@
-/* All SQL the server runs, in one place. Every statement is prepared once
- * per pooled connection and executed with parameters; no SQL is ever built
+/* The statements' result columns and the decoders that read them. Their
+ * text is sql/statements/NAME.sql, embedded by the build
+ * (scripts/embed_statements.cmake); every statement is prepared once per
+ * pooled connection and executed with parameters, and no SQL is ever built
  * from request text. Timestamps leave the database as epoch milliseconds
  * and are formatted in C (timefmt.c). */
 
-#include "db.h"
+#include "statements.h"
 
-#define MS(col) "floor(extract(epoch FROM " col ") * 1000)::int8"
-#define USER_COLS "id, name, email, " MS("created_at")
-#define EVENT_COLS "id, name, " MS("date") ", location, max_tickets, reserved_tickets, " MS("created_at")
-#define RESERVATION_COLS \
-    "id, event_id, user_id, status, " MS("reserved_at") ", " MS("cancelled_at")
+#include <stdlib.h>
+#include <string.h>
 
-/* $3 is the lock wait this request can afford (ms, as text): the request's
- * deadline caps its wait for the event's row lock. The row is locked above
- * the join with cfg, so set_config has run before the lock is waited for. */
-#define LOCK_BUDGET_CTE "cfg AS MATERIALIZED (SELECT set_config('lock_timeout', $3, true) AS v) "
+#define DB_COLUMN_ROW(id, name, type) [id] = {name, type},
+#define COLS(table) {table, (int)(sizeof(table) / sizeof(table[0]))}
 
-#define RESERVE_FOR_UPDATE(lock)                                                            \
-    "WITH " LOCK_BUDGET_CTE ", "                                                             \
-    "ev AS (SELECT e.reserved_tickets < e.max_tickets AS has_room, "                        \
-    "            e.max_tickets - e.reserved_tickets AS left_before "                          \
-    "            FROM events e, cfg WHERE e.id = $1 " lock "), "                              \
-    "usr AS (SELECT EXISTS (SELECT 1 FROM users u WHERE u.id = $2) AS found), "              \
-    "held AS (SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = $1 "            \
-    "         AND r.user_id = $2 AND r.status = 'RESERVED') AS yes), "                       \
-    "ins AS (INSERT INTO reservations (event_id, user_id) SELECT $1, $2 FROM ev, usr, held " \
-    "        WHERE ev.has_room AND usr.found AND NOT held.yes RETURNING id, reserved_at), "  \
-    "upd AS (UPDATE events SET reserved_tickets = reserved_tickets + 1 "                     \
-    "        WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)) "                                 \
-    "SELECT CASE WHEN ev.has_room IS NULL THEN 'event_not_found' "                           \
-    "WHEN NOT usr.found THEN 'user_not_found' WHEN held.yes THEN 'already_reserved' "        \
-    "WHEN ins.id IS NULL THEN 'sold_out' ELSE 'reserved' END, ins.id, " MS("ins.reserved_at") \
-    ", ev.left_before - (ins.id IS NOT NULL)::int "                                          \
-    "FROM usr CROSS JOIN held LEFT JOIN ev ON true LEFT JOIN ins ON true"
+static const struct db_column ping_columns[] = {PING_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column user_columns[] = {USER_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column event_columns[] = {EVENT_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column reservation_columns[] = {RESERVATION_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column precheck_columns[] = {PRECHECK_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column for_update_columns[] = {FOR_UPDATE_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column atomic_columns[] = {ATOMIC_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column batch_columns[] = {BATCH_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column resolve_columns[] = {RESOLVE_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column unsafe_check_columns[] = {UNSAFE_CHECK_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column unsafe_insert_columns[] = {UNSAFE_INSERT_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column cancel_columns[] = {CANCEL_COLUMNS(DB_COLUMN_ROW)};
 
-static const char *const statements[STMT_COUNT] = {
-    [STMT_PING] = "SELECT 1",
-    [STMT_USER_INSERT] =
-        "INSERT INTO users (name, email) VALUES ($1, $2) RETURNING " USER_COLS,
-    [STMT_USER_GET] = "SELECT " USER_COLS " FROM users WHERE id = $1",
-    [STMT_USER_LIST] =
-        "SELECT " USER_COLS " FROM users WHERE id > $1 ORDER BY id LIMIT $2",
-    [STMT_EVENT_INSERT] =
-        "INSERT INTO events (name, date, location, max_tickets) "
-        "VALUES ($1, $2::timestamptz, $3, $4) RETURNING " EVENT_COLS,
-    [STMT_EVENT_GET] = "SELECT " EVENT_COLS " FROM events WHERE id = $1",
-    [STMT_EVENT_LIST] =
-        "SELECT " EVENT_COLS " FROM events WHERE id > $1 ORDER BY id LIMIT $2",
-    /* for-update's committed read for a group of users ($2, in order):
-     * answers what cannot succeed without any lock, 'available' for the
-     * rest, and the tickets left. LATERAL ... LIMIT 1 keeps each check an index lookup per user
-     * (see reservd_reserve_batch). */
-    [STMT_RESERVE_PRECHECK] =
-        "SELECT u.ord::int, CASE WHEN e.id IS NULL THEN 'event_not_found' "
-        "WHEN k.one IS NULL THEN 'user_not_found' "
-        "WHEN h.one IS NOT NULL THEN 'already_reserved' "
-        "WHEN e.reserved_tickets >= e.max_tickets THEN 'sold_out' ELSE 'available' END, "
-        "e.max_tickets - e.reserved_tickets "
-        "FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord) "
-        "LEFT JOIN events e ON e.id = $1 "
-        "LEFT JOIN LATERAL (SELECT 1 AS one FROM users x WHERE x.id = u.user_id LIMIT 1) k ON true "
-        "LEFT JOIN LATERAL (SELECT 1 AS one FROM reservations r WHERE r.event_id = $1 "
-        "AND r.user_id = u.user_id AND r.status = 'RESERVED' LIMIT 1) h ON true",
-    /* for-update as one statement: lock the event row, check, insert,
-     * count; returns the outcome, the reservation, and the tickets left.
-     * Measured with pgbench, one client, medians of 3: this statement
-     * 4,588 tps, the same logic as a PL/pgSQL function 4,231, the five
-     * plain statements pipelined 4,744. The duplicate check reads the
-     * statement's snapshot; a duplicate that slips past it is stopped by
-     * the unique index and reported as already_reserved. The NOWAIT twin
-     * runs behind another in a pipeline (src/reservation/strategy.c). */
-    [STMT_RESERVE_FOR_UPDATE] = RESERVE_FOR_UPDATE("FOR UPDATE OF e"),
-    [STMT_RESERVE_FOR_UPDATE_NOWAIT] = RESERVE_FOR_UPDATE("FOR UPDATE OF e NOWAIT"),
-    [STMT_RESERVE_ATOMIC] =
-        "SELECT outcome, reservation_id, " MS("reserved_at")
-        " FROM reservd_reserve_atomic($1, $2, $3)",
-    /* batch: one lock, one INSERT and one counter update for a group of
-     * users ($2, in arrival order). Each gets the outcome the per-request
-     * statement would have given it at its turn: a user's later request in
-     * the same group meets what their first got (already_reserved after a
-     * grant, sold_out after a refusal). Also returns the tickets left.
-     * A plain statement rather than a PL/pgSQL function: pgbench, one
-     * client, 100 users per call: 205-399 vs 191-326 tps; 1 user: 2,798-3,307
-     * vs 821-892 tps. The LATERAL ... LIMIT 1 lookups stay index probes per
-     * user: as joins, the planner (with no statistics yet for a new event)
-     * hashed every active reservation of the event, a cost that grew with
-     * each batch.
-     * The duplicate probes read the statement's snapshot, taken before the
-     * lock wait: a reservation that another writer (another instance)
-     * committed meanwhile is caught by ON CONFLICT, which reads the latest
-     * committed rows. Such a row answers 'conflict' (already_reserved) and
-     * its ticket is not spent; the caller requeues the group's sold_out
-     * answers, so nobody is refused a ticket that is still there. */
-    [STMT_RESERVE_BATCH] =
-        "WITH " LOCK_BUDGET_CTE ", "
-        "req AS (SELECT u.user_id, u.ord::int AS ord "
-        "             FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord)), "
-        "ev AS (SELECT e.max_tickets - e.reserved_tickets AS left_before "
-        "       FROM events e, cfg WHERE e.id = $1 FOR UPDATE OF e), "
-        "classified AS ("
-        " SELECT req.ord, req.user_id, CASE WHEN ev.left_before IS NULL THEN 'event_not_found' "
-        "  WHEN k.one IS NULL THEN 'user_not_found' WHEN h.one IS NOT NULL THEN 'already_reserved' "
-        "  WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'repeat' "
-        "  ELSE 'candidate' END AS outcome "
-        " FROM req LEFT JOIN ev ON true "
-        " LEFT JOIN LATERAL (SELECT 1 AS one FROM users x WHERE x.id = req.user_id LIMIT 1) k ON true "
-        " LEFT JOIN LATERAL (SELECT 1 AS one FROM reservations r WHERE r.event_id = $1 "
-        "  AND r.user_id = req.user_id AND r.status = 'RESERVED' LIMIT 1) h ON true), "
-        "ranked AS ("
-        " SELECT c.ord, c.user_id, CASE WHEN c.outcome <> 'candidate' THEN c.outcome "
-        "  WHEN row_number() OVER (PARTITION BY c.outcome = 'candidate' ORDER BY c.ord) "
-        "       <= (SELECT ev.left_before FROM ev) THEN 'reserved' ELSE 'sold_out' END AS outcome "
-        " FROM classified c), "
-        "ins AS (INSERT INTO reservations AS r (event_id, user_id) "
-        "        SELECT $1, ranked.user_id FROM ranked WHERE ranked.outcome = 'reserved' "
-        "        ORDER BY ranked.ord "
-        "        ON CONFLICT (event_id, user_id) WHERE status = 'RESERVED' DO NOTHING "
-        "        RETURNING r.id, r.user_id, r.reserved_at), "
-        "upd AS (UPDATE events e SET reserved_tickets = e.reserved_tickets + (SELECT count(*) FROM ins) "
-        "        WHERE e.id = $1 AND EXISTS (SELECT 1 FROM ins)) "
-        "SELECT a.ord, CASE WHEN a.outcome = 'reserved' AND ins.id IS NULL THEN 'conflict' "
-        " WHEN a.outcome <> 'repeat' THEN a.outcome "
-        " WHEN EXISTS (SELECT 1 FROM ranked f WHERE f.user_id = a.user_id AND f.outcome = 'reserved') "
-        " THEN 'already_reserved' ELSE 'sold_out' END, ins.id, " MS("ins.reserved_at") ", "
-        " (SELECT ev.left_before FROM ev) - (SELECT count(*) FROM ins)::int "
-        "FROM ranked a LEFT JOIN ins ON a.outcome = 'reserved' AND ins.user_id = a.user_id "
-        "ORDER BY a.ord",
-    /* unsafe: the original app's count-then-insert, kept for teaching. */
-    [STMT_UNSAFE_CHECK] =
-        "SELECT (SELECT max_tickets FROM events WHERE id = $1), "
-        "(SELECT count(*) FROM reservations WHERE event_id = $1 AND status = 'RESERVED'), "
-        "EXISTS (SELECT 1 FROM users WHERE id = $2), "
-        "EXISTS (SELECT 1 FROM reservations WHERE event_id = $1 AND user_id = $2 "
-        "AND status = 'RESERVED')",
-    [STMT_UNSAFE_INSERT] =
-        "INSERT INTO reservations (event_id, user_id) VALUES ($1, $2) "
-        "RETURNING id, " MS("reserved_at"),
-    [STMT_CANCEL] = "SELECT outcome, cancelled_now FROM reservd_cancel($1, $2)",
-    /* After a connection died mid-commit: which of a group's users ($2)
-     * hold an active reservation for the event now. */
-    [STMT_RESERVE_RESOLVE] =
-        "SELECT u.ord::int, r.id, " MS("r.reserved_at") " "
-        "FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord) "
-        "JOIN LATERAL (SELECT x.id, x.reserved_at FROM reservations x WHERE x.event_id = $1 "
-        "AND x.user_id = u.user_id AND x.status = 'RESERVED' LIMIT 1) r ON true",
-    [STMT_RESERVATION_GET] =
-        "SELECT " RESERVATION_COLS " FROM reservations WHERE id = $1",
-    /* The listing, one statement per index it should use: connections run
-     * generic plans (pool.c), and one statement with optional filters
-     * planned generically walks the primary key past every other event's
-     * rows. All take ($1 after id, $2 event or NULL, $3 user or NULL,
-     * $4 status or NULL, $5 limit). */
-    [STMT_RESERVATION_LIST] =
-        "SELECT " RESERVATION_COLS " FROM reservations WHERE id > $1 "
-        "AND ($2::int8 IS NULL OR event_id = $2) AND ($3::int8 IS NULL OR user_id = $3) "
-        "AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5",
-    [STMT_RESERVATION_LIST_BY_EVENT] =
-        "SELECT " RESERVATION_COLS " FROM reservations WHERE event_id = $2 AND id > $1 "
-        "AND ($3::int8 IS NULL OR user_id = $3) AND ($4::text IS NULL OR status = $4) "
-        "ORDER BY id LIMIT $5",
-    [STMT_RESERVATION_LIST_BY_USER] =
-        "SELECT " RESERVATION_COLS " FROM reservations WHERE user_id = $3 AND id > $1 "
-        "AND ($2::int8 IS NULL OR event_id = $2) AND ($4::text IS NULL OR status = $4) "
-        "ORDER BY id LIMIT $5",
+static const struct {
+    const struct db_column *columns;
+    int n;
+} shapes[STMT_COUNT] = {
+    [STMT_PING] = COLS(ping_columns),
+    [STMT_USER_INSERT] = COLS(user_columns),
+    [STMT_USER_GET] = COLS(user_columns),
+    [STMT_USER_LIST] = COLS(user_columns),
+    [STMT_EVENT_INSERT] = COLS(event_columns),
+    [STMT_EVENT_GET] = COLS(event_columns),
+    [STMT_EVENT_LIST] = COLS(event_columns),
+    [STMT_RESERVE_PRECHECK] = COLS(precheck_columns),
+    [STMT_RESERVE_FOR_UPDATE] = COLS(for_update_columns),
+    [STMT_RESERVE_FOR_UPDATE_NOWAIT] = COLS(for_update_columns),
+    [STMT_RESERVE_ATOMIC] = COLS(atomic_columns),
+    [STMT_RESERVE_BATCH] = COLS(batch_columns),
+    [STMT_UNSAFE_CHECK] = COLS(unsafe_check_columns),
+    [STMT_UNSAFE_INSERT] = COLS(unsafe_insert_columns),
+    [STMT_CANCEL] = COLS(cancel_columns),
+    [STMT_RESERVE_RESOLVE] = COLS(resolve_columns),
+    [STMT_RESERVATION_GET] = COLS(reservation_columns),
+    [STMT_RESERVATION_LIST] = COLS(reservation_columns),
+    [STMT_RESERVATION_LIST_BY_EVENT] = COLS(reservation_columns),
+    [STMT_RESERVATION_LIST_BY_USER] = COLS(reservation_columns),
 };
 
 const char *db_statement_sql(enum db_statement stmt)
 {
-    return (unsigned)stmt < STMT_COUNT ? statements[stmt] : NULL;
+    return (unsigned)stmt < STMT_COUNT ? db_statement_text[stmt] : NULL;
+}
+
+const struct db_column *db_statement_columns(enum db_statement stmt, int *n)
+{
+    *n = (unsigned)stmt < STMT_COUNT ? shapes[stmt].n : 0;
+    return *n ? shapes[stmt].columns : NULL;
+}
+
+/* The result has ncols columns and a row row. */
+static int fits(const PGresult *res, int row, int ncols)
+{
+    return res && PQnfields(res) == ncols && row >= 0 && row < PQntuples(res) ? 0 : -1;
+}
+
+static int64_t col_int(const PGresult *res, int row, int col)
+{
+    return strtoll(PQgetvalue(res, row, col), NULL, 10);
+}
+
+static const char *col_text(const PGresult *res, int row, int col)
+{
+    return PQgetvalue(res, row, col);
+}
+
+/* libpq's text format writes booleans as "t" and "f". */
+static bool col_bool(const PGresult *res, int row, int col)
+{
+    return strcmp(PQgetvalue(res, row, col), "t") == 0;
+}
+
+static bool col_null(const PGresult *res, int row, int col)
+{
+    return PQgetisnull(res, row, col);
+}
+
+int user_row_decode(const PGresult *res, int row, struct user_row *out)
+{
+    if (fits(res, row, USER_NCOLS) != 0)
+        return -1;
+    out->id = col_int(res, row, USER_COL_ID);
+    out->name = col_text(res, row, USER_COL_NAME);
+    out->email = col_text(res, row, USER_COL_EMAIL);
+    out->created_at_ms = col_int(res, row, USER_COL_CREATED_AT_MS);
+    return 0;
+}
+
+int event_row_decode(const PGresult *res, int row, struct event_row *out)
+{
+    if (fits(res, row, EVENT_NCOLS) != 0)
+        return -1;
+    out->id = col_int(res, row, EVENT_COL_ID);
+    out->name = col_text(res, row, EVENT_COL_NAME);
+    out->date_ms = col_int(res, row, EVENT_COL_DATE_MS);
+    out->location = col_text(res, row, EVENT_COL_LOCATION);
+    out->max_tickets = col_int(res, row, EVENT_COL_MAX_TICKETS);
+    out->reserved_tickets = col_int(res, row, EVENT_COL_RESERVED_TICKETS);
+    out->created_at_ms = col_int(res, row, EVENT_COL_CREATED_AT_MS);
+    return 0;
+}
+
+int reservation_row_decode(const PGresult *res, int row, struct reservation_row *out)
+{
+    if (fits(res, row, RESERVATION_NCOLS) != 0)
+        return -1;
+    out->id = col_int(res, row, RESERVATION_COL_ID);
+    out->event_id = col_int(res, row, RESERVATION_COL_EVENT_ID);
+    out->user_id = col_int(res, row, RESERVATION_COL_USER_ID);
+    out->status = col_text(res, row, RESERVATION_COL_STATUS);
+    out->reserved_at_ms = col_int(res, row, RESERVATION_COL_RESERVED_AT_MS);
+    out->cancelled = !col_null(res, row, RESERVATION_COL_CANCELLED_AT_MS);
+    out->cancelled_at_ms = out->cancelled ? col_int(res, row, RESERVATION_COL_CANCELLED_AT_MS) : 0;
+    return 0;
+}
+
+/* Where each granting statement keeps what struct grant_row holds (-1:
+ * it does not return it). */
+struct grant_layout {
+    int ncols, ord, outcome, reservation_id, reserved_at_ms, tickets_left;
+};
+
+static const struct grant_layout *grant_layout(enum db_statement stmt)
+{
+    static const struct grant_layout precheck = {
+        PRECHECK_NCOLS, PRECHECK_COL_ORD, PRECHECK_COL_OUTCOME, -1, -1, PRECHECK_COL_TICKETS_LEFT};
+    static const struct grant_layout for_update = {
+        FOR_UPDATE_NCOLS, -1, FOR_UPDATE_COL_OUTCOME, FOR_UPDATE_COL_RESERVATION_ID,
+        FOR_UPDATE_COL_RESERVED_AT_MS, FOR_UPDATE_COL_TICKETS_LEFT};
+    static const struct grant_layout atomic = {
+        ATOMIC_NCOLS, -1, ATOMIC_COL_OUTCOME, ATOMIC_COL_RESERVATION_ID, ATOMIC_COL_RESERVED_AT_MS, -1};
+    static const struct grant_layout batch = {
+        BATCH_NCOLS, BATCH_COL_ORD, BATCH_COL_OUTCOME, BATCH_COL_RESERVATION_ID,
+        BATCH_COL_RESERVED_AT_MS, BATCH_COL_TICKETS_LEFT};
+    static const struct grant_layout resolve = {
+        RESOLVE_NCOLS, RESOLVE_COL_ORD, -1, RESOLVE_COL_RESERVATION_ID, RESOLVE_COL_RESERVED_AT_MS, -1};
+    static const struct grant_layout unsafe_insert = {
+        UNSAFE_INSERT_NCOLS, -1, -1, UNSAFE_INSERT_COL_RESERVATION_ID,
+        UNSAFE_INSERT_COL_RESERVED_AT_MS, -1};
+    switch (stmt) {
+    case STMT_RESERVE_PRECHECK:
+        return &precheck;
+    case STMT_RESERVE_FOR_UPDATE:
+    case STMT_RESERVE_FOR_UPDATE_NOWAIT:
+        return &for_update;
+    case STMT_RESERVE_ATOMIC:
+        return &atomic;
+    case STMT_RESERVE_BATCH:
+        return &batch;
+    case STMT_RESERVE_RESOLVE:
+        return &resolve;
+    case STMT_UNSAFE_INSERT:
+        return &unsafe_insert;
+    default:
+        return NULL;
+    }
+}
+
+int grant_row_decode(enum db_statement stmt, const PGresult *res, int row, struct grant_row *out)
+{
+    const struct grant_layout *l = grant_layout(stmt);
+    if (!l || fits(res, row, l->ncols) != 0)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    if (l->ord >= 0)
+        out->ord = (int)col_int(res, row, l->ord);
+    if (l->outcome >= 0)
+        out->outcome = col_text(res, row, l->outcome);
+    out->granted = l->reservation_id >= 0 && !col_null(res, row, l->reservation_id);
+    if (out->granted) {
+        out->reservation_id = col_int(res, row, l->reservation_id);
+        out->reserved_at_ms = col_int(res, row, l->reserved_at_ms);
+    }
+    if (l->tickets_left >= 0 && !col_null(res, row, l->tickets_left)) {
+        out->has_tickets_left = true;
+        out->tickets_left = (int)col_int(res, row, l->tickets_left);
+    }
+    return 0;
+}
+
+int unsafe_check_row_decode(const PGresult *res, int row, struct unsafe_check_row *out)
+{
+    if (fits(res, row, UNSAFE_CHECK_NCOLS) != 0)
+        return -1;
+    out->event_found = !col_null(res, row, UNSAFE_CHECK_COL_MAX_TICKETS);
+    out->max_tickets = out->event_found ? col_int(res, row, UNSAFE_CHECK_COL_MAX_TICKETS) : 0;
+    out->active = col_int(res, row, UNSAFE_CHECK_COL_ACTIVE);
+    out->user_found = col_bool(res, row, UNSAFE_CHECK_COL_USER_FOUND);
+    out->already_held = col_bool(res, row, UNSAFE_CHECK_COL_ALREADY_HELD);
+    return 0;
+}
+
+int cancel_row_decode(const PGresult *res, int row, struct cancel_row *out)
+{
+    if (fits(res, row, CANCEL_NCOLS) != 0)
+        return -1;
+    out->outcome = col_text(res, row, CANCEL_COL_OUTCOME);
+    out->cancelled_now = col_bool(res, row, CANCEL_COL_CANCELLED_NOW);
+    return 0;
 }

@@ -18,11 +18,14 @@ void atomic_run(struct reservation_strategy *s, struct db_conn *conn, int64_t ev
     db_lock_budget(s->pool, &r->deadline, budget);
     const char *params[] = {ev, user, budget};
     PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 3, params);
+    struct grant_row g;
     if (!res)
         r->outcome = RESERVATION_UNKNOWN;   /* it may have committed before the connection died */
     else if (db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
         r->outcome = failure_outcome(res);
+    else if (grant_row_decode(STMT_RESERVE_ATOMIC, res, 0, &g) != 0)
+        r->outcome = RESERVATION_UNAVAILABLE;
     else
-        r->outcome = decide_granted(res, 0, 0, r);
+        r->outcome = decide_granted(&g, r);
     PQclear(res);
 }

@@ -1,7 +1,7 @@
 /* batch: group commit. The requests for one event that arrived while its
  * previous transaction ran are granted together in the next one (one row
  * lock, one INSERT, one counter update, one WAL flush). The lane (lane.c)
- * forms the groups; STMT_RESERVE_BATCH (src/db/queries.c) answers each
+ * forms the groups; STMT_RESERVE_BATCH (sql/statements/reserve_batch.sql) answers each
  * request as the per-request path would have at that point. */
 
 #include <stdlib.h>
@@ -41,17 +41,20 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
         goto out;
     }
     for (int row = 0; row < m; row++) {
-        struct reservation_request *r = group_row(res, row, undecided, m);
+        struct grant_row g;
+        struct reservation_request *r = NULL;
+        if (grant_row_decode(STMT_RESERVE_BATCH, res, row, &g) == 0)
+            r = group_row(g.ord, undecided, m);
         if (!r)
             continue;   /* cannot happen: ord is the array position */
-        if (strcmp(PQgetvalue(res, row, 1), "conflict") == 0) {
+        if (strcmp(g.outcome, "conflict") == 0) {
             r->outcome = RESERVATION_ALREADY_RESERVED;   /* another writer's, committed */
             conflict = true;
         } else {
-            r->outcome = decide_granted(res, row, 1, r);
+            r->outcome = decide_granted(&g, r);
         }
-        if (!PQgetisnull(res, row, 4))
-            *left = atoi(PQgetvalue(res, row, 4));
+        if (g.has_tickets_left)
+            *left = g.tickets_left;
     }
     /* A conflicting row's ticket was not spent, so a sold_out after it may
      * be wrong: those go round again and meet a fresh committed read. */

@@ -50,9 +50,11 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
             r->outcome = RESERVATION_UNKNOWN;
             continue;
         }
-        if (db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1) {
-            r->outcome = decide_granted(res, 0, 0, r);
-            *left = PQgetisnull(res, 0, 3) ? 0 : atoi(PQgetvalue(res, 0, 3));
+        struct grant_row g;
+        if (db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1 &&
+            grant_row_decode(stmts[j], res, 0, &g) == 0) {
+            r->outcome = decide_granted(&g, r);
+            *left = g.has_tickets_left ? g.tickets_left : 0;
         } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
             r->outcome = RESERVATION_PENDING;   /* NOWAIT met someone else's lock: queue again */
         } else {

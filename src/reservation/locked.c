@@ -31,10 +31,8 @@ PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event
     return res;
 }
 
-struct reservation_request *group_row(const PGresult *res, int row,
-                                      struct reservation_request *const *group, int n)
+struct reservation_request *group_row(int ord, struct reservation_request *const *group, int n)
 {
-    int ord = atoi(PQgetvalue(res, row, 0));
     return ord >= 1 && ord <= n ? group[ord - 1] : NULL;
 }
 
@@ -48,15 +46,14 @@ enum reservation_outcome failure_outcome(const PGresult *res)
     return RESERVATION_UNAVAILABLE;
 }
 
-enum reservation_outcome decide_granted(const PGresult *res, int row, int col,
-                                        struct reservation_request *r)
+enum reservation_outcome decide_granted(const struct grant_row *g, struct reservation_request *r)
 {
     enum reservation_outcome out;
-    if (reservation_outcome_parse(PQgetvalue(res, row, col), &out) != 0)
+    if (!g->outcome || reservation_outcome_parse(g->outcome, &out) != 0)
         return RESERVATION_UNAVAILABLE;
     if (out == RESERVATION_RESERVED) {
-        r->grant.id = strtoll(PQgetvalue(res, row, col + 1), NULL, 10);
-        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, row, col + 2), NULL, 10);
+        r->grant.id = g->reservation_id;
+        r->grant.reserved_at_ms = g->reserved_at_ms;
     }
     return out;
 }
@@ -89,15 +86,17 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
     for (int i = 0; i < n; i++)
         group[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
     for (int row = 0; row < n; row++) {
-        struct reservation_request *r = group_row(res, row, group, n);
+        struct grant_row g;
+        struct reservation_request *r = NULL;
+        if (grant_row_decode(STMT_RESERVE_PRECHECK, res, row, &g) == 0)
+            r = group_row(g.ord, group, n);
         if (!r)
             continue;   /* cannot happen: ord is the array position */
-        const char *text = PQgetvalue(res, row, 1);
-        if (!PQgetisnull(res, row, 2))
-            *left = atoi(PQgetvalue(res, row, 2));
-        if (strcmp(text, "available") == 0)
+        if (g.has_tickets_left)
+            *left = g.tickets_left;
+        if (strcmp(g.outcome, "available") == 0)
             r->outcome = RESERVATION_PENDING;
-        else if (reservation_outcome_parse(text, &r->outcome) != 0)
+        else if (reservation_outcome_parse(g.outcome, &r->outcome) != 0)
             r->outcome = RESERVATION_UNAVAILABLE;
     }
     PQclear(res);

@@ -110,12 +110,15 @@ static void resolve_unknown(struct db_pool *pool, struct db_conn *conn, int64_t 
     int found = 0;
     if (res && db_result_classify(res) == DB_RESULT_OK) {
         for (int row = 0; row < PQntuples(res); row++) {
-            struct reservation_request *r = group_row(res, row, unknown, k);
+            struct grant_row g;
+            struct reservation_request *r = NULL;
+            if (grant_row_decode(STMT_RESERVE_RESOLVE, res, row, &g) == 0)
+                r = group_row(g.ord, unknown, k);
             if (!r)
                 continue;
             r->outcome = RESERVATION_RESERVED;
-            r->grant.id = strtoll(PQgetvalue(res, row, 1), NULL, 10);
-            r->grant.reserved_at_ms = strtoll(PQgetvalue(res, row, 2), NULL, 10);
+            r->grant.id = g.reservation_id;
+            r->grant.reserved_at_ms = g.reserved_at_ms;
             found++;
         }
     }

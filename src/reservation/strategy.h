@@ -11,6 +11,7 @@
 #include "db.h"
 #include "lane.h"
 #include "reservation.h"
+#include "statements.h"
 
 #define HINT_STRIPES 1024
 
@@ -53,21 +54,20 @@ RESERVATION_STRATEGIES(DECLARE_RUN)
 
 /* Run stmt($1 = event, $2 = the group's user ids as an array, in order,
  * and $3 = third unless it is NULL). The result (caller PQclear()s it) or
- * NULL when out of memory or the connection failed. Its rows start with
- * ord, the 1-based position. */
+ * NULL when out of memory or the connection failed. Its rows carry ord,
+ * the 1-based position (struct grant_row). */
 PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
                      struct reservation_request *const *group, int n, const char *third);
-/* The request a row of that result answers, or NULL if its ord is off. */
-struct reservation_request *group_row(const PGresult *res, int row,
-                                      struct reservation_request *const *group, int n);
+/* The request a row of that result answers (its grant_row's ord), or
+ * NULL if ord is off. */
+struct reservation_request *group_row(int ord, struct reservation_request *const *group, int n);
 
 /* Outcome of a failed query: busy when a configured wait ran out,
  * already_reserved for the unique index, else unavailable (logged). */
 enum reservation_outcome failure_outcome(const PGresult *res);
-/* Row row of a granting statement: outcome text at col, then the
- * reservation id and reserved-at ms. */
-enum reservation_outcome decide_granted(const PGresult *res, int row, int col,
-                                        struct reservation_request *r);
+/* The outcome a granting statement's row gives r (and r's grant when it
+ * is reserved); unavailable when the outcome is not one of the five. */
+enum reservation_outcome decide_granted(const struct grant_row *g, struct reservation_request *r);
 
 /* The locked step of a per-event group: grants (or refuses) undecided[0..m)
  * and updates *left (tickets left). True when a lock wait ran out. */

@@ -22,18 +22,22 @@ static enum reservation_outcome count_then_insert(struct db_conn *conn,
     PGresult *res = NULL;
     if (db_command(conn, "BEGIN") != 0)
         goto done;
+    struct unsafe_check_row c;
+    struct grant_row g;
     res = db_exec(conn, STMT_UNSAFE_CHECK, 2, params);
     if (!res || db_result_classify(res) != DB_RESULT_OK) {
         out = failure_outcome(res);
         goto done;
     }
-    if (PQgetisnull(res, 0, 0))
+    if (unsafe_check_row_decode(res, 0, &c) != 0)
+        goto done;
+    if (!c.event_found)
         out = RESERVATION_EVENT_NOT_FOUND;
-    else if (strcmp(PQgetvalue(res, 0, 2), "t") != 0)
+    else if (!c.user_found)
         out = RESERVATION_USER_NOT_FOUND;
-    else if (strcmp(PQgetvalue(res, 0, 3), "t") == 0)
+    else if (c.already_held)
         out = RESERVATION_ALREADY_RESERVED;
-    else if (strtoll(PQgetvalue(res, 0, 1), NULL, 10) >= strtoll(PQgetvalue(res, 0, 0), NULL, 10))
+    else if (c.active >= c.max_tickets)
         out = RESERVATION_SOLD_OUT;
     else {
         PQclear(res);
@@ -42,8 +46,10 @@ static enum reservation_outcome count_then_insert(struct db_conn *conn,
             out = failure_outcome(res);
             goto done;
         }
-        r->grant.id = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
-        r->grant.reserved_at_ms = strtoll(PQgetvalue(res, 0, 1), NULL, 10);
+        if (grant_row_decode(STMT_UNSAFE_INSERT, res, 0, &g) != 0)
+            goto done;   /* unavailable; the pool rolls the insert back */
+        r->grant.id = g.reservation_id;
+        r->grant.reserved_at_ms = g.reserved_at_ms;
         out = RESERVATION_RESERVED;
     }
     if (db_command(conn, "COMMIT") != 0)

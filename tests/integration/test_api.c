@@ -31,32 +31,6 @@ static int teardown(void **state)
     return test_server_stop(&srv) == 0 ? 0 : -1;
 }
 
-/* Request and check the status; returns the result for more checks. */
-static struct http_result call(const char *method, const char *path, const char *body,
-                               int expect_status)
-{
-    struct http_result r;
-    assert_int_equal(http_call(srv.port, method, path, NULL, body, &r), 0);
-    if (r.status != expect_status)
-        fprintf(stderr, "%s %s -> %d %s\n", method, path, r.status, r.body);
-    assert_int_equal(r.status, expect_status);
-    char type[128];
-    assert_non_null(http_result_header(&r, "Content-Type", type, sizeof(type)));
-    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/api") != 0)
-        assert_string_equal(type, "application/json; charset=utf-8");
-    return r;
-}
-
-static void expect_error(const char *method, const char *path, const char *body, int status,
-                         const char *code)
-{
-    struct http_result r = call(method, path, body, status);
-    assert_string_equal(http_error_code(&r), code);
-    json_t *msg = json_object_get(json_object_get(r.json, "error"), "message");
-    assert_true(json_is_string(msg) && json_string_length(msg) > 0);
-    http_result_free(&r);
-}
-
 static long long count(const char *table)
 {
     char sql[128];
@@ -67,10 +41,10 @@ static long long count(const char *table)
 static void health(void **state)
 {
     (void)state;
-    struct http_result r = call("GET", "/livez", NULL, 200);
+    struct http_result r = test_call(srv.port, "GET", "/livez", NULL, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ok");
     http_result_free(&r);
-    r = call("GET", "/readyz", NULL, 200);
+    r = test_call(srv.port, "GET", "/readyz", NULL, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "ready");
     http_result_free(&r);
 }
@@ -78,7 +52,7 @@ static void health(void **state)
 static void users_create_get_list(void **state)
 {
     (void)state;
-    struct http_result r = call("POST", "/users", "{\"name\":\"Ada Lovelace\",\"email\":\"Ada@Example.com\"}", 201);
+    struct http_result r = test_call(srv.port, "POST", "/users", "{\"name\":\"Ada Lovelace\",\"email\":\"Ada@Example.com\"}", 201);
     long long id = http_json_int(&r, "id");
     assert_true(id > 0);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Ada Lovelace");
@@ -93,17 +67,17 @@ static void users_create_get_list(void **state)
     assert_string_equal(http_result_header(&r, "Location", loc, sizeof(loc)), expect);
     http_result_free(&r);
 
-    r = call("GET", expect, NULL, 200);
+    r = test_call(srv.port, "GET", expect, NULL, 200);
     assert_int_equal(http_json_int(&r, "id"), id);
     assert_string_equal(json_string_value(json_object_get(r.json, "createdAt")), created);
     http_result_free(&r);
 
     /* the original app's singular routes */
-    r = call("POST", "/user", "{\"name\":\"Grace\",\"email\":\"grace@example.com\"}", 201);
+    r = test_call(srv.port, "POST", "/user", "{\"name\":\"Grace\",\"email\":\"grace@example.com\"}", 201);
     long long id2 = http_json_int(&r, "id");
     http_result_free(&r);
     snprintf(expect, sizeof(expect), "/user/%lld", id2);
-    r = call("GET", expect, NULL, 200);
+    r = test_call(srv.port, "GET", expect, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "email")), "grace@example.com");
     http_result_free(&r);
 }
@@ -112,34 +86,34 @@ static void users_errors_change_nothing(void **state)
 {
     (void)state;
     {
-        struct http_result created = call("POST", "/users", "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
+        struct http_result created = test_call(srv.port, "POST", "/users", "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
         http_result_free(&created);
     }
     long long before = count("users");
-    expect_error("POST", "/users", "{\"name\":\"Other\",\"email\":\"TAKEN@example.COM\"}", 409,
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"Other\",\"email\":\"TAKEN@example.COM\"}", 409,
                  "email_taken");
-    expect_error("POST", "/users", "{\"name\":\"\",\"email\":\"e1@example.com\"}", 400,
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"\",\"email\":\"e1@example.com\"}", 400,
                  "validation_failed");
-    expect_error("POST", "/users", "{\"email\":\"e2@example.com\"}", 400, "validation_failed");
-    expect_error("POST", "/users", "{\"name\":\"x\",\"email\":\"not-an-email\"}", 400,
+    test_expect_error(srv.port, "POST", "/users", "{\"email\":\"e2@example.com\"}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",\"email\":\"not-an-email\"}", 400,
                  "validation_failed");
-    expect_error("POST", "/users", "{\"name\":\"x\",\"email\":42}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",\"email\":42}", 400, "validation_failed");
     char body[512];
     char name[260];
     memset(name, 'n', 201);
     name[201] = '\0';
     snprintf(body, sizeof(body), "{\"name\":\"%s\",\"email\":\"long@example.com\"}", name);
-    expect_error("POST", "/users", body, 400, "validation_failed");
-    expect_error("POST", "/users", "{\"name\":\"x\",", 400, "invalid_json");
-    expect_error("POST", "/users", "[]", 400, "invalid_json");
-    expect_error("POST", "/users", NULL, 400, "invalid_json");
-    expect_error("GET", "/users/999999", NULL, 404, "user_not_found");
-    expect_error("GET", "/users/0", NULL, 400, "invalid_id");
-    expect_error("GET", "/users/abc", NULL, 400, "invalid_id");
-    expect_error("GET", "/users/99999999999999999999", NULL, 400, "invalid_id");
+    test_expect_error(srv.port, "POST", "/users", body, 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",", 400, "invalid_json");
+    test_expect_error(srv.port, "POST", "/users", "[]", 400, "invalid_json");
+    test_expect_error(srv.port, "POST", "/users", NULL, 400, "invalid_json");
+    test_expect_error(srv.port, "GET", "/users/999999", NULL, 404, "user_not_found");
+    test_expect_error(srv.port, "GET", "/users/0", NULL, 400, "invalid_id");
+    test_expect_error(srv.port, "GET", "/users/abc", NULL, 400, "invalid_id");
+    test_expect_error(srv.port, "GET", "/users/99999999999999999999", NULL, 400, "invalid_id");
     assert_int_equal(count("users"), before);
     /* the field is named in the message */
-    struct http_result r = call("POST", "/users", "{\"name\":\"x\"}", 400);
+    struct http_result r = test_call(srv.port, "POST", "/users", "{\"name\":\"x\"}", 400);
     assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r.json, "error"),
                                                              "message")), "email"));
     http_result_free(&r);
@@ -151,7 +125,7 @@ static void users_pagination(void **state)
     for (int i = 0; i < 25; i++) {
         char body[128];
         snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"email\":\"page%d@example.com\"}", i, i);
-        struct http_result r = call("POST", "/users", body, 201);
+        struct http_result r = test_call(srv.port, "POST", "/users", body, 201);
         http_result_free(&r);
     }
     long long total = count("users");
@@ -159,7 +133,7 @@ static void users_pagination(void **state)
     for (int pages = 0; pages < 100; pages++) {
         char path[64];
         snprintf(path, sizeof(path), "/users?limit=7&after=%lld", after);
-        struct http_result r = call("GET", path, NULL, 200);
+        struct http_result r = test_call(srv.port, "GET", path, NULL, 200);
         json_t *items = json_object_get(r.json, "items");
         assert_true(json_array_size(items) <= 7);
         size_t i;
@@ -181,11 +155,11 @@ static void users_pagination(void **state)
             break;
     }
     assert_int_equal(seen, total);
-    expect_error("GET", "/users?limit=0", NULL, 400, "validation_failed");
-    expect_error("GET", "/users?limit=1001", NULL, 400, "validation_failed");
-    expect_error("GET", "/users?limit=abc", NULL, 400, "validation_failed");
-    expect_error("GET", "/users?after=-5", NULL, 400, "validation_failed");
-    struct http_result r = call("GET", "/users", NULL, 200);
+    test_expect_error(srv.port, "GET", "/users?limit=0", NULL, 400, "validation_failed");
+    test_expect_error(srv.port, "GET", "/users?limit=1001", NULL, 400, "validation_failed");
+    test_expect_error(srv.port, "GET", "/users?limit=abc", NULL, 400, "validation_failed");
+    test_expect_error(srv.port, "GET", "/users?after=-5", NULL, 400, "validation_failed");
+    struct http_result r = test_call(srv.port, "GET", "/users", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), total < 100 ? total : 100);
     http_result_free(&r);
 }
@@ -193,7 +167,7 @@ static void users_pagination(void **state)
 static void events_create_get_list(void **state)
 {
     (void)state;
-    struct http_result r = call("POST", "/events",
+    struct http_result r = test_call(srv.port, "POST", "/events",
                                 "{\"name\":\"Launch\",\"date\":\"2026-12-31T21:30:00.5+01:00\","
                                 "\"location\":\"Hall A\",\"maxTickets\":100}", 201);
     long long id = http_json_int(&r, "id");
@@ -206,18 +180,18 @@ static void events_create_get_list(void **state)
     snprintf(path, sizeof(path), "/events/%lld", id);
     assert_string_equal(http_result_header(&r, "Location", loc, sizeof(loc)), path);
     http_result_free(&r);
-    r = call("GET", path, NULL, 200);
+    r = test_call(srv.port, "GET", path, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "location")), "Hall A");
     http_result_free(&r);
     snprintf(path, sizeof(path), "/event/%lld", id);
-    r = call("GET", path, NULL, 200);
+    r = test_call(srv.port, "GET", path, NULL, 200);
     assert_int_equal(http_json_int(&r, "id"), id);
     http_result_free(&r);
-    r = call("POST", "/event", "{\"name\":\"Compat\",\"date\":\"2027-01-01T00:00:00Z\","
+    r = test_call(srv.port, "POST", "/event", "{\"name\":\"Compat\",\"date\":\"2027-01-01T00:00:00Z\","
                                "\"location\":\"B\",\"maxTickets\":0}", 201);
     assert_int_equal(http_json_int(&r, "remainingTickets"), 0);
     http_result_free(&r);
-    r = call("GET", "/events?limit=1", NULL, 200);
+    r = test_call(srv.port, "GET", "/events?limit=1", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_true(json_is_integer(json_object_get(r.json, "nextAfter")));
     http_result_free(&r);
@@ -227,33 +201,33 @@ static void events_errors_change_nothing(void **state)
 {
     (void)state;
     {
-        struct http_result created = call("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 201);
+        struct http_result created = test_call(srv.port, "POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 201);
         http_result_free(&created);
     }
     long long before = count("events");
-    expect_error("POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 409, "event_name_taken");
-    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"31/12/2026\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
-    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-02-30T00:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
-    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":-1}", 400, "validation_failed");
-    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":10000001}", 400, "validation_failed");
-    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":2.5}", 400, "validation_failed");
-    expect_error("POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"maxTickets\":1}", 400, "validation_failed");
-    expect_error("GET", "/events/424242", NULL, 404, "event_not_found");
-    expect_error("GET", "/events/-3", NULL, 400, "invalid_id");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 409, "event_name_taken");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"31/12/2026\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-02-30T00:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":-1}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":10000001}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":2.5}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"maxTickets\":1}", 400, "validation_failed");
+    test_expect_error(srv.port, "GET", "/events/424242", NULL, 404, "event_not_found");
+    test_expect_error(srv.port, "GET", "/events/-3", NULL, 400, "invalid_id");
     assert_int_equal(count("events"), before);
 }
 
 static void protocol_errors(void **state)
 {
     (void)state;
-    expect_error("GET", "/nope", NULL, 404, "not_found");
-    expect_error("GET", "/", NULL, 404, "not_found");
-    struct http_result r = call("PUT", "/users", "{}", 405);
+    test_expect_error(srv.port, "GET", "/nope", NULL, 404, "not_found");
+    test_expect_error(srv.port, "GET", "/", NULL, 404, "not_found");
+    struct http_result r = test_call(srv.port, "PUT", "/users", "{}", 405);
     assert_string_equal(http_error_code(&r), "method_not_allowed");
     char allow[64];
     assert_string_equal(http_result_header(&r, "Allow", allow, sizeof(allow)), "POST, GET");
     http_result_free(&r);
-    r = call("DELETE", "/events/1", NULL, 405);
+    r = test_call(srv.port, "DELETE", "/events/1", NULL, 405);
     assert_string_equal(http_result_header(&r, "Allow", allow, sizeof(allow)), "GET");
     http_result_free(&r);
 
@@ -277,10 +251,7 @@ static void protocol_errors(void **state)
     body[big - 2] = '"';
     body[big - 1] = '}';
     body[big] = '\0';
-    assert_int_equal(http_call(srv.port, "POST", "/users", NULL, body, &r), 0);
-    assert_int_equal(r.status, 413);
-    assert_string_equal(http_error_code(&r), "payload_too_large");
-    http_result_free(&r);
+    test_expect_error(srv.port, "POST", "/users", body, 413, "payload_too_large");
     free(body);
     assert_int_equal(count("users"), before + 1);
 }
@@ -305,11 +276,11 @@ static void request_ids(void **state)
 static void docs_and_metrics(void **state)
 {
     (void)state;
-    struct http_result r = call("GET", "/api/openapi.json", NULL, 200);
+    struct http_result r = test_call(srv.port, "GET", "/api/openapi.json", NULL, 200);
     assert_non_null(r.json);
     assert_non_null(json_object_get(json_object_get(r.json, "paths"), "/reservations"));
     http_result_free(&r);
-    r = call("GET", "/api", NULL, 200);
+    r = test_call(srv.port, "GET", "/api", NULL, 200);
     char type[64];
     assert_string_equal(http_result_header(&r, "Content-Type", type, sizeof(type)),
                         "text/html; charset=utf-8");
@@ -322,8 +293,7 @@ static double metric(const char *sample)
 {
     struct http_result r;
     double v = -1;
-    assert_int_equal(http_call(srv.port, "GET", "/metrics", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    r = test_call(srv.port, "GET", "/metrics", NULL, 200);
     char type[96];
     assert_string_equal(http_result_header(&r, "Content-Type", type, sizeof(type)),
                         "text/plain; version=0.0.4; charset=utf-8");
@@ -349,10 +319,10 @@ static void metrics_move_with_traffic(void **state)
     for (int i = 0; i < 3; i++) {
         char body[128];
         snprintf(body, sizeof(body), "{\"name\":\"M\",\"email\":\"metrics%d@example.com\"}", i);
-        struct http_result r = call("POST", "/users", body, 201);
+        struct http_result r = test_call(srv.port, "POST", "/users", body, 201);
         http_result_free(&r);
     }
-    expect_error("GET", "/definitely/not/here", NULL, 404, "not_found");
+    test_expect_error(srv.port, "GET", "/definitely/not/here", NULL, 404, "not_found");
     assert_true(metric(created) == (before < 0 ? 0 : before) + 3);
     assert_true(metric(hist) == (hist_before < 0 ? 0 : hist_before) + 3);
     assert_true(metric(unmatched) == (nf_before < 0 ? 0 : nf_before) + 1);

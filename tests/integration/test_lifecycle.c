@@ -128,8 +128,7 @@ static void survives_database_failures(void **state)
         }
     }
     assert_true(created >= 3 * 20 - 3 * 8);   /* at most one failure per pooled connection */
-    assert_int_equal(http_call(srv.port, "GET", "/readyz", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    r = test_call(srv.port, "GET", "/readyz", NULL, 200);
     http_result_free(&r);
 
     /* refuse new connections and kill the current ones */
@@ -145,18 +144,15 @@ static void survives_database_failures(void **state)
         if (i > 0)
             assert_int_equal(status, 503);
     }
-    assert_int_equal(http_call(srv.port, "GET", "/users/1", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 503);
+    r = test_call(srv.port, "GET", "/users/1", NULL, 503);
     assert_string_equal(http_error_code(&r), "unavailable");
     http_result_free(&r);
-    assert_int_equal(http_call(srv.port, "GET", "/livez", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 200);      /* alive, just not ready */
+    r = test_call(srv.port, "GET", "/livez", NULL, 200);      /* alive, just not ready */
     http_result_free(&r);
 
     snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS true", srv.dbname);
     PQclear(PQexec(admin, sql));
-    assert_int_equal(http_call(srv.port, "GET", "/readyz", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 200);
+    r = test_call(srv.port, "GET", "/readyz", NULL, 200);
     http_result_free(&r);
     PQfinish(admin);
     assert_int_equal(test_server_stop(&srv), 0);
@@ -224,8 +220,7 @@ static void json_logs(void **state)
     char long_path[1600] = "/";
     memset(long_path + 1, 'p', sizeof(long_path) - 2);
     long_path[sizeof(long_path) - 1] = '\0';
-    assert_int_equal(http_call(srv.port, "GET", long_path, NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 404);
+    r = test_call(srv.port, "GET", long_path, NULL, 404);
     http_result_free(&r);
     char log_path[sizeof(srv.log_path)];
     memcpy(log_path, srv.log_path, sizeof(log_path));

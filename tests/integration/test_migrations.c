@@ -107,8 +107,7 @@ static void database_from_old_schema(void **state)
 
     /* and the server works on it */
     struct http_result r;
-    assert_int_equal(http_call(srv.port, "POST", "/reservations", NULL, "{\"eventId\":1,\"userId\":4}", &r), 0);
-    assert_int_equal(r.status, 201);
+    r = test_call(srv.port, "POST", "/reservations", "{\"eventId\":1,\"userId\":4}", 201);
     http_result_free(&r);
     assert_int_equal(scalar(db, "SELECT reserved_tickets FROM events WHERE id = 1"), 3);
     PQfinish(db);

@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "harness.h"
+#include "statements.h"
 
 static int start(void **state, const char *strategy, const char *extra)
 {
@@ -35,28 +36,9 @@ static int teardown(void **state)
     return fixture_stop(state);
 }
 
-static struct http_result call(struct fixture *f, const char *method, const char *path,
-                               const char *body, int status)
-{
-    struct http_result r;
-    assert_int_equal(http_call(f->srv.port, method, path, NULL, body, &r), 0);
-    if (r.status != status)
-        fprintf(stderr, "%s %s %s -> %d %s\n", method, path, body ? body : "", r.status, r.body);
-    assert_int_equal(r.status, status);
-    return r;
-}
-
-static void expect_error(struct fixture *f, const char *method, const char *path,
-                         const char *body, int status, const char *code)
-{
-    struct http_result r = call(f, method, path, body, status);
-    assert_string_equal(http_error_code(&r), code);
-    http_result_free(&r);
-}
-
 static long long create(struct fixture *f, const char *path, const char *body)
 {
-    struct http_result r = call(f, "POST", path, body, 201);
+    struct http_result r = test_call(f->srv.port, "POST", path, body, 201);
     long long id = http_json_int(&r, "id");
     http_result_free(&r);
     assert_true(id > 0);
@@ -84,7 +66,7 @@ static void check_event(struct fixture *f, long long event, long long reserved, 
 {
     char path[64], sql[160];
     snprintf(path, sizeof(path), "/events/%lld", event);
-    struct http_result r = call(f, "GET", path, NULL, 200);
+    struct http_result r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(http_json_int(&r, "reservedTickets"), reserved);
     assert_int_equal(http_json_int(&r, "remainingTickets"), max - reserved);
     http_result_free(&r);
@@ -98,7 +80,7 @@ static long long reserve(struct fixture *f, long long event, long long user, int
 {
     char body[128];
     snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", event, user);
-    struct http_result r = call(f, "POST", "/reservations", body, status);
+    struct http_result r = test_call(f->srv.port, "POST", "/reservations", body, status);
     long long id = -1;
     if (status == 201) {
         id = http_json_int(&r, "id");
@@ -138,20 +120,20 @@ static void reserve_cancel_and_errors(void **state)
     /* lookups */
     char path[64];
     snprintf(path, sizeof(path), "/reservations/%lld", ra);
-    struct http_result r = call(f, "GET", path, NULL, 200);
+    struct http_result r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(http_json_int(&r, "userId"), a);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "RESERVED");
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservation/%lld", rb);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(http_json_int(&r, "userId"), b);
     http_result_free(&r);
-    expect_error(f, "GET", "/reservations/987654", NULL, 404, "reservation_not_found");
-    expect_error(f, "GET", "/reservations/x1", NULL, 400, "invalid_id");
+    test_expect_error(f->srv.port, "GET", "/reservations/987654", NULL, 404, "reservation_not_found");
+    test_expect_error(f->srv.port, "GET", "/reservations/x1", NULL, 400, "invalid_id");
 
     /* cancel: ticket returns, idempotent, then the user may reserve again */
     snprintf(path, sizeof(path), "/reservations/%lld", ra);
-    r = call(f, "DELETE", path, NULL, 200);
+    r = test_call(f->srv.port, "DELETE", path, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "status")), "CANCELLED");
     char cancelled_at[32];
     snprintf(cancelled_at, sizeof(cancelled_at), "%s",
@@ -159,18 +141,18 @@ static void reserve_cancel_and_errors(void **state)
     assert_int_equal(strlen(cancelled_at), 24);
     http_result_free(&r);
     check_event(f, ev, 1, 2);
-    r = call(f, "DELETE", path, NULL, 200);
+    r = test_call(f->srv.port, "DELETE", path, NULL, 200);
     assert_string_equal(json_string_value(json_object_get(r.json, "cancelledAt")), cancelled_at);
     http_result_free(&r);
     check_event(f, ev, 1, 2);
-    expect_error(f, "DELETE", "/reservations/987654", NULL, 404, "reservation_not_found");
+    test_expect_error(f->srv.port, "DELETE", "/reservations/987654", NULL, 404, "reservation_not_found");
     long long ra2 = reserve(f, ev, a, 201, NULL);
     assert_true(ra2 != ra);
     check_event(f, ev, 2, 2);
     reserve(f, ev, c, 409, "sold_out");
 
     /* the outcomes are counted in /metrics */
-    r = call(f, "GET", "/metrics", NULL, 200);
+    r = test_call(f->srv.port, "GET", "/metrics", NULL, 200);
     assert_non_null(strstr(r.body, "reservd_reservations_granted_total 3\n"));
     assert_non_null(strstr(r.body, "reservd_reservations_rejected_total{reason=\"sold_out\"} 2\n"));
     assert_non_null(strstr(r.body, "reservd_reservations_rejected_total{reason=\"already_reserved\"} 2\n"));
@@ -193,12 +175,12 @@ static void bad_bodies_change_nothing(void **state)
                          "{\"eventId\":0,\"userId\":1}", "{\"eventId\":1,\"userId\":-4}",
                          "{\"eventId\":1.5,\"userId\":1}", "{\"eventId\":null,\"userId\":1}"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
-        expect_error(f, "POST", "/reservations", bad[i], 400, "validation_failed");
-    expect_error(f, "POST", "/reservations", "{\"eventId\":", 400, "invalid_json");
-    expect_error(f, "POST", "/reservations", NULL, 400, "invalid_json");
-    expect_error(f, "POST", "/reservation/abc/1", NULL, 400, "invalid_id");
-    expect_error(f, "POST", "/reservation/1/0", NULL, 400, "invalid_id");
-    expect_error(f, "PUT", "/reservations", "{}", 405, "method_not_allowed");
+        test_expect_error(f->srv.port, "POST", "/reservations", bad[i], 400, "validation_failed");
+    test_expect_error(f->srv.port, "POST", "/reservations", "{\"eventId\":", 400, "invalid_json");
+    test_expect_error(f->srv.port, "POST", "/reservations", NULL, 400, "invalid_json");
+    test_expect_error(f->srv.port, "POST", "/reservation/abc/1", NULL, 400, "invalid_id");
+    test_expect_error(f->srv.port, "POST", "/reservation/1/0", NULL, 400, "invalid_id");
+    test_expect_error(f->srv.port, "PUT", "/reservations", "{}", 405, "method_not_allowed");
     snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
     struct http_result r;
     assert_int_equal(http_call(f->srv.port, "POST", "/reservations", "text/plain", body, &r), 0);
@@ -215,15 +197,15 @@ static void compat_route(void **state)
     long long u1 = new_user(f, 20), u2 = new_user(f, 21);
     char path[64];
     snprintf(path, sizeof(path), "/reservation/%lld/%lld", ev, u1);
-    struct http_result r = call(f, "POST", path, NULL, 201);
+    struct http_result r = test_call(f->srv.port, "POST", path, NULL, 201);
     assert_int_equal(http_json_int(&r, "eventId"), ev);
     assert_int_equal(http_json_int(&r, "userId"), u1);
     http_result_free(&r);
-    expect_error(f, "POST", path, NULL, 409, "already_reserved");
+    test_expect_error(f->srv.port, "POST", path, NULL, 409, "already_reserved");
     snprintf(path, sizeof(path), "/reservation/%lld/%lld", ev, u2);
-    expect_error(f, "POST", path, NULL, 409, "sold_out");
+    test_expect_error(f->srv.port, "POST", path, NULL, 409, "sold_out");
     snprintf(path, sizeof(path), "/reservation/%lld/%lld", ev + 1000, u2);
-    expect_error(f, "POST", path, NULL, 404, "event_not_found");
+    test_expect_error(f->srv.port, "POST", path, NULL, 404, "event_not_found");
     check_event(f, ev, 1, 1);
 }
 
@@ -243,48 +225,48 @@ static void listing_and_filters(void **state)
     reserve(f, e2, users[0], 201, NULL);
     char path[128];
     snprintf(path, sizeof(path), "/reservations/%lld", r0);
-    struct http_result r = call(f, "DELETE", path, NULL, 200);
+    struct http_result r = test_call(f->srv.port, "DELETE", path, NULL, 200);
     http_result_free(&r);
 
     snprintf(path, sizeof(path), "/reservations?eventId=%lld", e1);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?eventId=%lld&status=RESERVED", e1);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 3);
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?userId=%lld", users[0]);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     http_result_free(&r);
     /* both filters, and user with status: each listing statement answers */
     snprintf(path, sizeof(path), "/reservations?eventId=%lld&userId=%lld", e2, users[0]);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_int_equal(json_integer_value(json_object_get(
                          json_array_get(json_object_get(r.json, "items"), 0), "eventId")), e2);
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?userId=%lld&status=CANCELLED", users[0]);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     http_result_free(&r);
-    r = call(f, "GET", "/reservations?status=RESERVED", NULL, 200);
+    r = test_call(f->srv.port, "GET", "/reservations?status=RESERVED", NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);   /* 3 on e1, 1 on e2 */
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?eventId=%lld&status=CANCELLED&limit=1", e1);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_true(json_is_null(json_object_get(r.json, "nextAfter")));
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?eventId=%lld&limit=2", e1);
-    r = call(f, "GET", path, NULL, 200);
+    r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     assert_true(json_is_integer(json_object_get(r.json, "nextAfter")));
     http_result_free(&r);
-    expect_error(f, "GET", "/reservations?status=MAYBE", NULL, 400, "validation_failed");
-    expect_error(f, "GET", "/reservations?eventId=0", NULL, 400, "validation_failed");
-    expect_error(f, "GET", "/reservations?userId=x", NULL, 400, "validation_failed");
+    test_expect_error(f->srv.port, "GET", "/reservations?status=MAYBE", NULL, 400, "validation_failed");
+    test_expect_error(f->srv.port, "GET", "/reservations?eventId=0", NULL, 400, "validation_failed");
+    test_expect_error(f->srv.port, "GET", "/reservations?userId=x", NULL, 400, "validation_failed");
 }
 
 /* Holds the event row lock from outside the server. */
@@ -327,7 +309,7 @@ static void busy_when_the_lock_is_held(void **state)
     }
     char body[128];
     snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, users[0]);
-    struct http_result r = call(f, "POST", "/reservations", body, 503);
+    struct http_result r = test_call(f->srv.port, "POST", "/reservations", body, 503);
     assert_string_equal(http_error_code(&r), "busy");
     char retry[16];
     assert_non_null(http_result_header(&r, "Retry-After", retry, sizeof(retry)));
@@ -381,7 +363,7 @@ static void busy_when_no_connection_is_free(void **state)
     assert_int_equal(background_call_start(&p), 0);
     struct timespec pause = {0, 300 * 1000000L};
     nanosleep(&pause, NULL);          /* it now holds the connection, waiting */
-    struct http_result r = call(f, "GET", "/users/1", NULL, 200);
+    struct http_result r = test_call(f->srv.port, "GET", "/users/1", NULL, 200);
     double got_connection = seconds_since(&t0);
     http_result_free(&r);
     background_call_join(&p);
@@ -425,11 +407,12 @@ static void batch_statement_answers_each_request(void **state)
     PGresult *res = run_batch_statement(f, ev, users);
     assert_int_equal(PQntuples(res), 9);
     for (int row = 0; row < 9; row++) {
-        assert_int_equal(atoi(PQgetvalue(res, row, 0)), row + 1);      /* in arrival order */
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_ORD)), row + 1);   /* in arrival order */
         snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", row ? "," : "",
-                 PQgetvalue(res, row, 1));
-        assert_int_equal(PQgetisnull(res, row, 2), strcmp(PQgetvalue(res, row, 1), "reserved") != 0);
-        assert_int_equal(atoi(PQgetvalue(res, row, 4)), 0);          /* tickets left after it */
+                 PQgetvalue(res, row, BATCH_COL_OUTCOME));
+        assert_int_equal(PQgetisnull(res, row, BATCH_COL_RESERVATION_ID),
+                         strcmp(PQgetvalue(res, row, BATCH_COL_OUTCOME), "reserved") != 0);
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_TICKETS_LEFT)), 0);   /* tickets left after it */
     }
     assert_string_equal(got, "reserved,already_reserved,user_not_found,already_reserved,"
                              "reserved,reserved,sold_out,sold_out,sold_out");
@@ -438,7 +421,7 @@ static void batch_statement_answers_each_request(void **state)
 
     snprintf(users, sizeof(users), "{%lld}", u[0]);
     res = run_batch_statement(f, ev + 1000, users);
-    assert_string_equal(PQgetvalue(res, 0, 1), "event_not_found");
+    assert_string_equal(PQgetvalue(res, 0, BATCH_COL_OUTCOME), "event_not_found");
     PQclear(res);
 }
 

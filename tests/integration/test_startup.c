@@ -160,14 +160,11 @@ static void serve_and_log(const char *const *args, char *out, size_t len, struct
     assert_int_equal(test_server_start(srv, args), 0);
     const char *ada = "{\"name\":\"Ada\",\"email\":\"ada@example.com\"}";
     struct http_result r;
-    assert_int_equal(http_call(srv->port, "POST", "/users", NULL, ada, &r), 0);
-    assert_int_equal(r.status, 201);
+    r = test_call(srv->port, "POST", "/users", ada, 201);
     http_result_free(&r);
-    assert_int_equal(http_call(srv->port, "POST", "/users", NULL, ada, &r), 0);
-    assert_int_equal(r.status, 409);
+    r = test_call(srv->port, "POST", "/users", ada, 409);
     http_result_free(&r);
-    assert_int_equal(http_call(srv->port, "GET", "/users/987654", NULL, NULL, &r), 0);
-    assert_int_equal(r.status, 404);
+    r = test_call(srv->port, "GET", "/users/987654", NULL, 404);
     http_result_free(&r);
     char log_path[sizeof(srv->log_path)];
     memcpy(log_path, srv->log_path, sizeof(log_path));

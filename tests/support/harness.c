@@ -2,6 +2,12 @@
 
 #include "harness.h"
 
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -423,4 +429,29 @@ int background_call_start(struct background_call *c)
 void background_call_join(struct background_call *c)
 {
     pthread_join(c->thread, NULL);
+}
+
+struct http_result test_call(int port, const char *method, const char *path, const char *body,
+                             int status)
+{
+    struct http_result r;
+    assert_int_equal(http_call(port, method, path, NULL, body, &r), 0);
+    if (r.status != status)
+        fprintf(stderr, "%s %s %s -> %d %s\n", method, path, body ? body : "", r.status, r.body);
+    assert_int_equal(r.status, status);
+    char type[128];
+    assert_non_null(http_result_header(&r, "Content-Type", type, sizeof(type)));
+    if (strcmp(path, "/metrics") != 0 && strcmp(path, "/api") != 0)
+        assert_string_equal(type, "application/json; charset=utf-8");
+    return r;
+}
+
+void test_expect_error(int port, const char *method, const char *path, const char *body,
+                       int status, const char *code)
+{
+    struct http_result r = test_call(port, method, path, body, status);
+    assert_string_equal(http_error_code(&r), code);
+    json_t *msg = json_object_get(json_object_get(r.json, "error"), "message");
+    assert_true(json_is_string(msg) && json_string_length(msg) > 0);
+    http_result_free(&r);
 }

@@ -94,6 +94,19 @@ const char *http_error_code(const struct http_result *r);
 /* Integer member of the JSON body, or -1. */
 long long http_json_int(const struct http_result *r, const char *key);
 
+/* The integration tests' call: one request (a JSON body, or NULL), the
+ * transport and the status asserted (the answer is printed when the
+ * status differs), and the answer's Content-Type present, and
+ * application/json; charset=utf-8 except for /metrics and /api. Returns
+ * the result for more checks (caller frees). Tests of the request's own
+ * framing or Content-Type use http_call/http_call_headers. */
+struct http_result test_call(int port, const char *method, const char *path, const char *body,
+                             int status);
+/* test_call, then the error contract: error.code is code and
+ * error.message a non-empty string. */
+void test_expect_error(int port, const char *method, const char *path, const char *body,
+                       int status, const char *code);
+
 /* A loopback port that was free a moment ago. */
 int test_free_port(void);
 

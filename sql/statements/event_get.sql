@@ -1,0 +1,4 @@
+SELECT id, name, floor(extract(epoch FROM date) * 1000)::int8 AS date_ms, location,
+       max_tickets, reserved_tickets,
+       floor(extract(epoch FROM created_at) * 1000)::int8 AS created_at_ms
+FROM events WHERE id = $1

@@ -1,0 +1,2 @@
+-- readyz: the database answers.
+SELECT 1 AS one

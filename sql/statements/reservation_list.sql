@@ -1,0 +1,10 @@
+-- The listing, one statement per index it should use: connections run
+-- generic plans (pool.c), and one statement with optional filters planned
+-- generically walks the primary key past every other event's rows. All take
+-- ($1 after id, $2 event or NULL, $3 user or NULL, $4 status or NULL,
+-- $5 limit).
+SELECT id, event_id, user_id, status, floor(extract(epoch FROM reserved_at) * 1000)::int8
+       AS reserved_at_ms, floor(extract(epoch FROM cancelled_at) * 1000)::int8 AS cancelled_at_ms
+FROM reservations WHERE id > $1
+AND ($2::int8 IS NULL OR event_id = $2) AND ($3::int8 IS NULL OR user_id = $3)
+AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5

@@ -1,0 +1,120 @@
+/* Every statement in sql/statements/ returns the columns include/
+ * statements.h declares for it: their count, names and type OIDs, read
+ * with PQdescribePrepared from a database the server itself migrated. A
+ * column moved, renamed or retyped in a .sql file (or in a migration's
+ * function) fails here, not as a wrong answer at run time. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "harness.h"
+#include "statements.h"
+
+static int setup(void **state)
+{
+    return fixture_start(state, NULL);
+}
+
+static int teardown(void **state)
+{
+    return fixture_stop(state);
+}
+
+/* Prepare stmt on db under name; its description (caller PQclear()s it). */
+static PGresult *describe(PGconn *db, enum db_statement stmt, const char *name)
+{
+    const char *sql = db_statement_sql(stmt);
+    if (!sql)
+        fail_msg("statement %d has no sql/statements file", (int)stmt);
+    PGresult *res = PQprepare(db, name, sql, 0, NULL);
+    if (PQresultStatus(res) != PGRES_COMMAND_OK)
+        fail_msg("%s.sql does not prepare: %s", db_statement_names[stmt],
+                 PQresultErrorMessage(res));
+    PQclear(res);
+    res = PQdescribePrepared(db, name);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    return res;
+}
+
+static int check_columns(enum db_statement stmt, const PGresult *res)
+{
+    int n, wrong = 0;
+    const struct db_column *cols = db_statement_columns(stmt, &n);
+    const char *file = db_statement_names[stmt];
+    if (PQnfields(res) != n) {
+        print_error("%s.sql returns %d columns, statements.h declares %d\n", file,
+                    PQnfields(res), n);
+        return 1;
+    }
+    for (int c = 0; c < n; c++) {
+        if (strcmp(PQfname(res, c), cols[c].name) != 0 || PQftype(res, c) != cols[c].type) {
+            print_error("%s.sql column %d is %s (type %u), statements.h declares %s (type %u)\n",
+                        file, c, PQfname(res, c), PQftype(res, c), cols[c].name, cols[c].type);
+            wrong++;
+        }
+    }
+    return wrong;
+}
+
+static void every_statement_returns_its_declared_columns(void **state)
+{
+    struct fixture *f = *state;
+    int wrong = 0;
+    for (int i = 0; i < STMT_COUNT; i++) {
+        char name[24];
+        snprintf(name, sizeof(name), "described_%d", i);
+        PGresult *res = describe(f->db, (enum db_statement)i, name);
+        wrong += check_columns((enum db_statement)i, res);
+        PQclear(res);
+    }
+    assert_int_equal(wrong, 0);
+}
+
+/* The NOWAIT twin is its file with the marker made the keyword. */
+static void the_nowait_twin_differs_only_by_nowait(void **state)
+{
+    (void)state;
+    const char *wait = db_statement_sql(STMT_RESERVE_FOR_UPDATE);
+    const char *nowait = db_statement_sql(STMT_RESERVE_FOR_UPDATE_NOWAIT);
+    assert_non_null(strstr(wait, "FOR UPDATE OF e /* NOWAIT */)"));
+    assert_null(strstr(nowait, "/* NOWAIT */"));
+    assert_non_null(strstr(nowait, "FOR UPDATE OF e NOWAIT)"));
+    assert_int_equal(strlen(wait) - strlen(nowait), strlen("/*  */"));
+}
+
+/* A decoder refuses a result that does not have its statement's columns
+ * rather than read the wrong ones. */
+static void decoders_refuse_other_shapes(void **state)
+{
+    struct fixture *f = *state;
+    PGresult *res = PQexec(f->db, "SELECT 1::int8 AS id, 'a' AS name, 'b' AS email");
+    struct user_row u;
+    struct grant_row g;
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(user_row_decode(res, 0, &u), -1);
+    assert_int_equal(grant_row_decode(STMT_RESERVE_BATCH, res, 0, &g), -1);
+    assert_int_equal(grant_row_decode(STMT_USER_GET, res, 0, &g), -1);
+    PQclear(res);
+    res = PQexec(f->db, "SELECT 7::int8, 'Ada', 'ada@example.com', 1000::int8");
+    assert_int_equal(user_row_decode(res, 1, &u), -1);   /* no such row */
+    assert_int_equal(user_row_decode(res, 0, &u), 0);
+    assert_int_equal(u.id, 7);
+    assert_string_equal(u.email, "ada@example.com");
+    assert_int_equal(u.created_at_ms, 1000);
+    PQclear(res);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(every_statement_returns_its_declared_columns),
+        cmocka_unit_test(the_nowait_twin_differs_only_by_nowait),
+        cmocka_unit_test(decoders_refuse_other_shapes),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
