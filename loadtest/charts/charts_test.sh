@@ -112,7 +112,7 @@ fi
 check "oversell table: unsafe oversold 2 and 3 tickets, for-update none" \
     grep -qx '"unsafe" 2 3 14034728' "$work/data/oversell.dat"
 check "throughput table: pgbench best is the 4-client median (4000.5)" grep -qx 'pgb_best = 4000.5' "$work/data/vars.gp"
-if gnuplot -e "data='$work/data'; out='$work/out'" "$src/loadtest/charts/charts.gp" 2>"$work/gnuplot.err" &&
+if LC_ALL=C.UTF-8 gnuplot -e "data='$work/data'; out='$work/out'" "$src/loadtest/charts/charts.gp" 2>"$work/gnuplot.err" &&
     [ ! -s "$work/gnuplot.err" ]; then
     pass "gnuplot draws the charts without a warning"
 else
