@@ -10,14 +10,19 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
+#include <limits.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <poll.h>
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,8 +48,23 @@
 #define HEADER_RECORD_BYTES 64
 #define ANSWER_ROOM 640
 
-struct http_server {
+/* One libmicrohttpd daemon and the thread that runs it (see loop_main). */
+struct http_loop {
+    struct http_server *srv;
     struct MHD_Daemon *daemon;
+    pthread_t thread;
+    int wake_fd;                   /* eventfd: written after each resume */
+    bool started;
+    bool quiesced;                 /* by its own thread */
+};
+
+enum loop_phase { LOOP_RUN, LOOP_QUIESCE, LOOP_EXIT };
+
+struct http_server {
+    struct http_loop *loops;
+    int nloops;
+    atomic_int phase;              /* enum loop_phase */
+    atomic_int quiesced;           /* loops that no longer accept */
     struct guard *guard;
     struct http_server_options opts;
     atomic_int live;               /* exchanges not yet completed */
@@ -56,6 +76,7 @@ struct http_server {
 struct exchange {
     struct work work;              /* must stay first: workers hand it back */
     struct http_server *srv;
+    struct http_loop *loop;        /* the thread that runs the connection */
     struct MHD_Connection *conn;
     struct timespec started;
     const char *method_name;
@@ -166,6 +187,16 @@ static enum MHD_Result send_response(struct exchange *ex)
     return ret;
 }
 
+/* MHD_run() looks for resumed connections before it clears its own
+ * wake-up, so a resume in between would wait for the next event; this
+ * eventfd, cleared before MHD_run(), closes that gap. */
+static void loop_wake(struct http_loop *loop)
+{
+    uint64_t one = 1;
+    if (write(loop->wake_fd, &one, sizeof(one)) != (ssize_t)sizeof(one))
+        log_warn("http: cannot wake an HTTP thread: %s", strerror(errno));
+}
+
 struct http_deferred *http_defer(const struct http_request *req)
 {
     struct exchange *ex = req->exchange;
@@ -186,7 +217,9 @@ static bool release_hold(struct exchange *ex)
     ex->answered = true;
     if (!ex->suspended)
         return true;
+    struct http_loop *loop = ex->loop;  /* once resumed, ex may be freed */
     MHD_resume_connection(ex->conn);   /* MHD calls on_request again to send */
+    loop_wake(loop);
     return false;
 }
 
@@ -389,7 +422,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
                                   const char *upload_data, size_t *upload_data_size,
                                   void **con_cls)
 {
-    struct http_server *srv = cls;
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
     struct exchange *ex = *con_cls;
     if (!ex) {
         ex = calloc(1, sizeof(*ex));
@@ -397,6 +431,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             return MHD_NO;
         clock_gettime(CLOCK_MONOTONIC, &ex->started);
         ex->srv = srv;
+        ex->loop = loop;
         ex->conn = conn;
         ex->method_name = method;
         ex->req.path = url;        /* lives as long as the request */
@@ -503,6 +538,128 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
         log_warn("http: %s", msg);
 }
 
+/* An HTTP thread: wait for its daemon's sockets (its epoll fd) or a
+ * resume (wake_fd), then let MHD_run() handle what is ready. */
+static void *loop_main(void *arg)
+{
+    struct http_loop *l = arg;
+    struct http_server *srv = l->srv;
+    const union MHD_DaemonInfo *ep = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    struct pollfd p[2] = {{.fd = ep->epoll_fd, .events = POLLIN},
+                          {.fd = l->wake_fd, .events = POLLIN}};
+    int phase;
+    while ((phase = atomic_load(&srv->phase)) != LOOP_EXIT) {
+        if (phase == LOOP_QUIESCE && !l->quiesced) {
+            MHD_quiesce_daemon(l->daemon);   /* the listener is closed once, by the stopper */
+            l->quiesced = true;
+            atomic_fetch_add(&srv->quiesced, 1);
+        }
+        MHD_run(l->daemon);
+        MHD_UNSIGNED_LONG_LONG to;
+        int ms = MHD_get_timeout(l->daemon, &to) != MHD_YES ? -1 : to > INT_MAX ? INT_MAX : (int)to;
+        /* a failed poll() (EINTR) just goes round again */
+        uint64_t n;
+        if (poll(p, 2, ms) > 0 && (p[1].revents & POLLIN) &&
+            read(l->wake_fd, &n, sizeof(n)) != (ssize_t)sizeof(n))
+            log_warn("http: cannot clear an HTTP thread's wake-up: %s", strerror(errno));
+    }
+    return NULL;
+}
+
+/* Loop i's daemon; loop 0 binds addr, the others share its listener. */
+static int start_loop(struct http_server *srv, int i, unsigned flags, const struct sockaddr *addr)
+{
+    const struct http_server_options *opts = &srv->opts;
+    struct http_loop *l = &srv->loops[i];
+    l->srv = srv;
+    l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+    if (l->wake_fd < 0)
+        return -1;
+    struct MHD_OptionItem listen[2] = {{MHD_OPTION_SOCK_ADDR, 0, (void *)addr},
+                                       {MHD_OPTION_END, 0, NULL}};
+    if (i > 0) {
+        const union MHD_DaemonInfo *fd =
+            MHD_get_daemon_info(srv->loops[0].daemon, MHD_DAEMON_INFO_LISTEN_FD);
+        listen[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd->listen_fd, NULL};
+    }
+    /* libmicrohttpd's own limit is above ours (the guard's): at its limit
+     * it stops accepting and new clients hang in the backlog. */
+    unsigned limit = (unsigned)http_mhd_connection_limit(opts->max_connections);
+    l->daemon = MHD_start_daemon(
+        flags, (uint16_t)opts->port, admit, srv, on_request, l,
+        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+        MHD_OPTION_ARRAY, listen,
+        MHD_OPTION_CONNECTION_LIMIT, (limit + (unsigned)srv->nloops - 1) / (unsigned)srv->nloops,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
+        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_END);
+    if (!l->daemon)
+        return -1;
+    l->started = pthread_create(&l->thread, NULL, loop_main, l) == 0;
+    return l->started ? 0 : -1;
+}
+
+static int start_loops(struct http_server *srv, unsigned flags, const struct sockaddr *addr)
+{
+    srv->nloops = srv->opts.threads > 0 ? srv->opts.threads : 1;
+    srv->loops = calloc((size_t)srv->nloops, sizeof(*srv->loops));
+    if (!srv->loops)
+        return -1;
+    for (int i = 0; i < srv->nloops; i++)
+        srv->loops[i].wake_fd = -1;
+    for (int i = 0; i < srv->nloops; i++)
+        if (start_loop(srv, i, flags, addr) != 0)
+            return -1;
+    return 0;
+}
+
+static void wake_all(struct http_server *srv)
+{
+    for (int i = 0; i < srv->nloops; i++)
+        if (srv->loops[i].wake_fd >= 0)
+            loop_wake(&srv->loops[i]);
+}
+
+/* Every loop stops accepting (each quiesces its own daemon); the shared
+ * listener is returned, for the caller to close. */
+static MHD_socket quiesce_loops(struct http_server *srv)
+{
+    const union MHD_DaemonInfo *fd =
+        MHD_get_daemon_info(srv->loops[0].daemon, MHD_DAEMON_INFO_LISTEN_FD);
+    MHD_socket listener = fd ? fd->listen_fd : MHD_INVALID_SOCKET;
+    atomic_store(&srv->phase, LOOP_QUIESCE);
+    wake_all(srv);
+    struct timespec pause = {0, 1000000L};
+    while (atomic_load(&srv->quiesced) < srv->nloops)
+        nanosleep(&pause, NULL);
+    return listener;
+}
+
+/* Join the threads and stop the daemons (also after a failed start, where
+ * nothing has been quiesced yet and loop 0's daemon owns the listener). */
+static void stop_loops(struct http_server *srv)
+{
+    atomic_store(&srv->phase, LOOP_EXIT);
+    wake_all(srv);
+    for (int i = 0; i < srv->nloops; i++)
+        if (srv->loops[i].started)
+            pthread_join(srv->loops[i].thread, NULL);
+    for (int i = srv->nloops - 1; i >= 0; i--) {
+        struct http_loop *l = &srv->loops[i];
+        if (l->daemon && i > 0 && !l->quiesced)
+            MHD_quiesce_daemon(l->daemon);   /* the listener is loop 0's to close */
+        if (l->daemon)
+            MHD_stop_daemon(l->daemon);
+        if (l->wake_fd >= 0)
+            close(l->wake_fd);
+    }
+    free(srv->loops);
+    srv->loops = NULL;
+}
+
 int http_server_start(const struct http_server_options *opts, struct http_server **out,
                       char *err, size_t errlen)
 {
@@ -519,14 +676,19 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opts->port)};
     struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)opts->port)};
     struct sockaddr *addr;
-    /* poll(), not epoll: with libmicrohttpd 0.9.75's epoll thread pool, under
-     * a steady stream of suspend/resume (256 keep-alive connections, 20k
-     * req/s), about one 10-second run in four lost a thread's connections:
-     * their next requests sat unread in the socket (ss: Recv-Q 109 on 127
-     * server sockets) while that thread slept in epoll_wait(-1). With poll()
-     * 16 runs in a row lost none, at about 10% less throughput. */
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_POLL | MHD_ALLOW_SUSPEND_RESUME |
-                     MHD_USE_ERROR_LOG;
+    /* No MHD_USE_INTERNAL_POLLING_THREAD: libmicrohttpd 0.9.75's internal
+     * epoll loop (1.0.1's too) can sleep with requests in hand. When one
+     * epoll_wait() returns exactly 128 events (its MAX_EVENTS) it calls
+     * epoll_wait() again with the same timeout, up to the connection
+     * timeout, before handling the 128 it has; with edge-triggered sockets
+     * nothing wakes it. 256 keep-alive clients on 2 threads hit that in 2
+     * of 18 8-second runs, 128 on one thread in 9 of 12 (tests/stall/,
+     * docs/libmicrohttpd-epoll-stall.md). So each HTTP thread runs its own
+     * daemon here: it waits on the daemon's epoll fd itself and MHD_run()
+     * only takes what is ready (timeout 0). epoll, not poll(): poll() scans
+     * every connection at each wake-up, and 10,000 idle keep-alive
+     * connections cut throughput to 0.41-0.51 of what it was without. */
+    unsigned flags = MHD_USE_EPOLL | MHD_ALLOW_SUSPEND_RESUME | MHD_USE_ERROR_LOG;
     if (inet_pton(AF_INET, opts->bind, &in4.sin_addr) == 1) {
         addr = (struct sockaddr *)&in4;
     } else if (inet_pton(AF_INET6, opts->bind, &in6.sin6_addr) == 1) {
@@ -542,23 +704,10 @@ int http_server_start(const struct http_server_options *opts, struct http_server
         free(srv);
         return -1;
     }
-    srv->daemon = MHD_start_daemon(
-        flags, (uint16_t)opts->port, admit, srv, on_request, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_SOCK_ADDR, addr,
-        MHD_OPTION_THREAD_POOL_SIZE, (unsigned)opts->threads,
-        /* libmicrohttpd's own limit is above ours (the guard's): at its
-         * limit it stops accepting and new clients hang in the backlog. */
-        MHD_OPTION_CONNECTION_LIMIT, (unsigned)http_mhd_connection_limit(opts->max_connections),
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
-    if (!srv->daemon) {
+    if (start_loops(srv, flags, addr) != 0) {
         snprintf(err, errlen, "cannot listen on %s:%d (in use, or not permitted?)", opts->bind,
                  opts->port);
+        stop_loops(srv);
         guard_destroy(srv->guard);
         free(srv);
         return -1;
@@ -576,7 +725,7 @@ int http_server_stop(struct http_server *srv, int grace_ms)
 {
     if (!srv)
         return 0;
-    MHD_socket listener = MHD_quiesce_daemon(srv->daemon);
+    MHD_socket listener = quiesce_loops(srv);
     if (listener != MHD_INVALID_SOCKET)
         close(listener);
     /* Requests already received get their answers, with Connection: close;
@@ -594,7 +743,7 @@ int http_server_stop(struct http_server *srv, int grace_ms)
         log_error("stopping with %d requests unfinished after %d ms", live, grace_ms);
         return -1;
     }
-    MHD_stop_daemon(srv->daemon);
+    stop_loops(srv);
     guard_destroy(srv->guard);
     free(srv);
     return 0;
