@@ -1,7 +1,7 @@
 #ifndef RESERVD_SERVER_H
 #define RESERVD_SERVER_H
 
-/* The HTTP server: libmicrohttpd with an internal poll() thread pool.
+/* The HTTP server: one libmicrohttpd epoll daemon per HTTP thread (server.c).
  * Requests for routes that need the database are handed to the workers
  * and their connections suspended, so HTTP threads never wait on
  * PostgreSQL; routes that defer (reservations) hand their work on from

@@ -431,7 +431,8 @@ static const char *verdict(const struct row *w, const struct raw_reply *r, char 
     if (w->mhd && answered && r->status < 400)
         return "accepted what libmicrohttpd should refuse";
     if (!w->mhd && answered && r->status >= 400 && !raw_reply_is_json_error(r)) {
-        snprintf(why, len, "error answer is not reservd's JSON (Content-Type '%s')", r->content_type);
+        snprintf(why, len, "error answer is not reservd's JSON (Content-Type '%.60s')",
+                 r->content_type);
         return why;
     }
     return NULL;
