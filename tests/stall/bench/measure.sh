@@ -53,7 +53,7 @@ for r in $(seq "$rounds"); do
         start_server "$bin"
         livez=$(wrk_rps /livez)
         new_event; hot=$(wrk_rps /reservations "$here/reserve.lua")
-        python3 "$here/idle_holder.py" "$port" "$idle" 600 >"$work/holder" &
+        python3 "$here/../../../loadtest/idle_holder.py" "$port" "$idle" 600 >"$work/holder" &
         holder=$!
         for _ in $(seq 600); do grep -q holding "$work/holder" && break; sleep 0.1; done
         grep -q holding "$work/holder" || echo "round $r $name: the idle crowd did not settle" >&2
