@@ -316,6 +316,11 @@ static void metrics_move_with_traffic(void **state)
     const char *unmatched = "reservd_http_requests_total{route=\"unmatched\",status=\"404\"}";
     double before = metric(created), hist_before = metric(hist);
     double nf_before = metric(unmatched);
+    /* a bad id is counted under its route, not as unmatched */
+    const char *bad_id = "reservd_http_requests_total{route=\"GET /users/{id}\",status=\"400\"}";
+    double bad_before = metric(bad_id);
+    test_expect_error(srv.port, "GET", "/users/abc", NULL, 400, "invalid_id");
+    assert_true(metric(bad_id) == (bad_before < 0 ? 0 : bad_before) + 1);
     for (int i = 0; i < 3; i++) {
         char body[128];
         snprintf(body, sizeof(body), "{\"name\":\"M\",\"email\":\"metrics%d@example.com\"}", i);
