@@ -11,6 +11,7 @@ bin=${2:?reservd binary}
 load=${3:?reservd-load binary}
 admin=${RESERVD_TEST_ADMIN_URL:?set by scripts/test.sh}
 . "$src/scripts/lib.sh"
+. "$src/tests/support/start_reservd.sh"
 ensure_packages gnuplot-nox python3
 
 db=reservd_charts_$$
@@ -29,20 +30,7 @@ cleanup() {
 trap cleanup EXIT
 
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || { fail "CREATE DATABASE"; finish; }
-live=0
-for _ in 1 2 3 4 5; do   # a random port may be taken: try another
-    port=$((10000 + RANDOM % 20000))
-    "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 600); do
-        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && { live=1; break; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ "$live" = 1 ] && break
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
-[ "$live" = 1 ] || { cat "$work/log"; fail "reservd did not start"; finish; }
+start_reservd "$bin" "$url" "$work/log" || { cat "$work/log"; fail "reservd did not start"; finish; }
 base=http://127.0.0.1:$port
 for i in $(seq 30); do
     curl -fsS -o /dev/null -XPOST "$base/users" -H 'content-type: application/json' \

@@ -47,7 +47,7 @@ struct setting {
 
 /* "for-update|batch|..." from the strategy table (include/reservation.h). */
 #define STRATEGY_CHOICE(id, name, ack, fill, per_event, help) "|" name
-#define STRATEGY_CHOICES (RESERVATION_STRATEGIES(STRATEGY_CHOICE) + 1)
+#define STRATEGY_CHOICES (&(RESERVATION_STRATEGIES(STRATEGY_CHOICE))[1])   /* past the first "|" */
 
 static const struct setting settings[] = {
     CHECKED_SETTING("bind", "RESERVD_BIND", SET_ADDR, bind, "address to listen on (IPv4 or IPv6)"),
@@ -282,25 +282,14 @@ int config_apply_env_file(struct config *cfg, const char *path, char *err, size_
         snprintf(err, errlen, "--env-file %s: %s", path, strerror(errno));
         return -1;
     }
-    char line[2048];
+    /* getline, not a fixed buffer: a long line read in pieces had its tail
+     * parsed as a line of its own (found by fuzz_config) */
+    char *line = NULL;
+    size_t cap = 0;
     int lineno = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof(line), f)) {
+    while (rc == 0 && getline(&line, &cap, f) >= 0) {
         lineno++;
-        bool cut = !strchr(line, '\n') && !feof(f);
         char *s = trim(line);
-        if (cut && *s == '#') {   /* a long comment: skip the rest of it */
-            int c;
-            while ((c = fgetc(f)) != EOF && c != '\n')
-                ;
-            continue;
-        }
-        if (cut) {
-            /* the rest of the line would be read as a line of its own */
-            snprintf(err, errlen, "--env-file %s:%d: line longer than %zu bytes", path, lineno,
-                     sizeof(line) - 2);
-            rc = -1;
-            break;
-        }
         if (!*s || *s == '#')
             continue;
         if (strncmp(s, "export ", 7) == 0)
@@ -320,6 +309,7 @@ int config_apply_env_file(struct config *cfg, const char *path, char *err, size_
         }
         rc = apply_env_var(cfg, key, value, err, errlen);
     }
+    free(line);
     fclose(f);
     return rc;
 }

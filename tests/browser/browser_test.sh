@@ -17,6 +17,7 @@ work=${3:?work dir (in the build tree)}
 here=$(cd "$(dirname "$0")" && pwd)
 admin=${RESERVD_TEST_ADMIN_URL:?set by scripts/test.sh}
 . "$src/scripts/lib.sh"
+. "$src/tests/support/start_reservd.sh"
 # Node and npm are the machine's when present (another Node.js install may
 # provide them); Debian's packages otherwise.
 extra=(chromium)
@@ -69,20 +70,7 @@ fi
 
 # --- a reservd with one event ---------------------------------------------------------
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || { fail "CREATE DATABASE $db"; finish; }
-live=0
-for _ in 1 2 3 4 5; do   # a random port may be taken: try another
-    port=$((10000 + RANDOM % 20000))
-    "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$logs/reservd.log" &
-    pid=$!
-    for _ in $(seq 600); do
-        curl -fs "http://127.0.0.1:$port/readyz" >/dev/null && { live=1; break; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ "$live" = 1 ] && break
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
-[ "$live" = 1 ] || { cat "$logs/reservd.log"; fail "reservd did not start"; finish; }
+start_reservd "$bin" "$url" "$logs/reservd.log" || { cat "$logs/reservd.log"; fail "reservd did not start"; finish; }
 base=http://127.0.0.1:$port
 curl -fsS -o /dev/null -XPOST "$base/events" -H 'content-type: application/json' \
     -d '{"name":"Launch","date":"2026-12-31T20:00:00Z","location":"Hall","maxTickets":100}' \

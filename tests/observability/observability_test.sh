@@ -10,6 +10,7 @@ bin=${2:?reservd binary}
 here=$(cd "$(dirname "$0")" && pwd)
 admin=${RESERVD_TEST_ADMIN_URL:?set by scripts/test.sh}
 . "$src/scripts/lib.sh"
+. "$src/tests/support/start_reservd.sh"
 ensure_packages prometheus python3   # promtool
 
 db=reservd_observability_$$
@@ -35,20 +36,7 @@ check "promtool check config deploy/prometheus/prometheus.yml" \
 
 # --- a live reservd with a little traffic ----------------------------------------
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
-live=0
-for _ in 1 2 3 4 5; do   # a random port may be taken: try another
-    port=$((10000 + RANDOM % 20000))
-    "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 300); do
-        curl -fs "http://127.0.0.1:$port/livez" >/dev/null && { live=1; break; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ "$live" = 1 ] && break
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
-[ "$live" = 1 ] || { cat "$work/log"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
+start_reservd "$bin" "$url" "$work/log" || { cat "$work/log"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 base=http://127.0.0.1:$port
 post() { curl -s -o /dev/null -w '%{http_code}' -XPOST "$base$1" -H 'content-type: application/json' -d "$2"; }
 traffic=$(

@@ -5,6 +5,7 @@
 #   openapi_test.sh RESERVD_BIN DUMP_ROUTES_BIN     (needs RESERVD_TEST_ADMIN_URL)
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
+. "$here/../support/start_reservd.sh"
 bin=${1:?reservd binary}
 dump=${2:?dump_routes binary}
 admin=${RESERVD_TEST_ADMIN_URL:?set by scripts/test.sh}
@@ -21,21 +22,7 @@ cleanup() {
 trap cleanup EXIT
 
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || exit 1
-# A random port may be taken: try another until the server answers.
-live=0
-for _ in 1 2 3 4 5; do
-    port=$((10000 + RANDOM % 20000))   # below the ephemeral range
-    "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 300); do
-        curl -fs "http://127.0.0.1:$port/livez" >/dev/null && { live=1; break; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ "$live" = 1 ] && break
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
-[ "$live" = 1 ] || { cat "$work/log"; echo "0 passed, 1 failed"; exit 1; }
+start_reservd "$bin" "$url" "$work/log" || { cat "$work/log"; echo "0 passed, 1 failed"; exit 1; }
 check curl -fsS -o "$work/openapi.json" "http://127.0.0.1:$port/api/openapi.json"
 check bash "$here/validate.sh" "$work/openapi.json"
 "$dump" >"$work/routes.txt"

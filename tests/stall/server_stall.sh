@@ -9,6 +9,7 @@
 # STALL_HTTP_THREADS (2), STALL_USERS (300000); extra reservd flags in
 # STALL_RESERVD_ARGS.
 set -uo pipefail
+. "$(dirname "$0")/../support/start_reservd.sh"
 bin=${1:?reservd binary}
 load=${2:?reservd-load binary}
 seed=${3:?reservd-seed binary}
@@ -28,23 +29,9 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || exit 1
-# A random port may be taken: try another until the server answers.
-live=0
-for _ in 1 2 3 4 5; do
-    port=$((10000 + RANDOM % 20000))   # below the ephemeral range
-    # shellcheck disable=SC2086
-    "$bin" --bind 127.0.0.1 --port "$port" --database-url "$url" --log-level warn \
-        --reservation-strategy batch --http-threads "$threads" ${STALL_RESERVD_ARGS:-} 2>"$work/log" &
-    pid=$!
-    for _ in $(seq 300); do
-        curl -fs "http://127.0.0.1:$port/livez" >/dev/null && { live=1; break; }
-        kill -0 "$pid" 2>/dev/null || break
-        sleep 0.1
-    done
-    [ "$live" = 1 ] && break
-    kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-done
-[ "$live" = 1 ] || { cat "$work/log"; echo "reservd did not start"; exit 1; }
+# shellcheck disable=SC2086
+start_reservd "$bin" "$url" "$work/log" \
+    --reservation-strategy batch --http-threads "$threads" ${STALL_RESERVD_ARGS:-} || { cat "$work/log"; echo "reservd did not start"; exit 1; }
 # reservd has migrated the empty database: now the users
 "$seed" --count "$users" --database-url "$url" >/dev/null || { echo "reservd-seed failed"; exit 1; }
 
