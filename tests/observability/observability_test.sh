@@ -16,10 +16,7 @@ ensure_packages prometheus python3   # promtool
 db=reservd_observability_$$
 url="${admin%/*}/$db"
 work=$(mktemp -d)
-passed=0 failed=0
-pass() { passed=$((passed + 1)); echo "PASS: $*"; }
-fail() { failed=$((failed + 1)); echo "FAIL: $*"; }
-check() { local what=$1; shift; if "$@"; then pass "$what"; else fail "$what"; fi; }
+. "$src/tests/support/checks.sh"
 cleanup() {
     [ -n "${pid:-}" ] && kill "$pid" 2>/dev/null && wait "$pid" 2>/dev/null
     psql "$admin" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null 2>&1
