@@ -33,12 +33,14 @@ void events_get(struct app *app, const struct http_request *req, struct http_res
 void events_list(struct app *app, const struct http_request *req, struct http_response *resp);
 
 /* reservations.c */
-void reservations_create(struct app *app, const struct http_request *req, struct http_response *resp);
+void reservations_create(struct app *app, const struct http_request *req,
+                         struct http_response *resp);
 void reservations_create_compat(struct app *app, const struct http_request *req,
                                 struct http_response *resp);
 void reservations_get(struct app *app, const struct http_request *req, struct http_response *resp);
 void reservations_list(struct app *app, const struct http_request *req, struct http_response *resp);
-void reservations_cancel(struct app *app, const struct http_request *req, struct http_response *resp);
+void reservations_cancel(struct app *app, const struct http_request *req,
+                         struct http_response *resp);
 
 /* api.c: helpers shared by the handlers. */
 
@@ -86,9 +88,8 @@ void api_list(struct app *app, const struct http_request *req, struct http_respo
 /* Run an INSERT ... RETURNING: 201 with the row and Location prefix/id,
  * or 409 conflict_code when a unique index refuses it. */
 void api_insert(struct app *app, const struct http_request *req, struct http_response *resp,
-                enum db_statement stmt, int nparams, const char *const *params,
-                api_row_fn row, const char *prefix, const char *conflict_code,
-                const char *conflict_message);
+                enum db_statement stmt, int nparams, const char *const *params, api_row_fn row,
+                const char *prefix, const char *conflict_code, const char *conflict_message);
 
 /* 201 with Location: prefix/id. */
 void api_created(struct http_response *resp, json_t *body, const char *prefix, int64_t id);

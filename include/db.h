@@ -11,8 +11,8 @@
 
 enum db_status {
     DB_OK = 0,
-    DB_BUSY = -1,          /* no connection before the deadline */
-    DB_UNAVAILABLE = -2,   /* cannot connect, or the query failed */
+    DB_BUSY = -1,        /* no connection before the deadline */
+    DB_UNAVAILABLE = -2, /* cannot connect, or the query failed */
 };
 
 /* Every SQL statement the server runs; prepared once per connection. */
@@ -56,13 +56,13 @@ struct db_pool_stats {
     int size;
     int in_use;
     int waiting;
-    uint64_t reconnects;   /* connections (re)opened after the first */
+    uint64_t reconnects; /* connections (re)opened after the first */
 };
 
 /* Creates the pool and opens one connection to check the settings.
  * Returns 0, or -1 with a message in err. */
-int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
-                   char *err, size_t errlen);
+int db_pool_create(const struct db_pool_options *opts, struct db_pool **out, char *err,
+                   size_t errlen);
 /* All connections must be released. */
 void db_pool_destroy(struct db_pool *pool);
 
@@ -116,17 +116,17 @@ int db_command(struct db_conn *conn, const char *sql);
 /* How a finished query went. */
 enum db_result {
     DB_RESULT_OK,
-    DB_RESULT_UNIQUE_VIOLATION,   /* 23505 */
-    DB_RESULT_LOCK_TIMEOUT,       /* 55P03, 57014: the configured wait ran out
+    DB_RESULT_UNIQUE_VIOLATION, /* 23505 */
+    DB_RESULT_LOCK_TIMEOUT,     /* 55P03, 57014: the configured wait ran out
                                    * (or a NOWAIT lock was taken) */
-    DB_RESULT_FAILED,             /* anything else */
+    DB_RESULT_FAILED,           /* anything else */
 };
 enum db_result db_result_classify(const PGresult *res);
 
 /* The migrations compiled in from sql/migrations/, in version order. */
 struct db_migration {
-    int version;            /* NNNN of NNNN_name.sql */
-    const char *name;       /* "NNNN_name" */
+    int version;      /* NNNN of NNNN_name.sql */
+    const char *name; /* "NNNN_name" */
     const char *sql;
 };
 extern const struct db_migration db_migrations[];
@@ -141,7 +141,7 @@ int db_schema_apply(const char *conninfo, int wait_ms, char *err, size_t errlen)
  * built-in); no host at all means the local socket. */
 struct db_target {
     char user[64];
-    char host[256];    /* IPv6 addresses in brackets */
+    char host[256]; /* IPv6 addresses in brackets */
     char port[32];
     char dbname[64];
 };

@@ -16,7 +16,13 @@
 #define HTTP_MAX_HEADERS     4
 
 enum http_method {
-    HTTP_GET, HTTP_POST, HTTP_PUT, HTTP_PATCH, HTTP_DELETE, HTTP_HEAD, HTTP_OPTIONS,
+    HTTP_GET,
+    HTTP_POST,
+    HTTP_PUT,
+    HTTP_PATCH,
+    HTTP_DELETE,
+    HTTP_HEAD,
+    HTTP_OPTIONS,
     HTTP_METHOD_OTHER,
 };
 
@@ -25,21 +31,21 @@ const char *http_method_name(enum http_method method);
 
 struct http_query_arg {
     const char *key;
-    const char *value;      /* may be NULL for "?flag" */
+    const char *value; /* may be NULL for "?flag" */
 };
 
 struct http_request {
     enum http_method method;
-    const char *path;                   /* without the query string */
+    const char *path; /* without the query string */
     int64_t params[HTTP_MAX_PATH_PARAMS];
     int nparams;
     struct http_query_arg query[HTTP_MAX_QUERY];
     int nquery;
-    const char *body;                   /* NUL-terminated, may be NULL */
+    const char *body; /* NUL-terminated, may be NULL */
     size_t body_len;
     const char *request_id;
-    struct timespec deadline;           /* CLOCK_MONOTONIC: answer 503 busy after */
-    void *exchange;                     /* private to the server */
+    struct timespec deadline; /* CLOCK_MONOTONIC: answer 503 busy after */
+    void *exchange;           /* private to the server */
 };
 
 /* Whether a client's X-Request-Id may be echoed and logged as given: 1 to
@@ -50,17 +56,17 @@ bool http_request_id_acceptable(const char *id, size_t cap);
 const char *http_request_query(const struct http_request *req, const char *key);
 
 struct http_header {
-    const char *name;                   /* static string */
+    const char *name; /* static string */
     char value[128];
 };
 
 struct http_response {
     int status;
-    json_t *json;                       /* owned; NULL for a raw body */
-    const char *raw;                    /* static raw body (not freed) */
+    json_t *json;    /* owned; NULL for a raw body */
+    const char *raw; /* static raw body (not freed) */
     size_t raw_len;
-    char *owned_raw;                    /* malloc'd raw body, freed */
-    const char *content_type;           /* NULL means JSON */
+    char *owned_raw;          /* malloc'd raw body, freed */
+    const char *content_type; /* NULL means JSON */
     struct http_header headers[HTTP_MAX_HEADERS];
     int nheaders;
 };
@@ -72,12 +78,10 @@ void http_response_clear(struct http_response *resp);
 /* Set status and take ownership of body (a JSON object). */
 void http_respond_json(struct http_response *resp, int status, json_t *body);
 /* The one error format: {"error":{"code":...,"message":...}}. */
-void http_respond_error(struct http_response *resp, int status,
-                        const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
+void http_respond_error(struct http_response *resp, int status, const char *code, const char *fmt,
+                        ...) __attribute__((format(printf, 4, 5)));
 /* Add a header (name must be a static string). Returns 0 or -1 if full. */
-int http_response_add_header(struct http_response *resp, const char *name,
-                             const char *fmt, ...)
+int http_response_add_header(struct http_response *resp, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *http_response_header(const struct http_response *resp, const char *name);
 

@@ -21,14 +21,14 @@ struct db_pool;
  * per_event: an event's requests queue in the server and run one group at
  * a time (else each request runs on its own, up to the pool's share).
  * Adding a strategy is one file and one row here. */
-#define RESERVATION_STRATEGIES(X)                                                             \
-    X(for_update, "for-update", false, false, true,                                          \
-      "one transaction per request, event row locked; pipelined per event (default)")        \
-    X(batch, "batch", false, true, true,                                                     \
-      "an event's queued requests granted together: one lock, one insert, one commit")       \
-    X(atomic, "atomic", false, false, false,                                                 \
-      "one conditional UPDATE takes the ticket, then the insert (comparison point)")         \
-    X(unsafe, "unsafe", true, false, false,                                                  \
+#define RESERVATION_STRATEGIES(X)                                                      \
+    X(for_update, "for-update", false, false, true,                                    \
+      "one transaction per request, event row locked; pipelined per event (default)")  \
+    X(batch, "batch", false, true, true,                                               \
+      "an event's queued requests granted together: one lock, one insert, one commit") \
+    X(atomic, "atomic", false, false, false,                                           \
+      "one conditional UPDATE takes the ticket, then the insert (comparison point)")   \
+    X(unsafe, "unsafe", true, false, false,                                            \
       "the original app's count-then-insert without a lock: OVERSELLS (teaching only)")
 
 struct reservation_strategy_info {
@@ -55,9 +55,9 @@ enum reservation_outcome {
     RESERVATION_USER_NOT_FOUND,
     RESERVATION_ALREADY_RESERVED,
     RESERVATION_SOLD_OUT,
-    RESERVATION_BUSY,          /* no connection or lock in time: 503 busy */
-    RESERVATION_UNAVAILABLE,   /* the database failed: 503 unavailable */
-    RESERVATION_UNKNOWN,       /* private to src/reservation/ */
+    RESERVATION_BUSY,        /* no connection or lock in time: 503 busy */
+    RESERVATION_UNAVAILABLE, /* the database failed: 503 unavailable */
+    RESERVATION_UNKNOWN,     /* private to src/reservation/ */
 };
 
 /* Whether an outcome is an answer (not PENDING or UNKNOWN). */
@@ -74,9 +74,9 @@ struct reservation_grant {
 };
 
 struct reservation_options {
-    const char *strategy;      /* a name from RESERVATION_STRATEGIES */
-    int batch_max;             /* most requests for one event handled at once */
-    int batch_wait_us;         /* waits_to_fill: longest an idle event waits to fill */
+    const char *strategy; /* a name from RESERVATION_STRATEGIES */
+    int batch_max;        /* most requests for one event handled at once */
+    int batch_wait_us;    /* waits_to_fill: longest an idle event waits to fill */
 };
 
 struct reservation_strategy;
@@ -86,7 +86,7 @@ struct reservation_strategy;
 struct reservation_request {
     int64_t event_id;
     int64_t user_id;
-    struct timespec deadline;  /* CLOCK_MONOTONIC: answer busy after it */
+    struct timespec deadline; /* CLOCK_MONOTONIC: answer busy after it */
     /* Called exactly once, on any thread, possibly before
      * reservation_submit() returns; outcome is decided (and grant is set
      * for RESERVATION_RESERVED). */

@@ -17,13 +17,13 @@ struct workers;
 struct http_server;
 
 struct http_server_options {
-    const char *bind;              /* IPv4 or IPv6 literal */
+    const char *bind; /* IPv4 or IPv6 literal */
     int port;
     int threads;
     int max_connections;
-    int connection_timeout_s;      /* idle: no byte of a new request */
-    int read_timeout_ms;           /* a request must arrive whole this soon; 0: no limit */
-    int request_timeout_ms;        /* deadline for a request's database work */
+    int connection_timeout_s; /* idle: no byte of a new request */
+    int read_timeout_ms;      /* a request must arrive whole this soon; 0: no limit */
+    int request_timeout_ms;   /* deadline for a request's database work */
     const struct route *routes;
     size_t nroutes;
     struct app *app;
@@ -31,8 +31,8 @@ struct http_server_options {
 };
 
 /* 0, or -1 with a message in err. */
-int http_server_start(const struct http_server_options *opts, struct http_server **out,
-                      char *err, size_t errlen);
+int http_server_start(const struct http_server_options *opts, struct http_server **out, char *err,
+                      size_t errlen);
 /* Stop accepting, answer what was already received (with Connection:
  * close), refuse new requests on open connections (503 shutting_down),
  * close idle connections, and stop once nothing is in flight. 0, or -1

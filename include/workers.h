@@ -9,7 +9,7 @@
 
 /* The struct that embeds member, from a pointer to that member (a job's
  * struct work is found inside its owner this way). */
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 struct work {
     void (*run)(struct work *work);

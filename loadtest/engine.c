@@ -19,8 +19,8 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#define SCAN_NS 20000000ull   /* timeout scan period: 20 ms */
-#define ERR_BODY_MAX 16384    /* failure bodies kept for the error code */
+#define SCAN_NS      20000000ull /* timeout scan period: 20 ms */
+#define ERR_BODY_MAX 16384       /* failure bodies kept for the error code */
 
 enum { C_IDLE, C_CONNECTING, C_SENDING, C_RECEIVING };
 
@@ -296,12 +296,13 @@ static int open_conn(struct worker *w, struct conn *c, enum lt_terr *kind)
     }
     int one = 1; /* best effort: requests go out in one write anyway */
     (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-    if (connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) < 0 && errno != EINPROGRESS) {
+    if (connect(fd, (const struct sockaddr *)&cfg->addr, cfg->addrlen) < 0 &&
+        errno != EINPROGRESS) {
         *kind = connect_kind(errno);
         close(fd);
         return -1;
     }
-    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c };
     if (epoll_ctl(w->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
         *kind = TE_SOCKET;
         close(fd);
@@ -434,12 +435,13 @@ static int worker_init(struct worker *w, const struct lt_config *cfg, long nconn
     w->issuing = true;
     w->req_timeout_ns = (uint64_t)(cfg->req_timeout * 1e9);
     w->hard_stop_ns = start + (uint64_t)(cfg->timeout * 1e9);
-    w->stop_issue_ns = cfg->mode == LT_STEADY ? start + (uint64_t)(cfg->duration * 1e9) : UINT64_MAX;
+    w->stop_issue_ns =
+        cfg->mode == LT_STEADY ? start + (uint64_t)(cfg->duration * 1e9) : UINT64_MAX;
     w->ep = epoll_create1(EPOLL_CLOEXEC);
     w->conns = calloc((size_t)(nconns ? nconns : 1), sizeof *w->conns);
     if (w->ep < 0 || !w->conns || lt_stats_init(&w->st, cfg->events) < 0)
         return -1;
-    w->st.timeline.origin_ns = start;   /* one origin, so the timelines merge */
+    w->st.timeline.origin_ns = start; /* one origin, so the timelines merge */
     for (long i = 0; i < nconns; i++)
         w->conns[i].fd = -1;
     return 0;
@@ -462,8 +464,8 @@ static void worker_free(struct worker *w)
 int lt_run(const struct lt_config *c, struct lt_stats *out)
 {
     static_len = 0;
-    if (lt_template_is_static(c) &&
-        lt_render_request(c, 0, c->mode == LT_SPIKE, static_req, sizeof static_req, &static_len) < 0)
+    if (lt_template_is_static(c) && lt_render_request(c, 0, c->mode == LT_SPIKE, static_req,
+                                                      sizeof static_req, &static_len) < 0)
         return -1;
     atomic_store(&next_request, 0);
     long long slots = c->mode == LT_SPIKE ? c->requests : c->connections;

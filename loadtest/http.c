@@ -78,7 +78,16 @@ int lt_render_request(const struct lt_config *c, long long k, bool close_conn, c
 
 /* ---- response parser ---- */
 
-enum { HP_HEAD, HP_LEN, HP_CHUNK_SIZE, HP_CHUNK_DATA, HP_CHUNK_END, HP_TRAILER, HP_UNTIL_EOF, HP_DONE };
+enum {
+    HP_HEAD,
+    HP_LEN,
+    HP_CHUNK_SIZE,
+    HP_CHUNK_DATA,
+    HP_CHUNK_END,
+    HP_TRAILER,
+    HP_UNTIL_EOF,
+    HP_DONE
+};
 
 void lt_resp_reset(struct lt_resp *r, bool store_all, size_t body_max)
 {

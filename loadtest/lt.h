@@ -27,9 +27,9 @@ enum lt_terr {
 extern const char *const lt_terr_names[TE_COUNT];
 
 #define LT_MAX_EXPECT 16
-#define LT_MAX_CODES 32
+#define LT_MAX_CODES  32
 #define LT_MAX_STATUS 1000
-#define LT_REQ_MAX 16384 /* largest rendered request */
+#define LT_REQ_MAX    16384 /* largest rendered request */
 
 struct lt_config {
     enum lt_mode mode;

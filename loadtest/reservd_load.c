@@ -15,7 +15,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
-#define EXIT_USAGE 2
+#define EXIT_USAGE  2
 #define EXIT_VERIFY 3
 
 static const char usage_text[] =
@@ -33,7 +33,8 @@ static const char usage_text[] =
     "  --timeout S           overall time limit in seconds (default 60)\n"
     "  --request-timeout S   per-request limit incl. connect, seconds (default 30)\n"
     "  --scenario NAME       reserve   POST /reservations {\"eventId\":{event},\"userId\":{i}}\n"
-    "                        compat    POST /reservation/{event}/{i} (no body, like the k6 script)\n"
+    "                        compat    POST /reservation/{event}/{i} (no body, like the k6 "
+    "script)\n"
     "                        get-event GET /events/{event}\n"
     "                        livez     GET /livez (default)\n"
     "  --method M --path P [--body B]  custom template; {i} = request number from\n"
@@ -42,12 +43,14 @@ static const char usage_text[] =
     "  --events K            cycle {event} over K event ids (default 1)\n"
     "  --user-start N        value of {i} for the first request (default 1)\n"
     "  --expect-status LIST  e.g. 201=100,409=9900: exact counts, else exit 1\n"
-    "  --verify              read back every event and its reservations, check invariants (exit 3)\n"
+    "  --verify              read back every event and its reservations, check invariants (exit "
+    "3)\n"
     "  --allow-prior         events had reservations before the run: skip 201s == active check\n"
     "  --expect-granted N    with --verify: active reservations over all events must equal N\n"
     "  --json                print exactly one JSON object on stdout\n"
     "  --answers FILE        write one line per finished request: \"<i> <status> <id>\"\n"
-    "                        ({i} value, HTTP status or 0 without a response, body's \"id\" or -1)\n"
+    "                        ({i} value, HTTP status or 0 without a response, body's \"id\" or "
+    "-1)\n"
     "  -h, --help            this text\n";
 
 static int usage_error(const char *fmt, const char *arg)
@@ -131,7 +134,8 @@ static int parse_url(struct lt_config *c, const char *url, const char **path)
             return usage_error("bad port in URL: %s", url);
     }
     if (set_loopback_addr(c, name, (long)port) < 0)
-        return usage_error("refusing non-loopback target %s (only 127.0.0.0/8, ::1, localhost)", url);
+        return usage_error("refusing non-loopback target %s (only 127.0.0.0/8, ::1, localhost)",
+                           url);
     snprintf(c->host, sizeof c->host, "%.*s", (int)hl, h);
     snprintf(c->url, sizeof c->url, "http://%s", c->host);
     *path = slash ? slash : "";
@@ -143,13 +147,15 @@ static int parse_expect(struct lt_config *c, const char *arg)
 {
     char buf[512];
     snprintf(buf, sizeof buf, "%s", arg);
-    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+    for (char *save = NULL, *tok = strtok_r(buf, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
         char *eq = strchr(tok, '=');
         long long code, n;
         if (!eq || c->n_expect == LT_MAX_EXPECT)
             return -1;
         *eq = '\0';
-        if (parse_ll(tok, 100, LT_MAX_STATUS - 1, &code) < 0 || parse_ll(eq + 1, 0, 1000000000000LL, &n) < 0)
+        if (parse_ll(tok, 100, LT_MAX_STATUS - 1, &code) < 0 ||
+            parse_ll(eq + 1, 0, 1000000000000LL, &n) < 0)
             return -1;
         c->expect_code[c->n_expect] = (int)code;
         c->expect_count[c->n_expect++] = (uint64_t)n;
@@ -170,7 +176,8 @@ static int apply_scenario(struct lt_config *c, const char *url_path)
     if (s && c->body)
         return usage_error("%s", "--body needs --path");
     if (s && strcmp(s, "reserve") == 0)
-        c->method = "POST", c->path = "/reservations", c->body = "{\"eventId\":{event},\"userId\":{i}}";
+        c->method = "POST", c->path = "/reservations",
+        c->body = "{\"eventId\":{event},\"userId\":{i}}";
     else if (s && strcmp(s, "compat") == 0)
         c->method = "POST", c->path = "/reservation/{event}/{i}";
     else if (s && strcmp(s, "get-event") == 0)
@@ -237,7 +244,8 @@ static int check_config(struct lt_config *c)
             perror("reservd-load: setrlimit");
     }
     long long need = (c->mode == LT_SPIKE ? c->requests : c->connections) + 32;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY && (rlim_t)need > rl.rlim_cur) {
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY &&
+        (rlim_t)need > rl.rlim_cur) {
         char msg[64];
         snprintf(msg, sizeof msg, "%lld", need);
         return usage_error("needs %s file descriptors, above RLIMIT_NOFILE", msg);
@@ -247,19 +255,39 @@ static int check_config(struct lt_config *c)
 
 static int parse_args(struct lt_config *c, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        {"requests", 1, 0, 'n'},   {"connections", 1, 0, 'c'},     {"duration", 1, 0, 'd'},
-        {"threads", 1, 0, 't'},    {"timeout", 1, 0, 'T'},         {"request-timeout", 1, 0, 'R'},
-        {"scenario", 1, 0, 's'},   {"method", 1, 0, 'm'},          {"path", 1, 0, 'p'},
-        {"body", 1, 0, 'b'},       {"event", 1, 0, 'e'},           {"events", 1, 0, 'E'},
-        {"user-start", 1, 0, 'U'}, {"expect-status", 1, 0, 'x'},   {"expect-granted", 1, 0, 'g'},
-        {"verify", 0, 0, 'v'},     {"allow-prior", 0, 0, 'A'},     {"json", 0, 0, 'j'},
-        {"url", 1, 0, 'u'},        {"help", 0, 0, 'h'},            {"answers", 1, 0, 'a'},
-        {0, 0, 0, 0}};
+    static const struct option opts[] = { { "requests", 1, 0, 'n' },
+                                          { "connections", 1, 0, 'c' },
+                                          { "duration", 1, 0, 'd' },
+                                          { "threads", 1, 0, 't' },
+                                          { "timeout", 1, 0, 'T' },
+                                          { "request-timeout", 1, 0, 'R' },
+                                          { "scenario", 1, 0, 's' },
+                                          { "method", 1, 0, 'm' },
+                                          { "path", 1, 0, 'p' },
+                                          { "body", 1, 0, 'b' },
+                                          { "event", 1, 0, 'e' },
+                                          { "events", 1, 0, 'E' },
+                                          { "user-start", 1, 0, 'U' },
+                                          { "expect-status", 1, 0, 'x' },
+                                          { "expect-granted", 1, 0, 'g' },
+                                          { "verify", 0, 0, 'v' },
+                                          { "allow-prior", 0, 0, 'A' },
+                                          { "json", 0, 0, 'j' },
+                                          { "url", 1, 0, 'u' },
+                                          { "help", 0, 0, 'h' },
+                                          { "answers", 1, 0, 'a' },
+                                          { 0, 0, 0, 0 } };
     const char *url = NULL, *url_path = "";
-    *c = (struct lt_config){.mode = LT_STEADY, .connections = 64, .duration = 10, .threads = 1,
-                            .timeout = 60, .req_timeout = 30, .event = 1, .events = 1, .user_start = 1,
-                            .expect_granted = -1};
+    *c = (struct lt_config){ .mode = LT_STEADY,
+                             .connections = 64,
+                             .duration = 10,
+                             .threads = 1,
+                             .timeout = 60,
+                             .req_timeout = 30,
+                             .event = 1,
+                             .events = 1,
+                             .user_start = 1,
+                             .expect_granted = -1 };
     int opt;
     while ((opt = getopt_long(argc, argv, "n:c:d:t:h", opts, NULL)) != -1) {
         if (opt == 'h') {
@@ -279,7 +307,8 @@ static int parse_args(struct lt_config *c, int argc, char **argv)
     }
     if (!c->requests)
         c->requests = c->mode == LT_SPIKE ? 10000 : 10000000;
-    if (parse_url(c, url ? url : "http://127.0.0.1:3001", &url_path) < 0 || apply_scenario(c, url_path) < 0)
+    if (parse_url(c, url ? url : "http://127.0.0.1:3001", &url_path) < 0 ||
+        apply_scenario(c, url_path) < 0)
         return -1;
     return check_config(c);
 }
@@ -302,10 +331,12 @@ static json_t *build_report(const struct lt_config *c, const struct lt_stats *st
         if (st->status[s] && snprintf(key, sizeof key, "%d", s) > 0)
             bad |= json_object_set_new(status, key, json_integer((json_int_t)st->status[s]));
     for (int i = 0; !bad && i < st->n_codes; i++)
-        bad |= json_object_set_new(errors, st->codes[i].name, json_integer((json_int_t)st->codes[i].n));
+        bad |= json_object_set_new(errors, st->codes[i].name,
+                                   json_integer((json_int_t)st->codes[i].n));
     for (int k = 0; !bad && k < TE_COUNT; k++)
         if (st->terr[k])
-            bad |= json_object_set_new(kinds, lt_terr_names[k], json_integer((json_int_t)st->terr[k]));
+            bad |=
+                json_object_set_new(kinds, lt_terr_names[k], json_integer((json_int_t)st->terr[k]));
     if (bad) {
         json_decref(status);
         json_decref(errors);
@@ -313,16 +344,17 @@ static json_t *build_report(const struct lt_config *c, const struct lt_stats *st
         return NULL;
     }
     const struct lt_hist *h = &st->hist;
-    json_t *r = json_pack("{s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:o,s:f,s:f,s:{s:f,s:f,s:f,s:f,s:f,s:f}}",
-                     "mode", c->mode == LT_SPIKE ? "spike" : "steady", "url", c->url, "method", c->method,
-                     "path", c->path, "requests", (json_int_t)(st->responses + lt_stats_transport_total(st)),
-                     "responses", (json_int_t)st->responses, "status", status, "errors", errors,
-                     "transport_errors", (json_int_t)lt_stats_transport_total(st), "transport_error_kinds",
-                     kinds, "wall_seconds", r3(wall), "rps", r3(wall > 0 ? (double)st->responses / wall : 0.0),
-                     "latency_ms", "p50", r3(lt_hist_percentile_ms(h, 50)), "p90",
-                     r3(lt_hist_percentile_ms(h, 90)), "p99", r3(lt_hist_percentile_ms(h, 99)), "p999",
-                     r3(lt_hist_percentile_ms(h, 99.9)), "max", r3((double)h->max_us / 1000.0), "mean",
-                     r3(h->count ? (double)h->sum_us / (double)h->count / 1000.0 : 0.0));
+    json_t *r = json_pack(
+        "{s:s,s:s,s:s,s:s,s:I,s:I,s:o,s:o,s:I,s:o,s:f,s:f,s:{s:f,s:f,s:f,s:f,s:f,s:f}}", "mode",
+        c->mode == LT_SPIKE ? "spike" : "steady", "url", c->url, "method", c->method, "path",
+        c->path, "requests", (json_int_t)(st->responses + lt_stats_transport_total(st)),
+        "responses", (json_int_t)st->responses, "status", status, "errors", errors,
+        "transport_errors", (json_int_t)lt_stats_transport_total(st), "transport_error_kinds",
+        kinds, "wall_seconds", r3(wall), "rps", r3(wall > 0 ? (double)st->responses / wall : 0.0),
+        "latency_ms", "p50", r3(lt_hist_percentile_ms(h, 50)), "p90",
+        r3(lt_hist_percentile_ms(h, 90)), "p99", r3(lt_hist_percentile_ms(h, 99)), "p999",
+        r3(lt_hist_percentile_ms(h, 99.9)), "max", r3((double)h->max_us / 1000.0), "mean",
+        r3(h->count ? (double)h->sum_us / (double)h->count / 1000.0 : 0.0));
     /* For charts: the whole latency curve and the responses over time. */
     if (r && (json_object_set_new(r, "latency_percentiles_ms", lt_hist_percentiles_json(h)) < 0 ||
               json_object_set_new(r, "timeline", lt_timeline_json(&st->timeline)) < 0)) {
@@ -339,7 +371,8 @@ static void print_counts(const char *label, json_t *obj)
     json_t *v;
     int first = 1;
     printf("%-14s", label);
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         printf("%s%s: %lld", first ? "" : ", ", k, (long long)json_integer_value(v));
         first = 0;
     }
@@ -349,9 +382,9 @@ static void print_counts(const char *label, json_t *obj)
 static void print_human(const struct lt_config *c, json_t *r)
 {
     json_t *lat = json_object_get(r, "latency_ms");
-    printf("reservd-load %s: %s %s on %s, %s %ld thread(s)\n", c->mode == LT_SPIKE ? "spike" : "steady",
-           c->method, c->path, c->url, c->mode == LT_SPIKE ? "one connection per request," : "keep-alive,",
-           c->threads);
+    printf("reservd-load %s: %s %s on %s, %s %ld thread(s)\n",
+           c->mode == LT_SPIKE ? "spike" : "steady", c->method, c->path, c->url,
+           c->mode == LT_SPIKE ? "one connection per request," : "keep-alive,", c->threads);
     printf("%-14s%lld (%lld responses, %lld transport errors)\n", "requests",
            (long long)json_integer_value(json_object_get(r, "requests")),
            (long long)json_integer_value(json_object_get(r, "responses")),
@@ -361,10 +394,12 @@ static void print_human(const struct lt_config *c, json_t *r)
     print_counts("status", json_object_get(r, "status"));
     print_counts("error codes", json_object_get(r, "errors"));
     print_counts("transport", json_object_get(r, "transport_error_kinds"));
-    printf("%-14sp50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (mean %.3f)\n", "latency ms",
-           json_real_value(json_object_get(lat, "p50")), json_real_value(json_object_get(lat, "p90")),
-           json_real_value(json_object_get(lat, "p99")), json_real_value(json_object_get(lat, "p999")),
-           json_real_value(json_object_get(lat, "max")), json_real_value(json_object_get(lat, "mean")));
+    printf(
+        "%-14sp50 %.3f  p90 %.3f  p99 %.3f  p99.9 %.3f  max %.3f  (mean %.3f)\n", "latency ms",
+        json_real_value(json_object_get(lat, "p50")), json_real_value(json_object_get(lat, "p90")),
+        json_real_value(json_object_get(lat, "p99")), json_real_value(json_object_get(lat, "p999")),
+        json_real_value(json_object_get(lat, "max")),
+        json_real_value(json_object_get(lat, "mean")));
 }
 
 /* Compares --expect-status with the counts; returns the number of mismatches. */

@@ -7,8 +7,8 @@
 #include <time.h>
 
 const char *const lt_terr_names[TE_COUNT] = {
-    "connect_refused", "connect_eagain", "connect_error", "reset",
-    "eof",             "timeout",        "bad_response",  "socket",
+    "connect_refused", "connect_eagain", "connect_error", "reset", "eof",
+    "timeout",         "bad_response",   "socket",
 };
 
 uint64_t lt_now_ns(void)
@@ -83,8 +83,8 @@ double lt_hist_percentile_ms(const struct lt_hist *h, double p)
 }
 
 /* Enough points for a smooth percentile curve up to p99.99. */
-static const double pct_points[] = {0,  10, 20, 30, 40, 50,   60,   70,   75,    80,  85, 90,
-                                    92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100};
+static const double pct_points[] = { 0,    10, 20, 30, 40, 50, 60,   70,   75,    80,    85, 90,
+                                     92.5, 95, 96, 97, 98, 99, 99.5, 99.9, 99.95, 99.99, 100 };
 
 json_t *lt_hist_percentiles_json(const struct lt_hist *h)
 {
@@ -92,7 +92,8 @@ json_t *lt_hist_percentiles_json(const struct lt_hist *h)
     for (size_t i = 0; arr && i < sizeof pct_points / sizeof pct_points[0]; i++) {
         /* p0 reads as rank 1: the fastest response */
         double ms = lt_hist_percentile_ms(h, pct_points[i]);
-        json_t *pair = json_pack("[f,f]", pct_points[i], (double)(long long)(ms * 1000 + 0.5) / 1000);
+        json_t *pair =
+            json_pack("[f,f]", pct_points[i], (double)(long long)(ms * 1000 + 0.5) / 1000);
         if (json_array_append_new(arr, pair) < 0) {
             json_decref(arr);
             return NULL;
@@ -135,8 +136,8 @@ static void timeline_merge(struct lt_timeline *dst, const struct lt_timeline *sr
 
 json_t *lt_timeline_json(const struct lt_timeline *t)
 {
-    static const char *const names[LT_OUTCOMES] = {"ok", "4xx", "5xx", "transport"};
-    int used = 0;   /* slots up to the last non-empty one */
+    static const char *const names[LT_OUTCOMES] = { "ok", "4xx", "5xx", "transport" };
+    int used = 0; /* slots up to the last non-empty one */
     for (int o = 0; o < LT_OUTCOMES; o++)
         for (int i = used; i < LT_TL_SLOTS; i++)
             if (t->n[o][i])
@@ -149,7 +150,7 @@ json_t *lt_timeline_json(const struct lt_timeline *t)
                 json_decref(arr);
                 arr = NULL;
             }
-        if (json_object_set_new(obj, names[o], arr) < 0) {   /* NULL arr fails too */
+        if (json_object_set_new(obj, names[o], arr) < 0) { /* NULL arr fails too */
             json_decref(obj);
             obj = NULL;
         }

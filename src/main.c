@@ -41,7 +41,8 @@ static int usable_connections(const struct config *cfg)
     if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
         return cfg->max_connections;
     long room = (long)rl.rlim_cur - cfg->pool_size - 64;
-    while (room > 16 && http_mhd_connection_limit((int)room) > (long)rl.rlim_cur - cfg->pool_size - 64)
+    while (room > 16 &&
+           http_mhd_connection_limit((int)room) > (long)rl.rlim_cur - cfg->pool_size - 64)
         room -= room / 16 + 1;
     if (room < cfg->max_connections) {
         log_warn("max-connections lowered from %d to %ld by the open-file limit (%ld)",
@@ -112,7 +113,7 @@ static int serve(struct app *app)
     if (strcmp(cfg->strategy, "unsafe") == 0)
         log_warn("reservation strategy 'unsafe' OVERSELLS tickets under concurrency; "
                  "never use it outside a demonstration");
-    struct db_target db = {"?", "?", "?", "?"};
+    struct db_target db = { "?", "?", "?", "?" };
     if (db_target_of(cfg->database_url, &db) != 0)
         log_debug("cannot parse the database URL for the start-up line");
     log_info("reservd listening on %s:%d (database %s:%s/%s, http threads %d, workers %d, pool %d, "
@@ -142,22 +143,15 @@ out:
 
 int main(int argc, char **argv)
 {
-    static struct app app;   /* lives for the whole process; owned by main */
+    static struct app app; /* lives for the whole process; owned by main */
     char err[512];
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     switch (config_load(&app.cfg, argc, argv, env_lookup, err, sizeof(err))) {
-    case CONFIG_EXIT_HELP:
-        config_usage(stdout, argv[0], (int)ncpu);
-        return 0;
-    case CONFIG_EXIT_VERSION:
-        printf("reservd %s\n", config_version());
-        return 0;
-    case CONFIG_ERROR:
-        fprintf(stderr, "reservd: %s\n(see reservd --help)\n", err);
-        return 2;
-    case CONFIG_OK:
-        break;
+    case CONFIG_EXIT_HELP: config_usage(stdout, argv[0], (int)ncpu); return 0;
+    case CONFIG_EXIT_VERSION: printf("reservd %s\n", config_version()); return 0;
+    case CONFIG_ERROR: fprintf(stderr, "reservd: %s\n(see reservd --help)\n", err); return 2;
+    case CONFIG_OK: break;
     }
     /* glibc gives each busy thread its own arena; with dozens of workers
      * that doubles peak RSS under a spike (measured 120 MB vs 57 MB for

@@ -23,11 +23,8 @@ struct db_conn *api_acquire(struct app *app, const struct http_request *req,
 {
     struct db_conn *conn;
     switch (db_pool_acquire(app->pool, &req->deadline, DB_USE_ANY, &conn)) {
-    case DB_OK:
-        return conn;
-    case DB_BUSY:
-        api_busy(resp);
-        return NULL;
+    case DB_OK: return conn;
+    case DB_BUSY: api_busy(resp); return NULL;
     default:
         http_respond_error(resp, 503, "unavailable", "the database is unavailable");
         return NULL;
@@ -99,18 +96,16 @@ void api_get_by_id(struct app *app, const struct http_request *req, struct http_
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)
         return;
-    const char *params[] = {id};
+    const char *params[] = { id };
     PGresult *res = db_exec(conn, stmt, 1, params);
     if (!res || db_result_classify(res) != DB_RESULT_OK)
         api_db_failure(app, resp, res);
-    else if (PQntuples(res) == 0)
-    {
+    else if (PQntuples(res) == 0) {
         char code[48];
         snprintf(code, sizeof(code), "%s_not_found", what);
         http_respond_error(resp, 404, code, "no %s with id %s", what, id);
-    }
-    else
-        respond_row(app, resp, 200, row(res, 0, &(int64_t){0}));
+    } else
+        respond_row(app, resp, 200, row(res, 0, &(int64_t){ 0 }));
     PQclear(res);
     api_release(app, conn);
 }
@@ -152,9 +147,8 @@ void api_created(struct http_response *resp, json_t *body, const char *prefix, i
 }
 
 void api_insert(struct app *app, const struct http_request *req, struct http_response *resp,
-                enum db_statement stmt, int nparams, const char *const *params,
-                api_row_fn row, const char *prefix, const char *conflict_code,
-                const char *conflict_message)
+                enum db_statement stmt, int nparams, const char *const *params, api_row_fn row,
+                const char *prefix, const char *conflict_code, const char *conflict_message)
 {
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)

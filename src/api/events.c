@@ -18,13 +18,9 @@ static json_t *event_json(const PGresult *res, int row, int64_t *id)
     if (event_row_decode(res, row, &e) != 0)
         return NULL;
     *id = e.id;
-    return json_pack("{s:I, s:s, s:o, s:s, s:I, s:I, s:I, s:o}",
-                     "id", (json_int_t)e.id,
-                     "name", e.name,
-                     "date", api_time_json(e.date_ms),
-                     "location", e.location,
-                     "maxTickets", (json_int_t)e.max_tickets,
-                     "reservedTickets", (json_int_t)e.reserved_tickets,
+    return json_pack("{s:I, s:s, s:o, s:s, s:I, s:I, s:I, s:o}", "id", (json_int_t)e.id, "name",
+                     e.name, "date", api_time_json(e.date_ms), "location", e.location, "maxTickets",
+                     (json_int_t)e.max_tickets, "reservedTickets", (json_int_t)e.reserved_tickets,
                      "remainingTickets", (json_int_t)(e.max_tickets - e.reserved_tickets),
                      "createdAt", api_time_json(e.created_at_ms));
 }
@@ -46,7 +42,7 @@ void events_create(struct app *app, const struct http_request *req, struct http_
         validate_fail(resp, "date must be an RFC 3339 date-time, e.g. 2026-12-31T20:00:00Z");
     } else {
         snprintf(max_s, sizeof(max_s), "%lld", (long long)max);
-        const char *params[] = {name, date_s, location, max_s};
+        const char *params[] = { name, date_s, location, max_s };
         api_insert(app, req, resp, STMT_EVENT_INSERT, 4, params, event_json, "/events",
                    "event_name_taken", "an event with this name already exists");
     }
@@ -63,6 +59,6 @@ void events_list(struct app *app, const struct http_request *req, struct http_re
     struct api_page page;
     if (api_page_params(req, resp, &page) != 0)
         return;
-    const char *params[] = {page.after, page.fetch};
+    const char *params[] = { page.after, page.fetch };
     api_list(app, req, resp, STMT_EVENT_LIST, 2, params, page.limit, event_json);
 }

@@ -17,8 +17,9 @@ extern const size_t openapi_json_len, api_html_len, swagger_initializer_js_len, 
  * files (no inline script or style), images from this origin and CSS data:
  * URIs, fetches (Swagger UI's "Try it out") to this origin. Swagger UI needs
  * no more: the browser test (tests/browser) fails on any violation. */
-#define DOCS_CSP "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; " \
-                 "frame-ancestors 'none'"
+#define DOCS_CSP                                                                     \
+    "default-src 'self'; img-src 'self' data:; object-src 'none'; base-uri 'none'; " \
+    "frame-ancestors 'none'"
 _Static_assert(sizeof(DOCS_CSP) <= sizeof(((struct http_header *)0)->value),
                "DOCS_CSP does not fit a response header");
 
@@ -28,22 +29,22 @@ _Static_assert(sizeof(DOCS_CSP) <= sizeof(((struct http_header *)0)->value),
 #define CACHE_OURS     "no-cache"
 
 struct docs_file {
-    const char *path;           /* as in the route table */
+    const char *path; /* as in the route table */
     const char *data;
     const size_t *len;
     const char *type;
     const char *cache;
-    bool page;                  /* an HTML document: send the CSP */
+    bool page; /* an HTML document: send the CSP */
 };
 
 static const struct docs_file docs_files[] = {
-    {"/api", api_html, &api_html_len, "text/html; charset=utf-8", CACHE_OURS, true},
-    {"/api/swagger-initializer.js", swagger_initializer_js, &swagger_initializer_js_len,
-     "text/javascript; charset=utf-8", CACHE_OURS, false},
-    {"/api/swagger-ui.css", swagger_ui_css, &swagger_ui_css_len, "text/css; charset=utf-8",
-     CACHE_VENDORED, false},
-    {"/api/swagger-ui-bundle.js", swagger_ui_bundle_js, &swagger_ui_bundle_js_len,
-     "text/javascript; charset=utf-8", CACHE_VENDORED, false},
+    { "/api", api_html, &api_html_len, "text/html; charset=utf-8", CACHE_OURS, true },
+    { "/api/swagger-initializer.js", swagger_initializer_js, &swagger_initializer_js_len,
+      "text/javascript; charset=utf-8", CACHE_OURS, false },
+    { "/api/swagger-ui.css", swagger_ui_css, &swagger_ui_css_len, "text/css; charset=utf-8",
+      CACHE_VENDORED, false },
+    { "/api/swagger-ui-bundle.js", swagger_ui_bundle_js, &swagger_ui_bundle_js_len,
+      "text/javascript; charset=utf-8", CACHE_VENDORED, false },
 };
 
 void ops_metrics(struct app *app, const struct http_request *req, struct http_response *resp)
@@ -80,13 +81,14 @@ void ops_docs(struct app *app, const struct http_request *req, struct http_respo
     for (size_t i = 0; i < sizeof docs_files / sizeof docs_files[0]; i++)
         if (strcmp(req->path, docs_files[i].path) == 0)
             f = &docs_files[i];
-    if (!f) {   /* a route in routes.c without its file here */
+    if (!f) { /* a route in routes.c without its file here */
         http_respond_error(resp, 404, "not_found", "no such document: %s", req->path);
         return;
     }
     if (http_response_add_header(resp, "Cache-Control", "%s", f->cache) < 0 ||
         http_response_add_header(resp, "X-Content-Type-Options", "nosniff") < 0 ||
-        (f->page && http_response_add_header(resp, "Content-Security-Policy", "%s", DOCS_CSP) < 0)) {
+        (f->page &&
+         http_response_add_header(resp, "Content-Security-Policy", "%s", DOCS_CSP) < 0)) {
         http_respond_error(resp, 500, "internal_error", "too many response headers");
         return;
     }

@@ -20,18 +20,15 @@ static json_t *reservation_json(const PGresult *res, int row, int64_t *id)
     if (reservation_row_decode(res, row, &r) != 0)
         return NULL;
     *id = r.id;
-    return json_pack("{s:I, s:I, s:I, s:s, s:o, s:o}",
-                     "id", (json_int_t)r.id,
-                     "eventId", (json_int_t)r.event_id,
-                     "userId", (json_int_t)r.user_id,
-                     "status", r.status,
-                     "reservedAt", api_time_json(r.reserved_at_ms),
-                     "cancelledAt", r.cancelled ? api_time_json(r.cancelled_at_ms) : json_null());
+    return json_pack("{s:I, s:I, s:I, s:s, s:o, s:o}", "id", (json_int_t)r.id, "eventId",
+                     (json_int_t)r.event_id, "userId", (json_int_t)r.user_id, "status", r.status,
+                     "reservedAt", api_time_json(r.reserved_at_ms), "cancelledAt",
+                     r.cancelled ? api_time_json(r.cancelled_at_ms) : json_null());
 }
 
 /* A reservation in flight: answered when the strategy calls back. */
 struct pending_reservation {
-    struct reservation_request r;   /* must stay first */
+    struct reservation_request r; /* must stay first */
     struct app *app;
     struct http_response *resp;
     struct http_deferred *deferred;
@@ -48,9 +45,8 @@ static void respond(struct app *app, struct http_response *resp,
             strcpy(at, "1970-01-01T00:00:00.000Z");
         api_created(resp,
                     json_pack("{s:I, s:I, s:I, s:s, s:s, s:n}", "id", (json_int_t)r->grant.id,
-                              "eventId", (json_int_t)r->event_id, "userId",
-                              (json_int_t)r->user_id, "status", "RESERVED", "reservedAt", at,
-                              "cancelledAt"),
+                              "eventId", (json_int_t)r->event_id, "userId", (json_int_t)r->user_id,
+                              "status", "RESERVED", "reservedAt", at, "cancelledAt"),
                     "/reservations", r->grant.id);
         break;
     case RESERVATION_EVENT_NOT_FOUND:
@@ -67,12 +63,9 @@ static void respond(struct app *app, struct http_response *resp,
                            (long long)r->user_id, (long long)r->event_id);
         break;
     case RESERVATION_SOLD_OUT:
-        http_respond_error(resp, 409, "sold_out", "event %lld is sold out",
-                           (long long)r->event_id);
+        http_respond_error(resp, 409, "sold_out", "event %lld is sold out", (long long)r->event_id);
         break;
-    case RESERVATION_BUSY:
-        api_busy(resp);
-        break;
+    case RESERVATION_BUSY: api_busy(resp); break;
     case RESERVATION_PENDING:
     case RESERVATION_UNKNOWN:
         /* src/reservation/ answers only decided requests */
@@ -140,8 +133,7 @@ void reservations_get(struct app *app, const struct http_request *req, struct ht
     api_get_by_id(app, req, resp, STMT_RESERVATION_GET, reservation_json, "reservation");
 }
 
-void reservations_list(struct app *app, const struct http_request *req,
-                       struct http_response *resp)
+void reservations_list(struct app *app, const struct http_request *req, struct http_response *resp)
 {
     char msg[VALIDATE_MSG_SIZE];
     int64_t event_id, user_id;
@@ -161,8 +153,8 @@ void reservations_list(struct app *app, const struct http_request *req,
     char event_s[24], user_s[24];
     snprintf(event_s, sizeof(event_s), "%lld", (long long)event_id);
     snprintf(user_s, sizeof(user_s), "%lld", (long long)user_id);
-    const char *params[] = {page.after, event_id ? event_s : NULL, user_id ? user_s : NULL,
-                            status, page.fetch};
+    const char *params[] = { page.after, event_id ? event_s : NULL, user_id ? user_s : NULL, status,
+                             page.fetch };
     /* a user holds few reservations, an event many: filter by the smaller */
     enum db_statement stmt = user_id    ? STMT_RESERVATION_LIST_BY_USER
                              : event_id ? STMT_RESERVATION_LIST_BY_EVENT
@@ -180,7 +172,7 @@ void reservations_cancel(struct app *app, const struct http_request *req,
         return;
     char budget[DB_LOCK_BUDGET_SIZE];
     db_lock_budget(app->pool, &req->deadline, budget);
-    const char *params[] = {id, budget};
+    const char *params[] = { id, budget };
     PGresult *res = db_exec(conn, STMT_CANCEL, 2, params);
     struct cancel_row c;
     json_t *body;

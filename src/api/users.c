@@ -32,9 +32,9 @@ void users_create(struct app *app, const struct http_request *req, struct http_r
     } else if (validate_email(email) != 0) {
         validate_fail(resp, "email must be a valid e-mail address of at most 254 characters");
     } else {
-        const char *params[] = {name, email};
-        api_insert(app, req, resp, STMT_USER_INSERT, 2, params, user_json, "/users",
-                   "email_taken", "a user with this email already exists");
+        const char *params[] = { name, email };
+        api_insert(app, req, resp, STMT_USER_INSERT, 2, params, user_json, "/users", "email_taken",
+                   "a user with this email already exists");
     }
     json_decref(body);
 }
@@ -49,6 +49,6 @@ void users_list(struct app *app, const struct http_request *req, struct http_res
     struct api_page page;
     if (api_page_params(req, resp, &page) != 0)
         return;
-    const char *params[] = {page.after, page.fetch};
+    const char *params[] = { page.after, page.fetch };
     api_list(app, req, resp, STMT_USER_LIST, 2, params, page.limit, user_json);
 }

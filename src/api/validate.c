@@ -37,8 +37,8 @@ size_t validate_utf8_length(const char *s)
     return n;
 }
 
-int validate_string_field(json_t *obj, const char *field, size_t min, size_t max,
-                          const char **out, char *msg)
+int validate_string_field(json_t *obj, const char *field, size_t min, size_t max, const char **out,
+                          char *msg)
 {
     json_t *v = json_object_get(obj, field);
     if (!v) {
@@ -59,8 +59,8 @@ int validate_string_field(json_t *obj, const char *field, size_t min, size_t max
     return 0;
 }
 
-int validate_int_field(json_t *obj, const char *field, int64_t min, int64_t max,
-                       int64_t *out, char *msg)
+int validate_int_field(json_t *obj, const char *field, int64_t min, int64_t max, int64_t *out,
+                       char *msg)
 {
     json_t *v = json_object_get(obj, field);
     if (!v) {
@@ -123,8 +123,8 @@ int validate_email(const char *email)
     return domain_ok(at + 1) ? 0 : -1;
 }
 
-int validate_query_int(const struct http_request *req, const char *key, int64_t min,
-                       int64_t max, int64_t dflt, int64_t *out, char *msg)
+int validate_query_int(const struct http_request *req, const char *key, int64_t min, int64_t max,
+                       int64_t dflt, int64_t *out, char *msg)
 {
     const char *v = http_request_query(req, key);
     if (!v) {

@@ -26,28 +26,39 @@
 enum setting_type { SET_INT, SET_STR, SET_BOOL, SET_CHOICE, SET_ADDR, SET_CONNINFO };
 
 struct setting {
-    const char *flag;          /* without "--" */
-    const char *env;           /* NULL: flag only */
+    const char *flag; /* without "--" */
+    const char *env;  /* NULL: flag only */
     enum setting_type type;
     size_t offset;
-    size_t size;               /* for strings */
-    long min, max;             /* for ints */
-    const char *choices;       /* for SET_CHOICE: "a|b|c" */
+    size_t size;         /* for strings */
+    long min, max;       /* for ints */
+    const char *choices; /* for SET_CHOICE: "a|b|c" */
     const char *help;
 };
 
-#define INT_SETTING(f, e, field, lo, hi, h) \
-    {f, e, SET_INT, offsetof(struct config, field), 0, lo, hi, NULL, h}
-#define STR_SETTING(f, e, field, h) \
-    {f, e, SET_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL, h}
-#define CHOICE_SETTING(f, e, field, c, h) \
-    {f, e, SET_CHOICE, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, c, h}
-#define CHECKED_SETTING(f, e, type, field, h) \
-    {f, e, type, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, NULL, h}
+#define INT_SETTING(f, e, field, lo, hi, h)                               \
+    {                                                                     \
+        f, e, SET_INT, offsetof(struct config, field), 0, lo, hi, NULL, h \
+    }
+#define STR_SETTING(f, e, field, h)                                                               \
+    {                                                                                             \
+        f, e, SET_STR, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, \
+            NULL, h                                                                               \
+    }
+#define CHOICE_SETTING(f, e, field, c, h)                                                         \
+    {                                                                                             \
+        f, e, SET_CHOICE, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, \
+            0, c, h                                                                               \
+    }
+#define CHECKED_SETTING(f, e, type, field, h)                                                  \
+    {                                                                                          \
+        f, e, type, offsetof(struct config, field), sizeof(((struct config *)0)->field), 0, 0, \
+            NULL, h                                                                            \
+    }
 
 /* "for-update|batch|..." from the strategy table (include/reservation.h). */
 #define STRATEGY_CHOICE(id, name, ack, fill, per_event, help) "|" name
-#define STRATEGY_CHOICES (&(RESERVATION_STRATEGIES(STRATEGY_CHOICE))[1])   /* past the first "|" */
+#define STRATEGY_CHOICES                                      (&(RESERVATION_STRATEGIES(STRATEGY_CHOICE))[1]) /* past the first "|" */
 
 static const struct setting settings[] = {
     CHECKED_SETTING("bind", "RESERVD_BIND", SET_ADDR, bind, "address to listen on (IPv4 or IPv6)"),
@@ -64,29 +75,28 @@ static const struct setting settings[] = {
                 "threads that run database requests"),
     INT_SETTING("max-connections", "RESERVD_MAX_CONNECTIONS", max_connections, 1, 1000000,
                 "concurrent HTTP connections"),
-    INT_SETTING("connection-timeout", "RESERVD_CONNECTION_TIMEOUT", connection_timeout_s,
-                1, 3600, "seconds an idle HTTP connection (no byte of a new request) may live"),
+    INT_SETTING("connection-timeout", "RESERVD_CONNECTION_TIMEOUT", connection_timeout_s, 1, 3600,
+                "seconds an idle HTTP connection (no byte of a new request) may live"),
     INT_SETTING("read-timeout-ms", "RESERVD_READ_TIMEOUT_MS", read_timeout_ms, 0, 3600000,
                 "a request must arrive whole within this of its first byte (0: no limit)"),
     INT_SETTING("shutdown-grace-ms", "RESERVD_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 600000,
                 "on SIGTERM, longest wait for in-flight requests"),
-    INT_SETTING("acquire-timeout-ms", "RESERVD_ACQUIRE_TIMEOUT_MS", acquire_timeout_ms,
-                1, 600000, "wait for a pooled connection before 503 busy"),
+    INT_SETTING("acquire-timeout-ms", "RESERVD_ACQUIRE_TIMEOUT_MS", acquire_timeout_ms, 1, 600000,
+                "wait for a pooled connection before 503 busy"),
     INT_SETTING("lock-timeout-ms", "RESERVD_LOCK_TIMEOUT_MS", lock_timeout_ms, 1, 600000,
                 "wait for an event's row lock before 503 busy"),
     CHOICE_SETTING("reservation-strategy", "RESERVD_RESERVATION_STRATEGY", strategy,
                    STRATEGY_CHOICES, "how reservations are granted"),
-    {"i-understand-unsafe-oversells", "RESERVD_ALLOW_OVERSELL", SET_BOOL,
-     offsetof(struct config, allow_oversell), 0, 0, 0, NULL,
-     "allow the unsafe strategy (it oversells; teaching only)"},
+    { "i-understand-unsafe-oversells", "RESERVD_ALLOW_OVERSELL", SET_BOOL,
+      offsetof(struct config, allow_oversell), 0, 0, 0, NULL,
+      "allow the unsafe strategy (it oversells; teaching only)" },
     INT_SETTING("batch-max", "RESERVD_BATCH_MAX", batch_max, 1, 10000,
                 "most requests granted in one batch transaction"),
     INT_SETTING("batch-wait-us", "RESERVD_BATCH_WAIT_US", batch_wait_us, 0, 1000000,
                 "longest a batch waits to fill, microseconds"),
     CHOICE_SETTING("log-level", "RESERVD_LOG_LEVEL", log_level, "debug|info|warn|error",
                    "least severe level logged"),
-    CHOICE_SETTING("log-format", "RESERVD_LOG_FORMAT", log_format, "text|json",
-                   "log line format"),
+    CHOICE_SETTING("log-format", "RESERVD_LOG_FORMAT", log_format, "text|json", "log line format"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -152,8 +162,10 @@ static int check_addr(const char *value, const char *source, char *err, size_t e
     struct in6_addr addr;
     if (inet_pton(AF_INET, value, &addr) == 1 || inet_pton(AF_INET6, value, &addr) == 1)
         return 0;
-    snprintf(err, errlen, "invalid %s '%s': expected an IPv4 or IPv6 address "
-             "(e.g. 0.0.0.0, 127.0.0.1 or ::1)", source, value);
+    snprintf(err, errlen,
+             "invalid %s '%s': expected an IPv4 or IPv6 address "
+             "(e.g. 0.0.0.0, 127.0.0.1 or ::1)",
+             source, value);
     return -1;
 }
 
@@ -180,8 +192,8 @@ static int check_conninfo(const char *value, const char *source, char *err, size
     return -1;
 }
 
-static int apply(struct config *cfg, const struct setting *s, const char *value,
-                 const char *source, char *err, size_t errlen)
+static int apply(struct config *cfg, const struct setting *s, const char *value, const char *source,
+                 char *err, size_t errlen)
 {
     char *field = (char *)cfg + s->offset;
     switch (s->type) {
@@ -190,8 +202,8 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         errno = 0;
         long v = strtol(value, &end, 10);
         if (errno || end == value || *end || v < s->min || v > s->max) {
-            snprintf(err, errlen, "invalid %s '%s': expected an integer from %ld to %ld",
-                     source, value, s->min, s->max);
+            snprintf(err, errlen, "invalid %s '%s': expected an integer from %ld to %ld", source,
+                     value, s->min, s->max);
             return -1;
         }
         *(int *)field = (int)v;
@@ -209,11 +221,10 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
         return 0;
     case SET_CHOICE:
         if (!choice_ok(s->choices, value)) {
-            snprintf(err, errlen, "invalid %s '%s': expected one of %s", source, value,
-                     s->choices);
+            snprintf(err, errlen, "invalid %s '%s': expected one of %s", source, value, s->choices);
             return -1;
         }
-        __attribute__((fallthrough));   /* stored as a string */
+        __attribute__((fallthrough)); /* stored as a string */
     case SET_ADDR:
     case SET_CONNINFO:
     case SET_STR:
@@ -232,8 +243,7 @@ static int apply(struct config *cfg, const struct setting *s, const char *value,
     return -1;
 }
 
-int config_set(struct config *cfg, const char *name, const char *value,
-               char *err, size_t errlen)
+int config_set(struct config *cfg, const char *name, const char *value, char *err, size_t errlen)
 {
     const struct setting *s = find_by_flag(name);
     if (!s) {
@@ -245,17 +255,17 @@ int config_set(struct config *cfg, const char *name, const char *value,
     return apply(cfg, s, value, source, err, errlen);
 }
 
-static int apply_env_var(struct config *cfg, const char *key, const char *value,
-                         char *err, size_t errlen)
+static int apply_env_var(struct config *cfg, const char *key, const char *value, char *err,
+                         size_t errlen)
 {
     for (size_t i = 0; i < NSETTINGS; i++)
         if (settings[i].env && strcmp(settings[i].env, key) == 0)
             return apply(cfg, &settings[i], value, key, err, errlen);
-    return 0;  /* unknown keys belong to someone else */
+    return 0; /* unknown keys belong to someone else */
 }
 
-int config_apply_env(struct config *cfg, const char *(*lookup)(const char *),
-                     char *err, size_t errlen)
+int config_apply_env(struct config *cfg, const char *(*lookup)(const char *), char *err,
+                     size_t errlen)
 {
     for (size_t i = 0; i < NSETTINGS; i++) {
         const char *v = settings[i].env ? lookup(settings[i].env) : NULL;
@@ -321,15 +331,16 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
 #undef NEEDS_ACK
         snprintf(err, errlen,
                  "--reservation-strategy %s oversells tickets by design; "
-                 "add --i-understand-unsafe-oversells to run it anyway", cfg->strategy);
+                 "add --i-understand-unsafe-oversells to run it anyway",
+                 cfg->strategy);
         return -1;
     }
     return 0;
 }
 
 /* Split "--name=value" / "--name value"; returns the index consumed. */
-static int next_option(int argc, char **argv, int i, char *name, size_t namelen,
-                       const char **value, char *err, size_t errlen)
+static int next_option(int argc, char **argv, int i, char *name, size_t namelen, const char **value,
+                       char *err, size_t errlen)
 {
     const char *arg = argv[i];
     if (strncmp(arg, "--", 2) != 0) {
@@ -367,8 +378,7 @@ static int next_option(int argc, char **argv, int i, char *name, size_t namelen,
 }
 
 enum config_result config_load(struct config *cfg, int argc, char **argv,
-                               const char *(*lookup)(const char *),
-                               char *err, size_t errlen)
+                               const char *(*lookup)(const char *), char *err, size_t errlen)
 {
     char name[64];
     const char *value;
@@ -406,20 +416,26 @@ void config_usage(FILE *out, const char *prog, int ncpu)
 {
     struct config def;
     config_defaults(&def, ncpu);
-    fprintf(out, "usage: %s [options]\n\nA ticket reservation server over PostgreSQL.\n"
-                 "Every option can also be set by the environment variable shown.\n\n"
-                 "  --env-file PATH  read KEY=VALUE settings from a dotenv file\n"
-                 "  --help           show this help\n"
-                 "  --version        print the version\n", prog);
+    fprintf(out,
+            "usage: %s [options]\n\nA ticket reservation server over PostgreSQL.\n"
+            "Every option can also be set by the environment variable shown.\n\n"
+            "  --env-file PATH  read KEY=VALUE settings from a dotenv file\n"
+            "  --help           show this help\n"
+            "  --version        print the version\n",
+            prog);
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
         const char *field = (const char *)&def + s->offset;
         char flag[64], dflt[1100];
         snprintf(flag, sizeof(flag), "--%s%s", s->flag,
-                 s->type == SET_BOOL ? "" : s->type == SET_INT ? " N" : " VALUE");
+                 s->type == SET_BOOL  ? ""
+                 : s->type == SET_INT ? " N"
+                                      : " VALUE");
         switch (s->type) {
         case SET_INT: snprintf(dflt, sizeof(dflt), "%d", *(const int *)field); break;
-        case SET_BOOL: snprintf(dflt, sizeof(dflt), "%s", *(const bool *)field ? "on" : "off"); break;
+        case SET_BOOL:
+            snprintf(dflt, sizeof(dflt), "%s", *(const bool *)field ? "on" : "off");
+            break;
         default: snprintf(dflt, sizeof(dflt), "%s", field); break;
         }
         fprintf(out, "  %-36s %s", flag, s->help);
@@ -429,7 +445,8 @@ void config_usage(FILE *out, const char *prog, int ncpu)
     }
     fprintf(out, "\nReservation strategies:\n");
 #define STRATEGY_LINE(id, name, ack, fill, per_event, help) \
-    fprintf(out, "  %-12s %s%s\n", name, help, ack ? "; needs --i-understand-unsafe-oversells" : "");
+    fprintf(out, "  %-12s %s%s\n", name, help,              \
+            ack ? "; needs --i-understand-unsafe-oversells" : "");
     RESERVATION_STRATEGIES(STRATEGY_LINE)
 #undef STRATEGY_LINE
 }

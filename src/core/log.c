@@ -15,7 +15,7 @@
 static enum log_level min_level = LOG_INFO;
 static int json_format;
 
-static const char *const level_names[] = {"debug", "info", "warn", "error"};
+static const char *const level_names[] = { "debug", "info", "warn", "error" };
 
 int log_set_level(const char *name)
 {
@@ -53,7 +53,7 @@ static void now_text(char out[TIMEFMT_BUFSIZE])
 
 /* Append formatted text; a line that does not fit is cut, never overrun. */
 __attribute__((format(printf, 4, 5))) static size_t append(char *buf, size_t cap, size_t len,
-                                                          const char *fmt, ...)
+                                                           const char *fmt, ...)
 {
     if (len >= cap)
         return len;
@@ -132,7 +132,7 @@ static void emit(char *line, size_t len, size_t cap)
         len = cap - 2;
     line[len++] = '\n';
     ssize_t w = write(STDERR_FILENO, line, len);
-    (void)w;  /* nowhere to report a failed log write */
+    (void)w; /* nowhere to report a failed log write */
 }
 
 void log_msg(enum log_level level, const char *fmt, ...)
@@ -160,8 +160,8 @@ void log_msg(enum log_level level, const char *fmt, ...)
     emit(line, len, sizeof(line));
 }
 
-void log_request(const char *method, const char *path, int status,
-                 double duration_ms, const char *request_id, const char *error_code)
+void log_request(const char *method, const char *path, int status, double duration_ms,
+                 const char *request_id, const char *error_code)
 {
     if (!log_enabled(LOG_INFO))
         return;
@@ -180,7 +180,8 @@ void log_request(const char *method, const char *path, int status,
             len = json_escape(line, sizeof(line) - 40, len, error_code);
             len = append(line, sizeof(line), len, "\",");
         }
-        len = append(line, sizeof(line), len, "\"duration_ms\":%.3f,\"request_id\":\"", duration_ms);
+        len =
+            append(line, sizeof(line), len, "\"duration_ms\":%.3f,\"request_id\":\"", duration_ms);
         len = json_escape(line, sizeof(line), len, request_id ? request_id : "");
         len = append(line, sizeof(line), len, "\",\"path\":\"");
         len = json_escape(line, sizeof(line) - 3, len, path);
@@ -188,8 +189,7 @@ void log_request(const char *method, const char *path, int status,
     } else {
         char safe_path[512], safe_code[64];
         len = append(line, sizeof(line), 0, "%s info  %s %s %d%s%s %.3fms id=%s", ts, method,
-                     printable(path, safe_path, sizeof(safe_path)), status,
-                     error_code ? " " : "",
+                     printable(path, safe_path, sizeof(safe_path)), status, error_code ? " " : "",
                      error_code ? printable(error_code, safe_code, sizeof(safe_code)) : "",
                      duration_ms, request_id ? request_id : "-");
     }

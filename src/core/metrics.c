@@ -13,17 +13,17 @@
 
 #include "db.h"
 
-static const int statuses[] = {200, 201, 400, 404, 405, 409, 413, 415, 500, 503};
-#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1)   /* + "other" */
+static const int statuses[] = { 200, 201, 400, 404, 405, 409, 413, 415, 500, 503 };
+#define NSTATUS (sizeof(statuses) / sizeof(statuses[0]) + 1) /* + "other" */
 
-static const double bucket_ms[] = {0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000};
-#define NBUCKET (sizeof(bucket_ms) / sizeof(bucket_ms[0]) + 1)   /* + Inf */
+static const double bucket_ms[] = { 0.5, 1, 2.5, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000 };
+#define NBUCKET (sizeof(bucket_ms) / sizeof(bucket_ms[0]) + 1) /* + Inf */
 
 #define NOUTCOME (RESERVATION_UNAVAILABLE + 1)
 
 struct route_metrics {
     atomic_uint_fast64_t by_status[NSTATUS];
-    atomic_uint_fast64_t buckets[NBUCKET];      /* not cumulative */
+    atomic_uint_fast64_t buckets[NBUCKET]; /* not cumulative */
     atomic_uint_fast64_t sum_us;
 };
 
@@ -34,7 +34,7 @@ struct metrics {
     atomic_uint_fast64_t outcomes[NOUTCOME];
     atomic_uint_fast64_t cancellations;
     atomic_uint_fast64_t db_errors;
-    struct route_metrics per_route[];            /* nroutes + 1 (unmatched) */
+    struct route_metrics per_route[]; /* nroutes + 1 (unmatched) */
 };
 
 struct metrics *metrics_create(const struct route *routes, size_t nroutes)
@@ -167,10 +167,12 @@ static void render_requests(struct metrics *m, struct buf *b)
         for (size_t i = 0; i < NBUCKET; i++) {
             cumulative += load(&rm->buckets[i]);
             if (i < NBUCKET - 1)
-                put(b, "reservd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
+                put(b,
+                    "reservd_http_request_duration_seconds_bucket{route=\"%s\",le=\"%g\"} %llu\n",
                     name, bucket_ms[i] / 1000.0, (unsigned long long)cumulative);
             else
-                put(b, "reservd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
+                put(b,
+                    "reservd_http_request_duration_seconds_bucket{route=\"%s\",le=\"+Inf\"} %llu\n",
                     name, (unsigned long long)cumulative);
         }
         put(b, "reservd_http_request_duration_seconds_sum{route=\"%s\"} %.6f\n", name,
@@ -191,36 +193,41 @@ char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t
         [RESERVATION_BUSY] = "busy",
         [RESERVATION_UNAVAILABLE] = "unavailable",
     };
-    struct buf b = {0};
+    struct buf b = { 0 };
     render_requests(m, &b);
-    put(&b, "# HELP reservd_reservations_granted_total Reservations granted.\n"
-            "# TYPE reservd_reservations_granted_total counter\n"
-            "reservd_reservations_granted_total %llu\n",
+    put(&b,
+        "# HELP reservd_reservations_granted_total Reservations granted.\n"
+        "# TYPE reservd_reservations_granted_total counter\n"
+        "reservd_reservations_granted_total %llu\n",
         (unsigned long long)load(&m->outcomes[RESERVATION_RESERVED]));
     put(&b, "# HELP reservd_reservations_rejected_total Reservation requests refused, by reason.\n"
             "# TYPE reservd_reservations_rejected_total counter\n");
     for (int o = RESERVATION_EVENT_NOT_FOUND; o < (int)NOUTCOME; o++)
         put(&b, "reservd_reservations_rejected_total{reason=\"%s\"} %llu\n", outcome_names[o],
             (unsigned long long)load(&m->outcomes[o]));
-    put(&b, "# HELP reservd_reservations_cancelled_total Reservations cancelled.\n"
-            "# TYPE reservd_reservations_cancelled_total counter\n"
-            "reservd_reservations_cancelled_total %llu\n",
+    put(&b,
+        "# HELP reservd_reservations_cancelled_total Reservations cancelled.\n"
+        "# TYPE reservd_reservations_cancelled_total counter\n"
+        "reservd_reservations_cancelled_total %llu\n",
         (unsigned long long)load(&m->cancellations));
-    put(&b, "# HELP reservd_db_errors_total Database failures answered with 503.\n"
-            "# TYPE reservd_db_errors_total counter\n"
-            "reservd_db_errors_total %llu\n",
+    put(&b,
+        "# HELP reservd_db_errors_total Database failures answered with 503.\n"
+        "# TYPE reservd_db_errors_total counter\n"
+        "reservd_db_errors_total %llu\n",
         (unsigned long long)load(&m->db_errors));
-    put(&b, "# HELP reservd_db_pool_size Connections in the pool.\n"
-            "# TYPE reservd_db_pool_size gauge\nreservd_db_pool_size %d\n"
-            "# HELP reservd_db_pool_in_use Connections handed out.\n"
-            "# TYPE reservd_db_pool_in_use gauge\nreservd_db_pool_in_use %d\n"
-            "# HELP reservd_db_pool_waiting Requests waiting for a connection.\n"
-            "# TYPE reservd_db_pool_waiting gauge\nreservd_db_pool_waiting %d\n"
-            "# HELP reservd_db_reconnects_total Connections re-opened after a failure.\n"
-            "# TYPE reservd_db_reconnects_total counter\nreservd_db_reconnects_total %llu\n",
+    put(&b,
+        "# HELP reservd_db_pool_size Connections in the pool.\n"
+        "# TYPE reservd_db_pool_size gauge\nreservd_db_pool_size %d\n"
+        "# HELP reservd_db_pool_in_use Connections handed out.\n"
+        "# TYPE reservd_db_pool_in_use gauge\nreservd_db_pool_in_use %d\n"
+        "# HELP reservd_db_pool_waiting Requests waiting for a connection.\n"
+        "# TYPE reservd_db_pool_waiting gauge\nreservd_db_pool_waiting %d\n"
+        "# HELP reservd_db_reconnects_total Connections re-opened after a failure.\n"
+        "# TYPE reservd_db_reconnects_total counter\nreservd_db_reconnects_total %llu\n",
         pool->size, pool->in_use, pool->waiting, (unsigned long long)pool->reconnects);
-    put(&b, "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
-            "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
+    put(&b,
+        "# HELP process_start_time_seconds Start time of the process since the Unix epoch.\n"
+        "# TYPE process_start_time_seconds gauge\nprocess_start_time_seconds %.3f\n",
         m->start_time);
     if (b.failed) {
         free(b.p);

@@ -45,8 +45,8 @@ int timefmt_format_ms(int64_t epoch_ms, char out[TIMEFMT_BUFSIZE])
     if (y < 1 || y > 9999)
         return -1;
     int ms = (int)(rem % 1000), s = (int)(rem / 1000);
-    snprintf(out, TIMEFMT_BUFSIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ",
-             (int)y, m, d, s / 3600, s / 60 % 60, s % 60, ms);
+    snprintf(out, TIMEFMT_BUFSIZE, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", (int)y, m, d, s / 3600,
+             s / 60 % 60, s % 60, ms);
     return 0;
 }
 
@@ -80,7 +80,7 @@ static int is_leap(int y)
 
 static int days_in_month(int y, int m)
 {
-    static const int dim[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    static const int dim[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
     return m == 2 && is_leap(y) ? 29 : dim[m - 1];
 }
 
@@ -115,8 +115,8 @@ int timefmt_parse(const char *text, int64_t *epoch_ms)
     } else {
         return -1;
     }
-    if (*p != '\0' || y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) ||
-        h > 23 || mi > 59 || s > 59)
+    if (*p != '\0' || y < 1 || mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo) || h > 23 ||
+        mi > 59 || s > 59)
         return -1;
     int64_t days = days_from_civil(y, mo, d);
     *epoch_ms = days * MS_PER_DAY + ((int64_t)h * 3600 + mi * 60 + s - off * 60) * 1000 + ms;

@@ -23,7 +23,7 @@ static void *worker_main(void *arg)
         while (!w->head && !w->stopping)
             pthread_cond_wait(&w->ready, &w->lock);
         struct work *job = w->head;
-        if (!job) {            /* stopping and drained */
+        if (!job) { /* stopping and drained */
             pthread_mutex_unlock(&w->lock);
             return NULL;
         }

@@ -20,18 +20,18 @@
 struct db_conn {
     PGconn *pg;
     bool broken;
-    bool reserving;              /* held for a reservation (counts in reserving) */
+    bool reserving; /* held for a reservation (counts in reserving) */
 };
 
 struct db_pool {
     pthread_mutex_t lock;
     pthread_cond_t available;
     char *conninfo;
-    char session_sql[128];       /* settings for each new connection */
+    char session_sql[128]; /* settings for each new connection */
     int size;
     int lock_timeout_ms;
     struct db_conn *slots;
-    struct db_conn **free;     /* stack of idle slots */
+    struct db_conn **free; /* stack of idle slots */
     int nfree;
     int waiting;
     /* Reservations may hold at most reserving_max connections, so that a
@@ -79,8 +79,7 @@ static int slot_connect(struct db_pool *pool, struct db_conn *c)
     c->pg = db_connect(pool->conninfo);
     c->broken = false;
     if (!c->pg || PQstatus(c->pg) != CONNECTION_OK) {
-        log_warn("database connection failed: %s",
-                 c->pg ? PQerrorMessage(c->pg) : "out of memory");
+        log_warn("database connection failed: %s", c->pg ? PQerrorMessage(c->pg) : "out of memory");
         PQfinish(c->pg);
         c->pg = NULL;
         return -1;
@@ -98,8 +97,8 @@ static int slot_connect(struct db_pool *pool, struct db_conn *c)
     return 0;
 }
 
-int db_pool_create(const struct db_pool_options *opts, struct db_pool **out,
-                   char *err, size_t errlen)
+int db_pool_create(const struct db_pool_options *opts, struct db_pool **out, char *err,
+                   size_t errlen)
 {
     struct db_pool *pool = calloc(1, sizeof(*pool));
     if (!pool) {
@@ -253,7 +252,7 @@ void db_lock_budget(const struct db_pool *pool, const struct timespec *deadline,
     if (left > pool->lock_timeout_ms)
         left = pool->lock_timeout_ms;
     if (left < 1)
-        left = 1;   /* 0 would mean no limit at all */
+        left = 1; /* 0 would mean no limit at all */
     snprintf(out, DB_LOCK_BUDGET_SIZE, "%lld", left);
 }
 
@@ -263,12 +262,12 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
     out->size = pool->size;
     out->in_use = pool->size - pool->nfree;
     out->waiting = pool->waiting + pool->reserving_waiting;
-    out->reconnects = pool->connects > (uint64_t)pool->size ? pool->connects - (uint64_t)pool->size : 0;
+    out->reconnects =
+        pool->connects > (uint64_t)pool->size ? pool->connects - (uint64_t)pool->size : 0;
     pthread_mutex_unlock(&pool->lock);
 }
 
-PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams,
-                  const char *const *params)
+PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams, const char *const *params)
 {
     char name[16];
     statement_name(stmt, name);
@@ -293,8 +292,8 @@ int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, 
     /* A Sync after each statement makes each its own transaction. */
     for (; sent < n; sent++) {
         statement_name(stmts[sent], name);
-        if (PQsendQueryPrepared(c->pg, name, nparams, params + (size_t)sent * (size_t)nparams,
-                                NULL, NULL, 0) != 1 ||
+        if (PQsendQueryPrepared(c->pg, name, nparams, params + (size_t)sent * (size_t)nparams, NULL,
+                                NULL, 0) != 1 ||
             PQpipelineSync(c->pg) != 1)
             goto broken;
     }
@@ -320,8 +319,7 @@ broken:
     /* Whatever state the pipeline is in, the connection is not reused.
      * Statements that completed keep their results: they committed (or
      * failed) whatever happens to the rest. */
-    log_error("pipeline failed after %d of %d statements: %s", done, n,
-              PQerrorMessage(c->pg));
+    log_error("pipeline failed after %d of %d statements: %s", done, n, PQerrorMessage(c->pg));
     c->broken = true;
     return done;
 }

@@ -10,21 +10,24 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define DB_COLUMN_ROW(id, name, type) [id] = {name, type},
-#define COLS(table) {table, (int)(sizeof(table) / sizeof(table[0]))}
+#define DB_COLUMN_ROW(id, name, type) [id] = { name, type },
+#define COLS(table)                                    \
+    {                                                  \
+        table, (int)(sizeof(table) / sizeof(table[0])) \
+    }
 
-static const struct db_column ping_columns[] = {PING_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column user_columns[] = {USER_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column event_columns[] = {EVENT_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column reservation_columns[] = {RESERVATION_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column precheck_columns[] = {PRECHECK_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column for_update_columns[] = {FOR_UPDATE_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column atomic_columns[] = {ATOMIC_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column batch_columns[] = {BATCH_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column resolve_columns[] = {RESOLVE_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column unsafe_check_columns[] = {UNSAFE_CHECK_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column unsafe_insert_columns[] = {UNSAFE_INSERT_COLUMNS(DB_COLUMN_ROW)};
-static const struct db_column cancel_columns[] = {CANCEL_COLUMNS(DB_COLUMN_ROW)};
+static const struct db_column ping_columns[] = { PING_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column user_columns[] = { USER_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column event_columns[] = { EVENT_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column reservation_columns[] = { RESERVATION_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column precheck_columns[] = { PRECHECK_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column for_update_columns[] = { FOR_UPDATE_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column atomic_columns[] = { ATOMIC_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column batch_columns[] = { BATCH_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column resolve_columns[] = { RESOLVE_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column unsafe_check_columns[] = { UNSAFE_CHECK_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column unsafe_insert_columns[] = { UNSAFE_INSERT_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column cancel_columns[] = { CANCEL_COLUMNS(DB_COLUMN_ROW) };
 
 static const struct {
     const struct db_column *columns;
@@ -138,36 +141,47 @@ struct grant_layout {
 static const struct grant_layout *grant_layout(enum db_statement stmt)
 {
     static const struct grant_layout precheck = {
-        PRECHECK_NCOLS, PRECHECK_COL_ORD, PRECHECK_COL_OUTCOME, -1, -1, PRECHECK_COL_TICKETS_LEFT};
-    static const struct grant_layout for_update = {
-        FOR_UPDATE_NCOLS, -1, FOR_UPDATE_COL_OUTCOME, FOR_UPDATE_COL_RESERVATION_ID,
-        FOR_UPDATE_COL_RESERVED_AT_MS, FOR_UPDATE_COL_TICKETS_LEFT};
-    static const struct grant_layout atomic = {
-        ATOMIC_NCOLS, -1, ATOMIC_COL_OUTCOME, ATOMIC_COL_RESERVATION_ID, ATOMIC_COL_RESERVED_AT_MS, -1};
-    static const struct grant_layout batch = {
-        BATCH_NCOLS, BATCH_COL_ORD, BATCH_COL_OUTCOME, BATCH_COL_RESERVATION_ID,
-        BATCH_COL_RESERVED_AT_MS, BATCH_COL_TICKETS_LEFT};
-    static const struct grant_layout resolve = {
-        RESOLVE_NCOLS, RESOLVE_COL_ORD, -1, RESOLVE_COL_RESERVATION_ID, RESOLVE_COL_RESERVED_AT_MS, -1};
-    static const struct grant_layout unsafe_insert = {
-        UNSAFE_INSERT_NCOLS, -1, -1, UNSAFE_INSERT_COL_RESERVATION_ID,
-        UNSAFE_INSERT_COL_RESERVED_AT_MS, -1};
+        PRECHECK_NCOLS, PRECHECK_COL_ORD, PRECHECK_COL_OUTCOME, -1, -1, PRECHECK_COL_TICKETS_LEFT
+    };
+    static const struct grant_layout for_update = { FOR_UPDATE_NCOLS,
+                                                    -1,
+                                                    FOR_UPDATE_COL_OUTCOME,
+                                                    FOR_UPDATE_COL_RESERVATION_ID,
+                                                    FOR_UPDATE_COL_RESERVED_AT_MS,
+                                                    FOR_UPDATE_COL_TICKETS_LEFT };
+    static const struct grant_layout atomic = { ATOMIC_NCOLS,
+                                                -1,
+                                                ATOMIC_COL_OUTCOME,
+                                                ATOMIC_COL_RESERVATION_ID,
+                                                ATOMIC_COL_RESERVED_AT_MS,
+                                                -1 };
+    static const struct grant_layout batch = { BATCH_NCOLS,
+                                               BATCH_COL_ORD,
+                                               BATCH_COL_OUTCOME,
+                                               BATCH_COL_RESERVATION_ID,
+                                               BATCH_COL_RESERVED_AT_MS,
+                                               BATCH_COL_TICKETS_LEFT };
+    static const struct grant_layout resolve = { RESOLVE_NCOLS,
+                                                 RESOLVE_COL_ORD,
+                                                 -1,
+                                                 RESOLVE_COL_RESERVATION_ID,
+                                                 RESOLVE_COL_RESERVED_AT_MS,
+                                                 -1 };
+    static const struct grant_layout unsafe_insert = { UNSAFE_INSERT_NCOLS,
+                                                       -1,
+                                                       -1,
+                                                       UNSAFE_INSERT_COL_RESERVATION_ID,
+                                                       UNSAFE_INSERT_COL_RESERVED_AT_MS,
+                                                       -1 };
     switch (stmt) {
-    case STMT_RESERVE_PRECHECK:
-        return &precheck;
+    case STMT_RESERVE_PRECHECK: return &precheck;
     case STMT_RESERVE_FOR_UPDATE:
-    case STMT_RESERVE_FOR_UPDATE_NOWAIT:
-        return &for_update;
-    case STMT_RESERVE_ATOMIC:
-        return &atomic;
-    case STMT_RESERVE_BATCH:
-        return &batch;
-    case STMT_RESERVE_RESOLVE:
-        return &resolve;
-    case STMT_UNSAFE_INSERT:
-        return &unsafe_insert;
-    default:
-        return NULL;
+    case STMT_RESERVE_FOR_UPDATE_NOWAIT: return &for_update;
+    case STMT_RESERVE_ATOMIC: return &atomic;
+    case STMT_RESERVE_BATCH: return &batch;
+    case STMT_RESERVE_RESOLVE: return &resolve;
+    case STMT_UNSAFE_INSERT: return &unsafe_insert;
+    default: return NULL;
     }
 }
 

@@ -13,7 +13,6 @@
 
 #include "log.h"
 
-
 /* Arbitrary constant naming reservd's migration lock. */
 #define SCHEMA_LOCK_KEY "7346017263"
 
@@ -28,8 +27,8 @@ PGconn *db_connect(const char *conninfo)
 {
     /* Our defaults first: the user's conninfo (expanded from dbname)
      * comes last and overrides them. */
-    const char *const keys[] = {"connect_timeout", "application_name", "dbname", NULL};
-    const char *const values[] = {"5", "reservd", conninfo, NULL};
+    const char *const keys[] = { "connect_timeout", "application_name", "dbname", NULL };
+    const char *const values[] = { "5", "reservd", conninfo, NULL };
     PGconn *pg = PQconnectdbParams(keys, values, 1);
     if (pg)
         PQsetNoticeProcessor(pg, quiet_notice, NULL);
@@ -97,10 +96,10 @@ static const char *pg_error(PGconn *pg)
  * where. NULL with a message in err when the time runs out. */
 static PGconn *connect_waiting(const char *conninfo, int wait_ms, char *err, size_t errlen)
 {
-    struct db_target t = {"?", "?", "?", "?"};
+    struct db_target t = { "?", "?", "?", "?" };
     if (db_target_of(conninfo, &t) != 0)
         log_debug("cannot parse the database URL; messages show '?' for it");
-    struct timespec pause = {0, 250 * 1000000L};
+    struct timespec pause = { 0, 250 * 1000000L };
     for (int waited = 0;; waited += 250) {
         PGconn *pg = db_connect(conninfo);
         if (pg && PQstatus(pg) == CONNECTION_OK)
@@ -127,9 +126,9 @@ static int applied(PGconn *pg, const struct db_migration *m, char *err, size_t e
 {
     char version[16];
     snprintf(version, sizeof(version), "%d", m->version);
-    const char *params[] = {version};
-    PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1,
-                                 NULL, params, NULL, NULL, 0);
+    const char *params[] = { version };
+    PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
+                                 params, NULL, NULL, 0);
     int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) == 1 : -1;
     if (rc < 0)
         snprintf(err, errlen, "schema_migrations: %s", PQresultErrorMessage(res));
@@ -141,9 +140,10 @@ static int record(PGconn *pg, const struct db_migration *m, char *err, size_t er
 {
     char version[16];
     snprintf(version, sizeof(version), "%d", m->version);
-    const char *params[] = {version, m->name};
-    PGresult *res = PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)",
-                                 2, NULL, params, NULL, NULL, 0);
+    const char *params[] = { version, m->name };
+    PGresult *res =
+        PQexecParams(pg, "INSERT INTO schema_migrations (version, name) VALUES ($1, $2)", 2, NULL,
+                     params, NULL, NULL, 0);
     int rc = PQresultStatus(res) == PGRES_COMMAND_OK ? 0 : -1;
     if (rc != 0)
         snprintf(err, errlen, "schema_migrations: %s", PQresultErrorMessage(res));
@@ -160,9 +160,10 @@ static int migrate_one(PGconn *pg, const struct db_migration *m, char *err, size
     if (exec_ok(pg, "BEGIN", err, errlen) != 0)
         return -1;
     if (exec_ok(pg, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", err, errlen) == 0 &&
-        exec_ok(pg, "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version integer PRIMARY KEY, name text NOT NULL, "
-                    "applied_at timestamptz NOT NULL DEFAULT now())",
+        exec_ok(pg,
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version integer PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())",
                 err, errlen) == 0)
         done = applied(pg, m, err, errlen);
     int rc = done < 0 ? -1 : 0;
@@ -176,7 +177,7 @@ static int migrate_one(PGconn *pg, const struct db_migration *m, char *err, size
     char prefix[160];
     snprintf(prefix, sizeof(prefix), "migration %s failed: ", m->name);
     size_t plen = strlen(prefix), elen = strlen(err);
-    if (plen + elen < errlen) {   /* name the migration in front of the error */
+    if (plen + elen < errlen) { /* name the migration in front of the error */
         memmove(err + plen, err, elen + 1);
         memcpy(err, prefix, plen);
     }

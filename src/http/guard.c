@@ -27,16 +27,16 @@
 #include "log.h"
 
 struct guard_conn {
-    struct guard_conn *prev, *next;     /* the list; under guard.lock */
+    struct guard_conn *prev, *next; /* the list; under guard.lock */
     int fd;
-    _Atomic int stage;                  /* enum guard_stage */
-    _Atomic int64_t stage_ms;           /* when it began (monotonic ms) */
+    _Atomic int stage;        /* enum guard_stage */
+    _Atomic int64_t stage_ms; /* when it began (monotonic ms) */
     /* The reaper's own view. */
     int seen_stage;
     int64_t seen_ms;
-    bool rx_marked;                     /* rx_mark is the count at this idle stage's start */
+    bool rx_marked; /* rx_mark is the count at this idle stage's start */
     uint64_t rx_mark;
-    int64_t first_byte_ms;              /* of the current request; 0: not yet */
+    int64_t first_byte_ms; /* of the current request; 0: not yet */
     bool shut;
 };
 
@@ -49,8 +49,8 @@ struct guard {
     int read_timeout_ms;
     atomic_int connections;
     atomic_bool draining;
-    bool stopping;                      /* under lock */
-    int64_t refused_logged_ms;          /* under lock */
+    bool stopping;             /* under lock */
+    int64_t refused_logged_ms; /* under lock */
     atomic_uint_fast64_t refused;
 };
 
@@ -219,7 +219,7 @@ struct guard_conn *guard_opened(struct guard *g, int fd)
     atomic_init(&c->stage_ms, now);
     c->seen_stage = GUARD_IDLE;
     c->seen_ms = now;
-    c->rx_marked = true;   /* a new connection had received nothing */
+    c->rx_marked = true; /* a new connection had received nothing */
     pthread_mutex_lock(&g->lock);
     c->next = g->head;
     if (g->head)

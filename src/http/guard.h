@@ -24,9 +24,9 @@ struct guard_conn;
 /* The stage of a connection's current request; one writer at a time: the
  * connection's own HTTP thread. */
 enum guard_stage {
-    GUARD_IDLE,        /* between requests (or none yet) */
-    GUARD_RECEIVING,   /* headers in, body still arriving */
-    GUARD_SERVING,     /* request complete: the server's own time */
+    GUARD_IDLE,      /* between requests (or none yet) */
+    GUARD_RECEIVING, /* headers in, body still arriving */
+    GUARD_SERVING,   /* request complete: the server's own time */
 };
 
 /* max_connections: clients served at once; read_timeout_ms: 0 = none.

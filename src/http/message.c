@@ -8,8 +8,8 @@
 #include <string.h>
 
 static const char *const method_names[] = {
-    [HTTP_GET] = "GET", [HTTP_POST] = "POST", [HTTP_PUT] = "PUT",
-    [HTTP_PATCH] = "PATCH", [HTTP_DELETE] = "DELETE", [HTTP_HEAD] = "HEAD",
+    [HTTP_GET] = "GET",         [HTTP_POST] = "POST",          [HTTP_PUT] = "PUT",
+    [HTTP_PATCH] = "PATCH",     [HTTP_DELETE] = "DELETE",      [HTTP_HEAD] = "HEAD",
     [HTTP_OPTIONS] = "OPTIONS", [HTTP_METHOD_OTHER] = "OTHER",
 };
 
@@ -69,8 +69,8 @@ void http_respond_json(struct http_response *resp, int status, json_t *body)
     resp->json = body;
 }
 
-void http_respond_error(struct http_response *resp, int status,
-                        const char *code, const char *fmt, ...)
+void http_respond_error(struct http_response *resp, int status, const char *code, const char *fmt,
+                        ...)
 {
     char message[256];
     va_list ap;
@@ -86,8 +86,7 @@ void http_respond_error(struct http_response *resp, int status,
                       json_pack("{s:{s:s, s:o}}", "error", "code", code, "message", msg));
 }
 
-int http_response_add_header(struct http_response *resp, const char *name,
-                             const char *fmt, ...)
+int http_response_add_header(struct http_response *resp, const char *name, const char *fmt, ...)
 {
     if (resp->nheaders >= HTTP_MAX_HEADERS)
         return -1;

@@ -42,8 +42,8 @@ enum shape { SHAPE_NO, SHAPE_YES, SHAPE_BAD_ID };
 
 /* Does path have the shape of pattern? Collects parameters. */
 static enum shape match_pattern(const char *pattern, const char *path,
-                                int64_t params[HTTP_MAX_PATH_PARAMS], int *nparams,
-                                char *bad, size_t badlen)
+                                int64_t params[HTTP_MAX_PATH_PARAMS], int *nparams, char *bad,
+                                size_t badlen)
 {
     const char *pp = pattern, *sp = path;
     const char *pseg = NULL, *sseg = NULL;
@@ -75,9 +75,8 @@ static enum shape match_pattern(const char *pattern, const char *path,
     }
 }
 
-enum route_status router_match(const struct route *routes, size_t nroutes,
-                               enum http_method method, const char *path,
-                               struct route_match *out)
+enum route_status router_match(const struct route *routes, size_t nroutes, enum http_method method,
+                               const char *path, struct route_match *out)
 {
     enum route_status status = ROUTE_NOT_FOUND;
     size_t allow_len = 0;
@@ -87,12 +86,11 @@ enum route_status router_match(const struct route *routes, size_t nroutes,
         int64_t params[HTTP_MAX_PATH_PARAMS];
         int nparams;
         char bad[sizeof(out->bad_param)] = "";
-        enum shape s = match_pattern(routes[i].pattern, path, params, &nparams,
-                                     bad, sizeof(bad));
+        enum shape s = match_pattern(routes[i].pattern, path, params, &nparams, bad, sizeof(bad));
         if (s == SHAPE_NO)
             continue;
-        int method_ok = routes[i].method == method ||
-                        (method == HTTP_HEAD && routes[i].method == HTTP_GET);
+        int method_ok =
+            routes[i].method == method || (method == HTTP_HEAD && routes[i].method == HTTP_GET);
         if (method_ok && s == SHAPE_BAD_ID) {
             /* The method fits but the path names its resource badly. */
             status = ROUTE_INVALID_ID;

@@ -46,16 +46,16 @@
  * and was dropped after its ticket was taken; now such a request gets 431
  * before anything runs. */
 #define HEADER_RECORD_BYTES 64
-#define ANSWER_ROOM 640
+#define ANSWER_ROOM         640
 
 /* One libmicrohttpd daemon and the thread that runs it (see loop_main). */
 struct http_loop {
     struct http_server *srv;
     struct MHD_Daemon *daemon;
     pthread_t thread;
-    int wake_fd;                   /* eventfd: written after each resume */
+    int wake_fd; /* eventfd: written after each resume */
     bool started;
-    bool quiesced;                 /* by its own thread */
+    bool quiesced; /* by its own thread */
 };
 
 enum loop_phase { LOOP_RUN, LOOP_QUIESCE, LOOP_EXIT };
@@ -63,20 +63,20 @@ enum loop_phase { LOOP_RUN, LOOP_QUIESCE, LOOP_EXIT };
 struct http_server {
     struct http_loop *loops;
     int nloops;
-    atomic_int phase;              /* enum loop_phase */
-    atomic_int quiesced;           /* loops that no longer accept */
+    atomic_int phase;    /* enum loop_phase */
+    atomic_int quiesced; /* loops that no longer accept */
     struct guard *guard;
     struct http_server_options opts;
-    atomic_int live;               /* exchanges not yet completed */
-    atomic_uint_fast64_t next_id;  /* request id counter */
+    atomic_int live;              /* exchanges not yet completed */
+    atomic_uint_fast64_t next_id; /* request id counter */
     unsigned id_prefix;
 };
 
 /* One request from its first byte to its completion callback. */
 struct exchange {
-    struct work work;              /* must stay first: workers hand it back */
+    struct work work; /* must stay first: workers hand it back */
     struct http_server *srv;
-    struct http_loop *loop;        /* the thread that runs the connection */
+    struct http_loop *loop; /* the thread that runs the connection */
     struct MHD_Connection *conn;
     struct timespec started;
     const char *method_name;
@@ -84,11 +84,11 @@ struct exchange {
     char *body;
     size_t body_len, body_cap;
     bool too_large;
-    bool suspended;                /* by us: resumed when answered */
-    bool close_after;              /* the answer ends the connection */
-    struct guard_conn *gc;         /* the connection's guard record (may be NULL) */
-    bool answered;                 /* resp is ready to send */
-    atomic_int holds;              /* the running handler + open deferrals */
+    bool suspended;        /* by us: resumed when answered */
+    bool close_after;      /* the answer ends the connection */
+    struct guard_conn *gc; /* the connection's guard record (may be NULL) */
+    bool answered;         /* resp is ready to send */
+    atomic_int holds;      /* the running handler + open deferrals */
     struct http_request req;
     struct http_response resp;
     char request_id[40];
@@ -149,7 +149,7 @@ static void assign_request_id(struct exchange *ex)
 static bool is_json_type(const char *type)
 {
     if (!type)
-        return true;   /* a body without a type is taken as JSON */
+        return true; /* a body without a type is taken as JSON */
     size_t n = strcspn(type, ";");
     while (n > 0 && type[n - 1] == ' ')
         n--;
@@ -200,7 +200,7 @@ static void loop_wake(struct http_loop *loop)
 struct http_deferred *http_defer(const struct http_request *req)
 {
     struct exchange *ex = req->exchange;
-    if (!ex->suspended) {          /* a handler on the HTTP thread */
+    if (!ex->suspended) { /* a handler on the HTTP thread */
         MHD_suspend_connection(ex->conn);
         ex->suspended = true;
     }
@@ -217,7 +217,7 @@ static bool release_hold(struct exchange *ex)
     ex->answered = true;
     if (!ex->suspended)
         return true;
-    struct http_loop *loop = ex->loop;  /* once resumed, ex may be freed */
+    struct http_loop *loop = ex->loop; /* once resumed, ex may be freed */
     MHD_resume_connection(ex->conn);   /* MHD calls on_request again to send */
     loop_wake(loop);
     return false;
@@ -263,12 +263,11 @@ static bool start_request(struct exchange *ex)
         http_response_add_header(&ex->resp, "Allow", "%s", m.allow);
         return true;
     case ROUTE_INVALID_ID:
-        ex->route = m.route;   /* counted under its route, not as unmatched */
+        ex->route = m.route; /* counted under its route, not as unmatched */
         http_respond_error(&ex->resp, 400, "invalid_id", "%s must be a positive 64-bit integer",
                            m.bad_param);
         return true;
-    case ROUTE_MATCH:
-        break;
+    case ROUTE_MATCH: break;
     }
     ex->route = m.route;
     memcpy(req->params, m.params, sizeof(req->params));
@@ -279,8 +278,8 @@ static bool start_request(struct exchange *ex)
         return true;
     }
     if (ex->body_len > 0 && !(m.route->flags & ROUTE_NO_BODY)) {
-        const char *type = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
-                                                       MHD_HTTP_HEADER_CONTENT_TYPE);
+        const char *type =
+            MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_TYPE);
         if (!is_json_type(type)) {
             http_respond_error(&ex->resp, 415, "unsupported_media_type",
                                "request body must be application/json");
@@ -308,9 +307,9 @@ static bool start_request(struct exchange *ex)
 
 /* What the header block says about framing, for the checks below. */
 struct header_scan {
-    bool bad_value;                /* a NUL, CR or LF inside a name or value */
-    bool bad_name;                 /* white space in a name (before the colon) */
-    bool bad_host;                 /* a Host that is no host[:port] */
+    bool bad_value; /* a NUL, CR or LF inside a name or value */
+    bool bad_name;  /* white space in a name (before the colon) */
+    bool bad_host;  /* a Host that is no host[:port] */
     int content_lengths;
     int hosts;
     int entries;
@@ -334,7 +333,7 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
         (value && (memchr(value, '\r', value_size) || memchr(value, '\n', value_size))))
         hs->bad_value = true;
     if (strpbrk(key, " \t"))
-        hs->bad_name = true;   /* RFC 9112 5.1: MUST reject */
+        hs->bad_name = true; /* RFC 9112 5.1: MUST reject */
     if (strcasecmp(key, MHD_HTTP_HEADER_CONTENT_LENGTH) == 0)
         hs->content_lengths++;
     if (strcasecmp(key, MHD_HTTP_HEADER_HOST) == 0) {
@@ -377,9 +376,9 @@ static void write_header_too_large(struct exchange *ex)
 static int refuse_early(struct exchange *ex, const char *version)
 {
     struct http_response *resp = &ex->resp;
-    struct header_scan hs = {0};
-    MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND |
-                                MHD_COOKIE_KIND, scan_header, &hs);
+    struct header_scan hs = { 0 };
+    MHD_get_connection_values_n(ex->conn, MHD_HEADER_KIND | MHD_GET_ARGUMENT_KIND | MHD_COOKIE_KIND,
+                                scan_header, &hs);
     const union MHD_ConnectionInfo *size =
         MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t used = (size ? size->header_size : 0) + (size_t)hs.entries * HEADER_RECORD_BYTES;
@@ -388,8 +387,8 @@ static int refuse_early(struct exchange *ex, const char *version)
         return -1;
     }
     bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
-    const char *te = MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND,
-                                                 MHD_HTTP_HEADER_TRANSFER_ENCODING);
+    const char *te =
+        MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
     if (hs.bad_value) {
         http_respond_error(resp, 400, "bad_request", "a header contains a NUL, CR or LF byte");
     } else if (hs.bad_name) {
@@ -418,9 +417,8 @@ static int refuse_early(struct exchange *ex, const char *version)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     struct http_loop *loop = cls;
     struct http_server *srv = loop->srv;
@@ -434,17 +432,17 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->loop = loop;
         ex->conn = conn;
         ex->method_name = method;
-        ex->req.path = url;        /* lives as long as the request */
+        ex->req.path = url; /* lives as long as the request */
         ex->req.exchange = ex;
         const union MHD_ConnectionInfo *sc =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
         ex->gc = sc ? sc->socket_context : NULL;
         guard_stage(srv->guard, ex->gc, GUARD_RECEIVING);
         http_response_init(&ex->resp);
-        const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+        const char *cl =
+            MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_CONTENT_LENGTH);
         if (cl && strtoull(cl, NULL, 10) > HTTP_MAX_BODY)
-            ex->too_large = true;  /* answered once the body is drained */
+            ex->too_large = true; /* answered once the body is drained */
         atomic_fetch_add(&srv->live, 1);
         *con_cls = ex;
         int refused = refuse_early(ex, version);
@@ -454,7 +452,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             assign_request_id(ex);
             ex->answered = true;
             ex->close_after = true;
-            return send_response(ex);   /* before the body: nothing else is read */
+            return send_response(ex); /* before the body: nothing else is read */
         }
         return MHD_YES;
     }
@@ -468,7 +466,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
         ex->answered = true;
         return send_response(ex);
     }
-    return MHD_YES;   /* suspended; resumed once answered */
+    return MHD_YES; /* suspended; resumed once answered */
 }
 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
@@ -484,9 +482,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
     int status = ex->answered ? ex->resp.status : 0;
     if (toe != MHD_REQUEST_TERMINATED_COMPLETED_OK && status)
         log_debug("request %s ended early (%d)", ex->request_id, (int)toe);
-    metrics_observe_request(srv->opts.app->metrics, ex->route, status,
-                            ms);
-    log_request(ex->method_name, ex->req.path, status, ms, ex->request_id, json_string_value(json_object_get(json_object_get(ex->resp.json, "error"), "code")));
+    metrics_observe_request(srv->opts.app->metrics, ex->route, status, ms);
+    log_request(
+        ex->method_name, ex->req.path, status, ms, ex->request_id,
+        json_string_value(json_object_get(json_object_get(ex->resp.json, "error"), "code")));
     http_response_clear(&ex->resp);
     free(ex->body);
     free(ex);
@@ -530,7 +529,7 @@ static void mhd_log(void *cls, const char *fmt, va_list ap)
     if (strncmp(msg, refused, sizeof(refused) - 1) == 0)
         log_warn("http: libmicrohttpd refused a malformed request with %.3s",
                  msg + sizeof(refused) - 1);
-    else if (strncmp(msg, "Connection socket is closed", 27) == 0 ||   /* the guard's doing */
+    else if (strncmp(msg, "Connection socket is closed", 27) == 0 || /* the guard's doing */
              strncmp(msg, "Not enough memory in pool", 25) == 0 ||
              strstr(msg, "Closing connection") || strstr(msg, "closing connection"))
         log_debug("http: %s", msg);
@@ -545,12 +544,12 @@ static void *loop_main(void *arg)
     struct http_loop *l = arg;
     struct http_server *srv = l->srv;
     const union MHD_DaemonInfo *ep = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd p[2] = {{.fd = ep->epoll_fd, .events = POLLIN},
-                          {.fd = l->wake_fd, .events = POLLIN}};
+    struct pollfd p[2] = { { .fd = ep->epoll_fd, .events = POLLIN },
+                           { .fd = l->wake_fd, .events = POLLIN } };
     int phase;
     while ((phase = atomic_load(&srv->phase)) != LOOP_EXIT) {
         if (phase == LOOP_QUIESCE && !l->quiesced) {
-            MHD_quiesce_daemon(l->daemon);   /* the listener is closed once, by the stopper */
+            MHD_quiesce_daemon(l->daemon); /* the listener is closed once, by the stopper */
             l->quiesced = true;
             atomic_fetch_add(&srv->quiesced, 1);
         }
@@ -575,27 +574,23 @@ static int start_loop(struct http_server *srv, int i, unsigned flags, const stru
     l->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (l->wake_fd < 0)
         return -1;
-    struct MHD_OptionItem listen[2] = {{MHD_OPTION_SOCK_ADDR, 0, (void *)addr},
-                                       {MHD_OPTION_END, 0, NULL}};
+    struct MHD_OptionItem listen[2] = { { MHD_OPTION_SOCK_ADDR, 0, (void *)addr },
+                                        { MHD_OPTION_END, 0, NULL } };
     if (i > 0) {
         const union MHD_DaemonInfo *fd =
             MHD_get_daemon_info(srv->loops[0].daemon, MHD_DAEMON_INFO_LISTEN_FD);
-        listen[0] = (struct MHD_OptionItem){MHD_OPTION_LISTEN_SOCKET, fd->listen_fd, NULL};
+        listen[0] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd->listen_fd, NULL };
     }
     /* libmicrohttpd's own limit is above ours (the guard's): at its limit
      * it stops accepting and new clients hang in the backlog. */
     unsigned limit = (unsigned)http_mhd_connection_limit(opts->max_connections);
     l->daemon = MHD_start_daemon(
-        flags, (uint16_t)opts->port, admit, srv, on_request, l,
-        MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
-        MHD_OPTION_ARRAY, listen,
-        MHD_OPTION_CONNECTION_LIMIT, (limit + (unsigned)srv->nloops - 1) / (unsigned)srv->nloops,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-        MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
-        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_END);
+        flags, (uint16_t)opts->port, admit, srv, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
+        NULL, MHD_OPTION_ARRAY, listen, MHD_OPTION_CONNECTION_LIMIT,
+        (limit + (unsigned)srv->nloops - 1) / (unsigned)srv->nloops, MHD_OPTION_NOTIFY_CONNECTION,
+        on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)opts->connection_timeout_s,
+        MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384, MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+        (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!l->daemon)
         return -1;
     l->started = pthread_create(&l->thread, NULL, loop_main, l) == 0;
@@ -632,7 +627,7 @@ static MHD_socket quiesce_loops(struct http_server *srv)
     MHD_socket listener = fd ? fd->listen_fd : MHD_INVALID_SOCKET;
     atomic_store(&srv->phase, LOOP_QUIESCE);
     wake_all(srv);
-    struct timespec pause = {0, 1000000L};
+    struct timespec pause = { 0, 1000000L };
     while (atomic_load(&srv->quiesced) < srv->nloops)
         nanosleep(&pause, NULL);
     return listener;
@@ -650,7 +645,7 @@ static void stop_loops(struct http_server *srv)
     for (int i = srv->nloops - 1; i >= 0; i--) {
         struct http_loop *l = &srv->loops[i];
         if (l->daemon && i > 0 && !l->quiesced)
-            MHD_quiesce_daemon(l->daemon);   /* the listener is loop 0's to close */
+            MHD_quiesce_daemon(l->daemon); /* the listener is loop 0's to close */
         if (l->daemon)
             MHD_stop_daemon(l->daemon);
         if (l->wake_fd >= 0)
@@ -660,8 +655,8 @@ static void stop_loops(struct http_server *srv)
     srv->loops = NULL;
 }
 
-int http_server_start(const struct http_server_options *opts, struct http_server **out,
-                      char *err, size_t errlen)
+int http_server_start(const struct http_server_options *opts, struct http_server **out, char *err,
+                      size_t errlen)
 {
     struct http_server *srv = calloc(1, sizeof(*srv));
     if (!srv) {
@@ -673,8 +668,8 @@ int http_server_start(const struct http_server_options *opts, struct http_server
     clock_gettime(CLOCK_REALTIME, &now);
     srv->id_prefix = (unsigned)(now.tv_nsec ^ (now.tv_sec << 8) ^ getpid());
 
-    struct sockaddr_in in4 = {.sin_family = AF_INET, .sin_port = htons((uint16_t)opts->port)};
-    struct sockaddr_in6 in6 = {.sin6_family = AF_INET6, .sin6_port = htons((uint16_t)opts->port)};
+    struct sockaddr_in in4 = { .sin_family = AF_INET, .sin_port = htons((uint16_t)opts->port) };
+    struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons((uint16_t)opts->port) };
     struct sockaddr *addr;
     /* No MHD_USE_INTERNAL_POLLING_THREAD: libmicrohttpd 0.9.75's internal
      * epoll loop (1.0.1's too) can sleep with requests in hand. When one
@@ -731,7 +726,7 @@ int http_server_stop(struct http_server *srv, int grace_ms)
     /* Requests already received get their answers, with Connection: close;
      * later ones get 503 shutting_down; idle connections are closed. */
     guard_drain(srv->guard);
-    struct timespec t0, pause = {0, 10 * 1000000L};
+    struct timespec t0, pause = { 0, 10 * 1000000L };
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while ((atomic_load(&srv->live) > 0 || guard_connections(srv->guard) > 0) &&
            ms_since(&t0) < grace_ms)

@@ -10,17 +10,17 @@
 void atomic_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
                 struct reservation_request **group, int n)
 {
-    (void)n;   /* always 1: not per_event */
+    (void)n; /* always 1: not per_event */
     struct reservation_request *r = group[0];
     char ev[24], user[24], budget[DB_LOCK_BUDGET_SIZE];
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
     snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
     db_lock_budget(s->pool, &r->deadline, budget);
-    const char *params[] = {ev, user, budget};
+    const char *params[] = { ev, user, budget };
     PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 3, params);
     struct grant_row g;
     if (!res)
-        r->outcome = RESERVATION_UNKNOWN;   /* it may have committed before the connection died */
+        r->outcome = RESERVATION_UNKNOWN; /* it may have committed before the connection died */
     else if (db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != 1)
         r->outcome = failure_outcome(res);
     else if (grant_row_decode(STMT_RESERVE_ATOMIC, res, 0, &g) != 0)

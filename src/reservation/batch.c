@@ -23,10 +23,10 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
     char budget[DB_LOCK_BUDGET_SIZE];
     *left = 0;
     for (int i = 0; i < m; i++)
-        undecided[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
+        undecided[i]->outcome = RESERVATION_UNAVAILABLE; /* until its row says */
     db_lock_budget(s->pool, earliest_deadline(undecided, m), budget);
-    PGresult *res = group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id, undecided, m,
-                               budget);
+    PGresult *res =
+        group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id, undecided, m, budget);
     if (!res) {
         /* the statement may have committed before the connection died */
         fail = RESERVATION_UNKNOWN;
@@ -46,9 +46,9 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
         if (grant_row_decode(STMT_RESERVE_BATCH, res, row, &g) == 0)
             r = group_row(g.ord, undecided, m);
         if (!r)
-            continue;   /* cannot happen: ord is the array position */
+            continue; /* cannot happen: ord is the array position */
         if (strcmp(g.outcome, "conflict") == 0) {
-            r->outcome = RESERVATION_ALREADY_RESERVED;   /* another writer's, committed */
+            r->outcome = RESERVATION_ALREADY_RESERVED; /* another writer's, committed */
             conflict = true;
         } else {
             r->outcome = decide_granted(&g, r);
@@ -62,7 +62,7 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
         for (int i = 0; i < m; i++)
             if (undecided[i]->outcome == RESERVATION_SOLD_OUT)
                 undecided[i]->outcome = RESERVATION_PENDING;
-    fail = RESERVATION_RESERVED;   /* every request has its own answer */
+    fail = RESERVATION_RESERVED; /* every request has its own answer */
     log_debug("batch: event %lld, %d requests", (long long)undecided[0]->event_id, m);
 out:
     if (fail != RESERVATION_RESERVED)

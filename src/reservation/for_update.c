@@ -24,12 +24,12 @@
 static bool for_update_grant(struct reservation_strategy *s, struct db_conn *conn,
                              struct reservation_request **undecided, int m, int *left)
 {
-    enum db_statement stmts[PIPELINE_MAX] = {0};
+    enum db_statement stmts[PIPELINE_MAX] = { 0 };
     char ids[PIPELINE_MAX][2][24], budgets[PIPELINE_MAX][DB_LOCK_BUDGET_SIZE];
-    const char *params[PIPELINE_MAX * 3] = {0};
+    const char *params[PIPELINE_MAX * 3] = { 0 };
     PGresult *results[PIPELINE_MAX];
     if (m > PIPELINE_MAX)
-        m = PIPELINE_MAX;   /* the rest stay undecided: back to the queue */
+        m = PIPELINE_MAX; /* the rest stay undecided: back to the queue */
     for (int j = 0; j < m; j++) {
         snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)undecided[j]->event_id);
         snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)undecided[j]->user_id);
@@ -56,7 +56,7 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
             r->outcome = decide_granted(&g, r);
             *left = g.has_tickets_left ? g.tickets_left : 0;
         } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
-            r->outcome = RESERVATION_PENDING;   /* NOWAIT met someone else's lock: queue again */
+            r->outcome = RESERVATION_PENDING; /* NOWAIT met someone else's lock: queue again */
         } else {
             r->outcome = failure_outcome(res);
             busy = busy || r->outcome == RESERVATION_BUSY;

@@ -19,19 +19,19 @@
 #define LANE_BUCKETS 1024
 
 struct lane {
-    struct work work;                    /* must stay first */
+    struct work work; /* must stay first */
     struct lanes *owner;
     int64_t event_id;
-    struct lane *next;                   /* hash chain */
+    struct lane *next; /* hash chain */
     struct reservation_request *head, *tail;
     int queued;
-    bool fresh;                          /* no group has run yet */
-    bool filling;                        /* the runner waits for a full group */
+    bool fresh;   /* no group has run yet */
+    bool filling; /* the runner waits for a full group */
 };
 
 struct lanes {
     pthread_mutex_t lock;
-    pthread_cond_t filled;               /* a filling lane reached group_max */
+    pthread_cond_t filled; /* a filling lane reached group_max */
     struct workers *workers;
     int group_max;
     int wait_us;
@@ -40,8 +40,8 @@ struct lanes {
     struct lane *buckets[LANE_BUCKETS];
 };
 
-int lanes_create(struct workers *workers, int group_max, int wait_us, lane_run_fn run,
-                 void *ctx, struct lanes **out)
+int lanes_create(struct workers *workers, int group_max, int wait_us, lane_run_fn run, void *ctx,
+                 struct lanes **out)
 {
     struct lanes *l = calloc(1, sizeof(*l));
     if (!l)
@@ -102,8 +102,7 @@ static void wait_to_fill(struct lanes *l, struct lane *lane)
     until.tv_sec += until.tv_nsec / 1000000000L;
     until.tv_nsec %= 1000000000L;
     lane->filling = true;
-    while (lane->queued < l->group_max &&
-           pthread_cond_timedwait(&l->filled, &l->lock, &until) == 0)
+    while (lane->queued < l->group_max && pthread_cond_timedwait(&l->filled, &l->lock, &until) == 0)
         ;
     lane->filling = false;
 }
@@ -122,7 +121,7 @@ static void run_lane(struct work *work)
     int n = lane->queued < l->group_max ? lane->queued : l->group_max;
     struct reservation_request **group = malloc((size_t)n * sizeof(*group));
     if (!group) {
-        group = one;   /* out of memory: still make progress, one at a time */
+        group = one; /* out of memory: still make progress, one at a time */
         n = 1;
     }
     for (int i = 0; i < n; i++) {
@@ -229,4 +228,3 @@ void lanes_submit(struct lanes *l, struct reservation_request *r)
         pthread_cond_broadcast(&l->filled);
     pthread_mutex_unlock(&l->lock);
 }
-

@@ -17,13 +17,12 @@ struct lanes;
  * back at the head of the event's queue for the next group (in the same
  * order). It must decide at least one request. Requests past their
  * deadline never reach it: they are answered busy. */
-typedef void (*lane_run_fn)(void *ctx, int64_t event_id, struct reservation_request **group,
-                            int n);
+typedef void (*lane_run_fn)(void *ctx, int64_t event_id, struct reservation_request **group, int n);
 
 /* group_max: most requests per group; wait_us: how long a group on an idle
  * event waits to fill (0: not at all). 0, or -1 out of memory. */
-int lanes_create(struct workers *workers, int group_max, int wait_us, lane_run_fn run,
-                 void *ctx, struct lanes **out);
+int lanes_create(struct workers *workers, int group_max, int wait_us, lane_run_fn run, void *ctx,
+                 struct lanes **out);
 /* NULL-safe; every submitted request must have been answered. */
 void lanes_destroy(struct lanes *l);
 /* Queue r behind its event's earlier requests. Never blocks on the run

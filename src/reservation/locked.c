@@ -25,7 +25,7 @@ PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event
     users[len++] = '}';
     users[len] = '\0';
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    const char *params[] = {ev, users, third};
+    const char *params[] = { ev, users, third };
     PGresult *res = db_exec(conn, stmt, third ? 3 : 2, params);
     free(users);
     return res;
@@ -41,7 +41,7 @@ enum reservation_outcome failure_outcome(const PGresult *res)
     if (res && db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT)
         return RESERVATION_BUSY;
     if (res && db_result_classify(res) == DB_RESULT_UNIQUE_VIOLATION)
-        return RESERVATION_ALREADY_RESERVED;   /* the index backs the check */
+        return RESERVATION_ALREADY_RESERVED; /* the index backs the check */
     log_error("reservation failed: %s", res ? PQresultErrorMessage(res) : "connection lost");
     return RESERVATION_UNAVAILABLE;
 }
@@ -84,14 +84,14 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
         return;
     }
     for (int i = 0; i < n; i++)
-        group[i]->outcome = RESERVATION_UNAVAILABLE;   /* until its row says */
+        group[i]->outcome = RESERVATION_UNAVAILABLE; /* until its row says */
     for (int row = 0; row < n; row++) {
         struct grant_row g;
         struct reservation_request *r = NULL;
         if (grant_row_decode(STMT_RESERVE_PRECHECK, res, row, &g) == 0)
             r = group_row(g.ord, group, n);
         if (!r)
-            continue;   /* cannot happen: ord is the array position */
+            continue; /* cannot happen: ord is the array position */
         if (g.has_tickets_left)
             *left = g.tickets_left;
         if (strcmp(g.outcome, "available") == 0)
@@ -129,8 +129,7 @@ static void hint_set(struct reservation_strategy *s, int64_t event_id, int left)
  * answered busy rather than each waiting its turn at the same lock, so a
  * group ends within about one lock timeout. */
 void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
-                  struct reservation_request **group, int n, grant_fn grant, int max,
-                  bool max_left)
+                  struct reservation_request **group, int n, grant_fn grant, int max, bool max_left)
 {
     int left = hint_get(s, event_id);
     if (left <= 0)
@@ -149,7 +148,7 @@ void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t 
         undecided[m++] = r;
     }
     bool busy = m > 0 && grant(s, conn, undecided, m, &left);
-    if (busy)   /* the others would wait at the same lock: answer them now */
+    if (busy) /* the others would wait at the same lock: answer them now */
         for (int i = 0; i < n; i++)
             if (group[i]->outcome == RESERVATION_PENDING)
                 group[i]->outcome = RESERVATION_BUSY;

@@ -20,16 +20,15 @@
 #include "log.h"
 #include "strategy.h"
 
-#define INFO_ROW(id, name, ack, fill, per_event, help) {name, ack, fill, per_event, help},
-const struct reservation_strategy_info reservation_strategies[] = {
-    RESERVATION_STRATEGIES(INFO_ROW)
-};
+#define INFO_ROW(id, name, ack, fill, per_event, help) { name, ack, fill, per_event, help },
+const struct reservation_strategy_info reservation_strategies[] = { RESERVATION_STRATEGIES(
+    INFO_ROW) };
 #undef INFO_ROW
 const size_t reservation_nstrategies =
     sizeof(reservation_strategies) / sizeof(reservation_strategies[0]);
 
 #define RUN_ROW(id, name, ack, fill, per_event, help) id##_run,
-static const strategy_run_fn runs[] = {RESERVATION_STRATEGIES(RUN_ROW)};
+static const strategy_run_fn runs[] = { RESERVATION_STRATEGIES(RUN_ROW) };
 #undef RUN_ROW
 
 const struct reservation_strategy_info *reservation_strategy_find(const char *name)
@@ -100,7 +99,7 @@ static void resolve_unknown(struct db_pool *pool, struct db_conn *conn, int64_t 
     k = 0;
     for (int i = 0; i < n; i++)
         if (group[i]->outcome == RESERVATION_UNKNOWN) {
-            group[i]->outcome = RESERVATION_UNAVAILABLE;   /* unless the database says */
+            group[i]->outcome = RESERVATION_UNAVAILABLE; /* unless the database says */
             if (unknown)
                 unknown[k++] = group[i];
         }
@@ -155,7 +154,7 @@ static void run_single(struct work *work)
     while (r) {
         run_group(s, r->event_id, &r, 1);
         if (r->outcome == RESERVATION_PENDING)
-            r->outcome = RESERVATION_UNAVAILABLE;   /* a single run decides (see lane.h) */
+            r->outcome = RESERVATION_UNAVAILABLE; /* a single run decides (see lane.h) */
         r->done(r);
         pthread_mutex_lock(&s->single_lock);
         r = s->single_head;

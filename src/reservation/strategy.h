@@ -19,7 +19,7 @@ struct reservation_strategy {
     const struct reservation_strategy_info *info;
     struct db_pool *pool;
     struct workers *workers;
-    struct lanes *lanes;       /* per_event strategies */
+    struct lanes *lanes; /* per_event strategies */
     /* Other strategies: requests waiting for one of at most single_max
      * runners (as many as reservations may hold connections), so that
      * requests stuck behind a lock park no more workers than that. */
@@ -44,8 +44,8 @@ struct reservation_strategy {
 typedef void (*strategy_run_fn)(struct reservation_strategy *s, struct db_conn *conn,
                                 int64_t event_id, struct reservation_request **group, int n);
 
-#define DECLARE_RUN(id, name, ack, fill, per_event, help)                                  \
-    void id##_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,    \
+#define DECLARE_RUN(id, name, ack, fill, per_event, help)                                 \
+    void id##_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id, \
                   struct reservation_request **group, int n);
 RESERVATION_STRATEGIES(DECLARE_RUN)
 #undef DECLARE_RUN

@@ -17,7 +17,7 @@ static enum reservation_outcome count_then_insert(struct db_conn *conn,
     char ev[24], user[24];
     snprintf(ev, sizeof(ev), "%lld", (long long)r->event_id);
     snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
-    const char *params[] = {ev, user};
+    const char *params[] = { ev, user };
     enum reservation_outcome out = RESERVATION_UNAVAILABLE;
     PGresult *res = NULL;
     if (db_command(conn, "BEGIN") != 0)
@@ -47,7 +47,7 @@ static enum reservation_outcome count_then_insert(struct db_conn *conn,
             goto done;
         }
         if (grant_row_decode(STMT_UNSAFE_INSERT, res, 0, &g) != 0)
-            goto done;   /* unavailable; the pool rolls the insert back */
+            goto done; /* unavailable; the pool rolls the insert back */
         r->grant.id = g.reservation_id;
         r->grant.reserved_at_ms = g.reserved_at_ms;
         out = RESERVATION_RESERVED;
@@ -55,7 +55,7 @@ static enum reservation_outcome count_then_insert(struct db_conn *conn,
     if (db_command(conn, "COMMIT") != 0)
         out = out == RESERVATION_RESERVED ? RESERVATION_UNKNOWN : RESERVATION_UNAVAILABLE;
 done:
-    PQclear(res);   /* the pool rolls back anything left open */
+    PQclear(res); /* the pool rolls back anything left open */
     return out;
 }
 
@@ -64,6 +64,6 @@ void unsafe_run(struct reservation_strategy *s, struct db_conn *conn, int64_t ev
 {
     (void)s;
     (void)event_id;
-    (void)n;   /* always 1: not per_event */
+    (void)n; /* always 1: not per_event */
     group[0]->outcome = count_then_insert(conn, group[0]);
 }

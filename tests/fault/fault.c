@@ -27,7 +27,7 @@ double fault_now_ms(void)
 
 void fault_sleep_ms(int ms)
 {
-    struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    struct timespec t = { ms / 1000, (long)(ms % 1000) * 1000000L };
     while (nanosleep(&t, &t) != 0 && errno == EINTR)
         ;
 }
@@ -53,9 +53,9 @@ bool fault_new_flags(void)
 #define MAX_TRACKED 32
 
 struct tracked {
-    const void *owner;     /* the test_server or fault_load, to forget it */
+    const void *owner; /* the test_server or fault_load, to forget it */
     pid_t pid;
-    char dbname[64];       /* database to drop, "" if none */
+    char dbname[64]; /* database to drop, "" if none */
 };
 static struct tracked tracked[MAX_TRACKED];
 
@@ -97,9 +97,9 @@ int fault_teardown(void **state)
             continue;
         kill_child(tracked[i].pid);
         if (tracked[i].dbname[0]) {
-            struct test_server gone = {.pid = 0};
+            struct test_server gone = { .pid = 0 };
             snprintf(gone.dbname, sizeof(gone.dbname), "%s", tracked[i].dbname);
-            test_server_stop(&gone);   /* drops the database */
+            test_server_stop(&gone); /* drops the database */
         }
         memset(&tracked[i], 0, sizeof(tracked[i]));
     }
@@ -152,19 +152,22 @@ long long fault_scalar(PGconn *db, const char *fmt, ...)
 long long fault_seed_users(PGconn *db, const char *prefix, long long n)
 {
     long long first = fault_scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    long long added = fault_scalar(db,
-        "WITH ins AS (INSERT INTO users (id, name, email) "
-        "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-        "FROM generate_series(1, %lld) g RETURNING 1) SELECT count(*) FROM ins",
-        first, prefix, prefix, n);
-    fault_scalar(db, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
+    long long added =
+        fault_scalar(db,
+                     "WITH ins AS (INSERT INTO users (id, name, email) "
+                     "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
+                     "FROM generate_series(1, %lld) g RETURNING 1) SELECT count(*) FROM ins",
+                     first, prefix, prefix, n);
+    fault_scalar(
+        db, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
     return added == n ? first : -1;
 }
 
 long long fault_seed_event(PGconn *db, const char *name, long long tickets)
 {
-    return fault_scalar(db, "INSERT INTO events (name, date, location, max_tickets) "
-                            "VALUES ('%s', now() + interval '30 days', 'Hall', %lld) RETURNING id",
+    return fault_scalar(db,
+                        "INSERT INTO events (name, date, location, max_tickets) "
+                        "VALUES ('%s', now() + interval '30 days', 'Hall', %lld) RETURNING id",
                         name, tickets);
 }
 
@@ -204,10 +207,10 @@ int fault_load_spawn(struct fault_load *l, int port, long long first, long long 
 
 bool fault_load_running(const struct fault_load *l)
 {
-    siginfo_t info = {0};
+    siginfo_t info = { 0 };
     if (waitid(P_PID, (id_t)l->pid, &info, WEXITED | WNOHANG | WNOWAIT) != 0)
         return false;
-    return info.si_pid == 0;   /* nothing to report yet: still running */
+    return info.si_pid == 0; /* nothing to report yet: still running */
 }
 
 static char *read_file(const char *path)
@@ -269,7 +272,7 @@ int fault_load_wait(struct fault_load *l)
                 text ? text : "(nothing)");
     free(text);
     int rc = read_answers(l);
-    if (!getenv("FAULT_KEEP_FILES")) {   /* set it to look at a run's answers */
+    if (!getenv("FAULT_KEEP_FILES")) { /* set it to look at a run's answers */
         unlink(l->report_path);
         unlink(l->answers_path);
     }
@@ -302,7 +305,8 @@ static void print_counts(json_t *obj)
     const char *k;
     json_t *v;
     int first = 1;
-    json_object_foreach(obj, k, v) {
+    json_object_foreach(obj, k, v)
+    {
         fprintf(stderr, "%s%s x %lld", first ? "" : ", ", k, (long long)json_integer_value(v));
         first = 0;
     }
@@ -333,9 +337,10 @@ static long long *active_rows(PGconn *db, long long event, long long first, long
 {
     char ev[24];
     snprintf(ev, sizeof(ev), "%lld", event);
-    const char *params[] = {ev};
-    PGresult *res = PQexecParams(db, "SELECT user_id, id FROM reservations "
-                                     "WHERE event_id = $1 AND status = 'RESERVED'",
+    const char *params[] = { ev };
+    PGresult *res = PQexecParams(db,
+                                 "SELECT user_id, id FROM reservations "
+                                 "WHERE event_id = $1 AND status = 'RESERVED'",
                                  1, NULL, params, NULL, NULL, 0);
     long long *by_user = calloc((size_t)count, sizeof(*by_user));
     if (PQresultStatus(res) != PGRES_TUPLES_OK || !by_user) {
@@ -398,8 +403,9 @@ int fault_ledger_check(PGconn *db, long long event, long long first, long long c
     for (int s = 100; s < 600; s++)
         if (out->answered[s])
             fprintf(stderr, " %d x %lld,", s, out->answered[s]);
-    fprintf(stderr, " no answer x %lld | database: %lld active rows, counter %lld | "
-                    "ghosts %lld, lost %lld, wrong id %lld, double %lld, foreign %lld\n",
+    fprintf(stderr,
+            " no answer x %lld | database: %lld active rows, counter %lld | "
+            "ghosts %lld, lost %lld, wrong id %lld, double %lld, foreign %lld\n",
             out->no_answer, out->rows, out->counter, out->ghosts, out->lost, out->wrong_id,
             out->double_grant, out->foreign);
     return 0;
@@ -425,8 +431,7 @@ static bool is_status_line(const char *p, size_t avail, int *code)
 }
 
 /* Header value of name within [head, end), copied into buf; false if absent. */
-static bool header_value(const char *head, const char *end, const char *name, char *buf,
-                         size_t len)
+static bool header_value(const char *head, const char *end, const char *name, char *buf, size_t len)
 {
     size_t n = strlen(name);
     for (const char *line = head; line && line < end;) {
@@ -495,7 +500,7 @@ static void parse_reply(struct raw_reply *r)
         char cl[32] = "";
         bool has_len = header_value(head, end + 2, "Content-Length", cl, sizeof(cl));
         size_t want = has_len ? strtoull(cl, NULL, 10) : r->len - body_off;
-        bool whole = has_len ? body_off + want <= r->len : r->closed;   /* else ends at the close */
+        bool whole = has_len ? body_off + want <= r->len : r->closed; /* else ends at the close */
         if (first) {
             r->status = code;
             r->content_type[0] = '\0';
@@ -522,8 +527,9 @@ static void parse_reply(struct raw_reply *r)
 static int connect_loopback(int port, int limit_ms)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     if (fd < 0)
         return -1;
     if (connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0)
@@ -532,7 +538,7 @@ static int connect_loopback(int port, int limit_ms)
         close(fd);
         return -1;
     }
-    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    struct pollfd p = { .fd = fd, .events = POLLOUT };
     int err = 0;
     socklen_t len = sizeof(err);
     int n = poll(&p, 1, limit_ms);
@@ -566,7 +572,7 @@ int raw_exchange(int port, const void *req, size_t len, int limit_ms, int linger
     memset(out, 0, sizeof(*out));
     double t0 = fault_now_ms(), done_at = -1;
     int fd = connect_loopback(port, limit_ms);
-    if (fd == -2) {                     /* never even connected: a hang */
+    if (fd == -2) { /* never even connected: a hang */
         out->hung = true;
         out->ms = fault_now_ms() - t0;
         size_t none = 0;
@@ -580,7 +586,7 @@ int raw_exchange(int port, const void *req, size_t len, int limit_ms, int linger
         double now = fault_now_ms();
         if (now - t0 >= limit_ms || (done_at >= 0 && now - done_at >= linger_ms))
             break;
-        struct pollfd p = {.fd = fd, .events = POLLIN | (can_send && sent < len ? POLLOUT : 0)};
+        struct pollfd p = { .fd = fd, .events = POLLIN | (can_send && sent < len ? POLLOUT : 0) };
         int wait = (int)(limit_ms - (now - t0)) + 1;
         if (done_at >= 0 && linger_ms - (now - done_at) < wait)
             wait = (int)(linger_ms - (now - done_at)) + 1;
@@ -591,7 +597,7 @@ int raw_exchange(int port, const void *req, size_t len, int limit_ms, int linger
             if (w > 0)
                 sent += (size_t)w;
             else if (w < 0 && errno != EAGAIN && errno != EINTR)
-                can_send = false;   /* the server stopped reading: see what it said */
+                can_send = false; /* the server stopped reading: see what it said */
         }
         if (p.revents & (POLLIN | POLLHUP | POLLERR)) {
             char buf[16384];

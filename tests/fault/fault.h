@@ -13,7 +13,7 @@
 #include "harness.h"
 
 /* ---- time ---- */
-double fault_now_ms(void);          /* CLOCK_MONOTONIC */
+double fault_now_ms(void); /* CLOCK_MONOTONIC */
 void fault_sleep_ms(int ms);
 /* Raise RLIMIT_NOFILE to its hard limit (each client is a descriptor). */
 void fault_raise_fd_limit(void);
@@ -47,11 +47,11 @@ long long fault_seed_event(PGconn *db, const char *name, long long tickets);
 struct fault_load {
     pid_t pid;
     char answers_path[128], report_path[128];
-    long long first, count;     /* {i} from first, at most count requests */
-    json_t *report;             /* its --json report (NULL if none) */
-    int exit_code;              /* -1: killed by a signal */
-    int *status;                /* by i - first: HTTP status, 0 no answer, -1 not sent */
-    long long *id;              /* by i - first: the body's "id", or -1 */
+    long long first, count; /* {i} from first, at most count requests */
+    json_t *report;         /* its --json report (NULL if none) */
+    int exit_code;          /* -1: killed by a signal */
+    int *status;            /* by i - first: HTTP status, 0 no answer, -1 not sent */
+    long long *id;          /* by i - first: the body's "id", or -1 */
 };
 /* Start reservd-load in the background: `args` (mode, connections,
  * scenario...) plus --user-start first -n count --json --answers --url. */
@@ -64,21 +64,21 @@ int fault_load_wait(struct fault_load *l);
 void fault_load_free(struct fault_load *l);
 /* report.group.key as an integer (0 if absent), e.g. ("status", "201"). */
 long long fault_report_count(const struct fault_load *l, const char *group, const char *key);
-double fault_report_latency(const struct fault_load *l, const char *which);   /* "p99", "max" */
+double fault_report_latency(const struct fault_load *l, const char *which); /* "p99", "max" */
 /* Print status and error-code counts of a load, prefixed by label. */
 void fault_report_print(const char *label, const struct fault_load *l);
 
 /* ---- the ledger: every answer against the database ---- */
 struct fault_ledger {
-    long long answered[600];  /* answers by HTTP status, over all loads */
-    long long no_answer;      /* requests that ended without a response */
-    long long rows;           /* active reservations on the event */
-    long long counter;        /* events.reserved_tickets */
-    long long ghosts;         /* active row, but no 201 for that user */
-    long long lost;           /* a 201, but no active row for that user */
-    long long wrong_id;       /* the 201's id is not the active row's */
-    long long double_grant;   /* more than one 201 for one user */
-    long long foreign;        /* active rows of users outside the range */
+    long long answered[600]; /* answers by HTTP status, over all loads */
+    long long no_answer;     /* requests that ended without a response */
+    long long rows;          /* active reservations on the event */
+    long long counter;       /* events.reserved_tickets */
+    long long ghosts;        /* active row, but no 201 for that user */
+    long long lost;          /* a 201, but no active row for that user */
+    long long wrong_id;      /* the 201's id is not the active row's */
+    long long double_grant;  /* more than one 201 for one user */
+    long long foreign;       /* active rows of users outside the range */
 };
 /* Compare the answers of loads[0..n) (all over users first..first+count)
  * with the event's active reservations. Prints a summary line. */
@@ -91,19 +91,19 @@ bool fault_ledger_clean(const struct fault_ledger *l);
 
 /* ---- raw HTTP ---- */
 struct raw_reply {
-    int status;          /* first final (non-1xx) status, 0 if none */
-    int finals;          /* final status lines received (1 expected) */
-    int interim;         /* 1xx status lines */
-    bool complete;       /* the first final response arrived whole */
-    bool closed;         /* the server closed (EOF) */
-    bool reset;          /* ... or reset the connection */
-    bool hung;           /* no complete response and no close within the limit */
-    double ms;           /* until the response was complete or the close */
+    int status;    /* first final (non-1xx) status, 0 if none */
+    int finals;    /* final status lines received (1 expected) */
+    int interim;   /* 1xx status lines */
+    bool complete; /* the first final response arrived whole */
+    bool closed;   /* the server closed (EOF) */
+    bool reset;    /* ... or reset the connection */
+    bool hung;     /* no complete response and no close within the limit */
+    double ms;     /* until the response was complete or the close */
     char content_type[128];
-    char *data;          /* everything received, NUL-terminated */
+    char *data; /* everything received, NUL-terminated */
     size_t len;
-    size_t body_off, body_len;   /* the first final response's body in data */
-    json_t *json;        /* that body parsed, or NULL */
+    size_t body_off, body_len; /* the first final response's body in data */
+    json_t *json;              /* that body parsed, or NULL */
 };
 /* Connect to 127.0.0.1:port, send req, read until the server closes, or
  * a complete response was followed by linger_ms of silence, or limit_ms

@@ -14,9 +14,9 @@
 
 #include "fault.h"
 
-#define PAD_FROM 3000
-#define PAD_TO 4200
-#define PAD_STEP 8
+#define PAD_FROM     3000
+#define PAD_TO       4200
+#define PAD_STEP     8
 #define MAX_PAD_ROWS ((PAD_TO - PAD_FROM) / PAD_STEP + 1)
 
 struct sweep {
@@ -29,8 +29,9 @@ static int reservation_request(char *out, size_t cap, long long ev, long long us
 {
     char body[96];
     int bl = snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
-    int n = snprintf(out, cap, "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                               "Connection: close\r\nX-Pad: ");
+    int n = snprintf(out, cap,
+                     "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                     "Connection: close\r\nX-Pad: ");
     memset(out + n, 'p', (size_t)pad);
     n += pad;
     n += snprintf(out + n, cap - (size_t)n,
@@ -41,8 +42,9 @@ static int reservation_request(char *out, size_t cap, long long ev, long long us
 /* The user's active reservation id on ev, 0 if none. */
 static long long active_id(PGconn *db, long long ev, long long user)
 {
-    return fault_scalar(db, "SELECT coalesce(max(id), 0) FROM reservations "
-                            "WHERE event_id = %lld AND user_id = %lld AND status = 'RESERVED'",
+    return fault_scalar(db,
+                        "SELECT coalesce(max(id), 0) FROM reservations "
+                        "WHERE event_id = %lld AND user_id = %lld AND status = 'RESERVED'",
                         ev, user);
 }
 
@@ -54,7 +56,9 @@ static void check_one(struct sweep *s, PGconn *db, const struct raw_reply *r, lo
     if (!r->complete || r->finals != 1) {
         s->dropped++;
         fprintf(stderr, "  pad %d: %s (%d status lines, %zu bytes), reservation %s\n", pad,
-                r->hung ? "no answer in 5 s" : r->reset ? "reset" : "closed without an answer",
+                r->hung    ? "no answer in 5 s"
+                : r->reset ? "reset"
+                           : "closed without an answer",
                 r->finals, r->len, row ? "TAKEN" : "not taken");
         if (row)
             s->ghosts++;
@@ -73,8 +77,8 @@ static void check_one(struct sweep *s, PGconn *db, const struct raw_reply *r, lo
             s->first_431_pad = pad;
         if (raw_reply_is_json_error(r)) {
             s->json_431++;
-            const char *code = json_string_value(
-                json_object_get(json_object_get(r->json, "error"), "code"));
+            const char *code =
+                json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
             if (strcmp(code, "header_too_large") != 0)
                 s->wrong_json++;
         }
@@ -98,7 +102,7 @@ static void header_sweep(void **state)
     long long ev = fault_seed_event(db, "Headers", 100000);
     assert_true(first > 0 && ev > 0);
 
-    struct sweep s = {0};
+    struct sweep s = { 0 };
     static char req[PAD_TO + 1024];
     long long user = first;
     for (int pad = PAD_FROM; pad <= PAD_TO; pad += PAD_STEP, user++) {
@@ -108,22 +112,25 @@ static void header_sweep(void **state)
         check_one(&s, db, &r, ev, user, pad);
         raw_reply_free(&r);
     }
-    long long rows = fault_scalar(db, "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                                      "AND status = 'RESERVED'", ev);
+    long long rows = fault_scalar(db,
+                                  "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                  "AND status = 'RESERVED'",
+                                  ev);
     long long counter = fault_scalar(db, "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
-    fprintf(stderr, "header sizes %d..%d step %d: %d requests, %d complete answers, %d dropped; "
-                    "201 x %d (largest pad %d), 431 x %d (first at pad %d, %d of them JSON), "
-                    "other x %d; ghosts %d, lost %d; database %lld rows, counter %lld\n",
+    fprintf(stderr,
+            "header sizes %d..%d step %d: %d requests, %d complete answers, %d dropped; "
+            "201 x %d (largest pad %d), 431 x %d (first at pad %d, %d of them JSON), "
+            "other x %d; ghosts %d, lost %d; database %lld rows, counter %lld\n",
             PAD_FROM, PAD_TO, PAD_STEP, s.sent, s.complete, s.dropped, s.granted, s.last_201_pad,
             s.too_large, s.first_431_pad, s.json_431, s.other, s.ghosts, s.lost, rows, counter);
     PQfinish(db);
     assert_int_equal(fault_server_stop(&srv), 0);
 
-    assert_int_equal(s.dropped, 0);          /* every request got one complete answer */
-    assert_int_equal(s.other, 0);            /* 201 or 431, nothing else */
-    assert_int_equal(s.ghosts, 0);           /* no ticket taken without a 201 */
-    assert_int_equal(s.lost, 0);             /* every 201 is in the database with its id */
-    assert_int_equal(s.wrong_json, 0);       /* a JSON 431 says header_too_large */
+    assert_int_equal(s.dropped, 0);    /* every request got one complete answer */
+    assert_int_equal(s.other, 0);      /* 201 or 431, nothing else */
+    assert_int_equal(s.ghosts, 0);     /* no ticket taken without a 201 */
+    assert_int_equal(s.lost, 0);       /* every 201 is in the database with its id */
+    assert_int_equal(s.wrong_json, 0); /* a JSON 431 says header_too_large */
     assert_int_equal(rows, s.granted);
     assert_int_equal(counter, rows);
 }

@@ -17,11 +17,11 @@
 
 #include "fault.h"
 
-#define REQUESTS 2000
-#define SLOWEST_MS 3500.0
+#define REQUESTS     2000
+#define SLOWEST_MS   3500.0
 #define PROBE_P99_MS 500.0
-#define MIN_PROBES 50
-#define MAX_PROBES 4096
+#define MIN_PROBES   50
+#define MAX_PROBES   4096
 
 struct prober {
     pthread_t thread;
@@ -60,8 +60,13 @@ static int cmp_double(const void *a, const void *b)
 
 static void held_lock(const char *strategy)
 {
-    const char *args[] = {"--reservation-strategy", strategy, "--lock-timeout-ms", "5000",
-                          "--acquire-timeout-ms", "2000", NULL};
+    const char *args[] = { "--reservation-strategy",
+                           strategy,
+                           "--lock-timeout-ms",
+                           "5000",
+                           "--acquire-timeout-ms",
+                           "2000",
+                           NULL };
     struct test_server srv;
     assert_int_equal(fault_server_start(&srv, args), 0);
     PGconn *db = test_db_connect(&srv), *holder = test_db_connect(&srv);
@@ -73,7 +78,7 @@ static void held_lock(const char *strategy)
 
     char ev_text[24];
     snprintf(ev_text, sizeof(ev_text), "%lld", ev);
-    const char *params[] = {ev_text};
+    const char *params[] = { ev_text };
     PQclear(PQexec(holder, "BEGIN"));
     PGresult *res = PQexecParams(holder, "SELECT id FROM events WHERE id = $1 FOR UPDATE", 1, NULL,
                                  params, NULL, NULL, 0);
@@ -87,13 +92,14 @@ static void held_lock(const char *strategy)
     p->other_event = other;
     struct fault_load load;
     assert_int_equal(fault_load_spawn(&load, srv.port, first, REQUESTS,
-                                      "spike --timeout 60 --scenario reserve --event %lld", ev), 0);
+                                      "spike --timeout 60 --scenario reserve --event %lld", ev),
+                     0);
     assert_int_equal(pthread_create(&p->thread, NULL, probe_main, p), 0);
     assert_int_equal(fault_load_wait(&load), 0);
     atomic_store(&p->stop, 1);
     pthread_join(p->thread, NULL);
-    PQclear(PQexec(holder, "ROLLBACK"));       /* release the lock */
-    fault_sleep_ms(200);                       /* anything still queued would run now */
+    PQclear(PQexec(holder, "ROLLBACK")); /* release the lock */
+    fault_sleep_ms(200);                 /* anything still queued would run now */
 
     qsort(p->ms, (size_t)p->n, sizeof(p->ms[0]), cmp_double);
     double probe_p99 = p->ms[(size_t)((p->n - 1) * 0.99)], probe_max = p->ms[p->n - 1];
@@ -106,8 +112,9 @@ static void held_lock(const char *strategy)
     long long rows = fault_scalar(db, "SELECT count(*) FROM reservations");
     long long counter = fault_scalar(db, "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
     long long users_after = fault_scalar(db, "SELECT count(*) FROM users");
-    fprintf(stderr, "%s: %lld x 503 busy of %d, slowest answer %.0f ms; probes %d (%d failed), "
-                    "p99 %.1f ms, max %.1f ms; after release: %lld reservations, counter %lld\n",
+    fprintf(stderr,
+            "%s: %lld x 503 busy of %d, slowest answer %.0f ms; probes %d (%d failed), "
+            "p99 %.1f ms, max %.1f ms; after release: %lld reservations, counter %lld\n",
             label, busy, REQUESTS, slowest, p->n, p->failed, probe_p99, probe_max, rows, counter);
     int probes = p->n, probe_failures = p->failed;
     free(p);
@@ -122,7 +129,7 @@ static void held_lock(const char *strategy)
     assert_true(probes >= MIN_PROBES);
     assert_int_equal(probe_failures, 0);
     assert_true(probe_p99 <= PROBE_P99_MS);
-    assert_int_equal(rows, 0);                 /* nothing changed */
+    assert_int_equal(rows, 0); /* nothing changed */
     assert_int_equal(counter, 0);
     assert_int_equal(users_after, users_before);
 }
@@ -147,7 +154,7 @@ static void held_lock_atomic(void **state)
 
 int main(void)
 {
-    fault_raise_fd_limit();   /* 2,000 client connections at once */
+    fault_raise_fd_limit(); /* 2,000 client connections at once */
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(held_lock_for_update, fault_teardown),
         cmocka_unit_test_teardown(held_lock_batch, fault_teardown),

@@ -21,24 +21,24 @@
 #include "fault.h"
 
 enum expect {
-    WANT_OK,       /* a valid request: 2xx */
-    WANT_ERROR,    /* reservd answers with its JSON error, 4xx/5xx (.status if set) */
-    WANT_REJECT,   /* RFC 9112 (or the contract) says reject: 4xx/5xx or a close, never 2xx */
-    WANT_CLOSES,   /* CL and TE together: an error, or the connection closed after the answer
+    WANT_OK,     /* a valid request: 2xx */
+    WANT_ERROR,  /* reservd answers with its JSON error, 4xx/5xx (.status if set) */
+    WANT_REJECT, /* RFC 9112 (or the contract) says reject: 4xx/5xx or a close, never 2xx */
+    WANT_CLOSES, /* CL and TE together: an error, or the connection closed after the answer
                  * (RFC 9112 6.1 allows framing by TE alone, then MUST close) */
-    WANT_ANY,      /* the server's choice: one answer (JSON if an error of reservd's) or a close */
-    WANT_HIDDEN,   /* RFC 9110 says reject, but libmicrohttpd 0.9.75 hides the fault from
+    WANT_ANY,    /* the server's choice: one answer (JSON if an error of reservd's) or a close */
+    WANT_HIDDEN, /* RFC 9110 says reject, but libmicrohttpd 0.9.75 hides the fault from
                     * reservd (it cuts the line at a NUL byte): only the database and
                     * the server's life are checked; counted and printed as known */
 };
-static const char *const expect_names[] = {"ok", "error", "reject", "closes", "any", "hidden"};
+static const char *const expect_names[] = { "ok", "error", "reject", "closes", "any", "hidden" };
 
 struct row {
     const char *name;
     enum expect expect;
-    int status;            /* exact status wanted (0: any in the class) */
-    bool mhd;              /* libmicrohttpd 0.9.75 answers it itself */
-    const char *creates;   /* table a 201 adds a row to, or NULL */
+    int status;          /* exact status wanted (0: any in the class) */
+    bool mhd;            /* libmicrohttpd 0.9.75 answers it itself */
+    const char *creates; /* table a 201 adds a row to, or NULL */
     char *req;
     size_t len;
 };
@@ -57,7 +57,7 @@ static void add_bytes(const char *name, enum expect x, int status, bool mhd, con
         fail_msg("out of memory");
     memcpy(copy, bytes, len);
     copy[len] = '\0';
-    rows[nrows++] = (struct row){name, x, status, mhd, creates, copy, len};
+    rows[nrows++] = (struct row){ name, x, status, mhd, creates, copy, len };
 }
 
 /* A literal that may hold NUL bytes. */
@@ -85,8 +85,9 @@ static void add_post(const char *name, enum expect x, int status, const char *cr
                      const char *path, const char *body, size_t body_len)
 {
     char *head = NULL;
-    int n = asprintf(&head, "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
-                            "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
+    int n = asprintf(&head,
+                     "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
                      path, body_len);
     char *req = n < 0 ? NULL : malloc((size_t)n + body_len);
     if (!req)
@@ -116,8 +117,8 @@ static void add_json(const char *name, enum expect x, int status, const char *cr
 
 static void add_get(const char *name, enum expect x, int status, bool mhd, const char *target)
 {
-    add(name, x, status, mhd, NULL, "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-        target);
+    add(name, x, status, mhd, NULL,
+        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", target);
 }
 
 static char *repeat(const char *unit, int times, const char *tail)
@@ -132,7 +133,7 @@ static char *repeat(const char *unit, int times, const char *tail)
     return s;
 }
 
-#define H "Host: 127.0.0.1\r\n"
+#define H     "Host: 127.0.0.1\r\n"
 #define CLOSE "Connection: close\r\n"
 
 static void framing_rows(void)
@@ -145,18 +146,24 @@ static void framing_rows(void)
             "GET /livez HTTP/1.1\r\n" H H CLOSE "\r\n");
     ADD_LIT("Host with a space", WANT_REJECT, 400, false, NULL,
             "GET /livez HTTP/1.1\r\nHost: a b\r\n" CLOSE "\r\n");
-    ADD_LIT("method in lower case", WANT_ERROR, 0, false, NULL, "get /livez HTTP/1.1\r\n" H CLOSE "\r\n");
-    ADD_LIT("unknown method", WANT_ERROR, 0, false, NULL, "BREW /livez HTTP/1.1\r\n" H CLOSE "\r\n");
-    ADD_LIT("method not a token", WANT_REJECT, 0, false, NULL, "G@T /livez HTTP/1.1\r\n" H CLOSE "\r\n");
+    ADD_LIT("method in lower case", WANT_ERROR, 0, false, NULL,
+            "get /livez HTTP/1.1\r\n" H CLOSE "\r\n");
+    ADD_LIT("unknown method", WANT_ERROR, 0, false, NULL,
+            "BREW /livez HTTP/1.1\r\n" H CLOSE "\r\n");
+    ADD_LIT("method not a token", WANT_REJECT, 0, false, NULL,
+            "G@T /livez HTTP/1.1\r\n" H CLOSE "\r\n");
     ADD_LIT("no HTTP version", WANT_REJECT, 0, true, NULL, "GET /livez\r\n" H CLOSE "\r\n");
-    ADD_LIT("version in lower case", WANT_REJECT, 0, true, NULL, "GET /livez http/1.1\r\n" H CLOSE "\r\n");
-    ADD_LIT("HTTP/2 in a request line", WANT_REJECT, 0, true, NULL, "GET /livez HTTP/2\r\n" H CLOSE "\r\n");
+    ADD_LIT("version in lower case", WANT_REJECT, 0, true, NULL,
+            "GET /livez http/1.1\r\n" H CLOSE "\r\n");
+    ADD_LIT("HTTP/2 in a request line", WANT_REJECT, 0, true, NULL,
+            "GET /livez HTTP/2\r\n" H CLOSE "\r\n");
     ADD_LIT("HTTP/0.9", WANT_REJECT, 0, true, NULL, "GET /livez HTTP/0.9\r\n" H CLOSE "\r\n");
     ADD_LIT("HTTP/1.2", WANT_ANY, 0, false, NULL, "GET /livez HTTP/1.2\r\n" H CLOSE "\r\n");
     ADD_LIT("HTTP/2 preface", WANT_REJECT, 0, true, NULL, "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n");
     ADD_LIT("absolute-form target", WANT_ANY, 0, false, NULL,
             "GET http://127.0.0.1/livez HTTP/1.1\r\n" H CLOSE "\r\n");
-    ADD_LIT("asterisk-form OPTIONS", WANT_ANY, 0, false, NULL, "OPTIONS * HTTP/1.1\r\n" H CLOSE "\r\n");
+    ADD_LIT("asterisk-form OPTIONS", WANT_ANY, 0, false, NULL,
+            "OPTIONS * HTTP/1.1\r\n" H CLOSE "\r\n");
     ADD_LIT("CONNECT authority-form", WANT_REJECT, 0, false, NULL,
             "CONNECT 127.0.0.1:80 HTTP/1.1\r\n" H CLOSE "\r\n");
     ADD_LIT("space before the request line", WANT_REJECT, 0, true, NULL,
@@ -165,7 +172,8 @@ static void framing_rows(void)
             "\r\nGET /livez HTTP/1.1\r\n" H CLOSE "\r\n");
     ADD_LIT("two spaces in the request line", WANT_ANY, 0, false, NULL,
             "GET  /livez HTTP/1.1\r\n" H CLOSE "\r\n");
-    ADD_LIT("tabs in the request line", WANT_ANY, 0, true, NULL, "GET\t/livez\tHTTP/1.1\r\n" H CLOSE "\r\n");
+    ADD_LIT("tabs in the request line", WANT_ANY, 0, true, NULL,
+            "GET\t/livez\tHTTP/1.1\r\n" H CLOSE "\r\n");
     ADD_LIT("space inside the target", WANT_REJECT, 0, false, NULL,
             "GET /li vez HTTP/1.1\r\n" H CLOSE "\r\n");
     ADD_LIT("bare LF line ends", WANT_ANY, 0, false, NULL, "GET /livez HTTP/1.1\n" H CLOSE "\n");
@@ -199,14 +207,16 @@ static void header_rows(void)
     ADD_LIT("hostile X-Request-Id", WANT_OK, 200, false, NULL,
             "GET /livez HTTP/1.1\r\n" H "X-Request-Id: <script>\"%0d%0a\r\n" CLOSE "\r\n");
     char *many = repeat("X-Many: v\r\n", 400, "");
-    add("400 header lines", WANT_REJECT, 0, true, NULL, "GET /livez HTTP/1.1\r\n" H "%s" CLOSE "\r\n", many);
+    add("400 header lines", WANT_REJECT, 0, true, NULL,
+        "GET /livez HTTP/1.1\r\n" H "%s" CLOSE "\r\n", many);
     free(many);
     char *big = repeat("b", 6000, "");
     add("one 6,000-byte header", WANT_REJECT, 0, true, NULL,
         "GET /livez HTTP/1.1\r\n" H "X-Big: %s\r\n" CLOSE "\r\n", big);
     free(big);
     add("body as text/plain", WANT_ERROR, 415, false, NULL,
-        "POST /users HTTP/1.1\r\n" H CLOSE "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}");
+        "POST /users HTTP/1.1\r\n" H CLOSE
+        "Content-Type: text/plain\r\nContent-Length: 2\r\n\r\n{}");
     ADD_LIT("Accept-Encoding: gzip", WANT_OK, 200, false, NULL,
             "GET /livez HTTP/1.1\r\n" H "Accept-Encoding: gzip\r\n" CLOSE "\r\n");
 }
@@ -216,22 +226,27 @@ static void body_framing_rows(void)
     const char *user = "{\"name\":\"Chunk\",\"email\":\"chunked@example.com\"}";
     add("chunked body", WANT_OK, 201, false, "users",
         "POST /users HTTP/1.1\r\n" H CLOSE "Content-Type: application/json\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", strlen(user), user);
+        "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+        strlen(user), user);
     ADD_LIT("chunk size overflow", WANT_REJECT, 0, true, NULL,
             "POST /users HTTP/1.1\r\n" H CLOSE "Transfer-Encoding: chunked\r\n\r\n"
             "FFFFFFFFFFFFFFFFFFFF\r\nabc\r\n0\r\n\r\n");
     ADD_LIT("chunk size not hex", WANT_REJECT, 0, true, NULL,
-            "POST /users HTTP/1.1\r\n" H CLOSE "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
+            "POST /users HTTP/1.1\r\n" H CLOSE
+            "Transfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n");
     ADD_LIT("Transfer-Encoding: xchunked", WANT_REJECT, 0, false, NULL,
-            "POST /users HTTP/1.1\r\n" H CLOSE "Transfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
+            "POST /users HTTP/1.1\r\n" H CLOSE
+            "Transfer-Encoding: xchunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n");
     ADD_LIT("Transfer-Encoding: chunked, identity", WANT_REJECT, 0, false, NULL,
-            "POST /users HTTP/1.1\r\n" H CLOSE "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n");
+            "POST /users HTTP/1.1\r\n" H CLOSE
+            "Transfer-Encoding: chunked, identity\r\n\r\n0\r\n\r\n");
     ADD_LIT("Transfer-Encoding: gzip, chunked", WANT_REJECT, 0, false, NULL,
             "POST /users HTTP/1.1\r\n" H CLOSE "Transfer-Encoding: gzip, chunked\r\n\r\n0\r\n\r\n");
     const char *fold = "{\"name\":\"Fold\",\"email\":\"fold@example.com\"}";
     add("Transfer-Encoding by obs-fold", WANT_ANY, 0, false, "users",
         "POST /users HTTP/1.1\r\n" H CLOSE "Content-Type: application/json\r\n"
-        "Transfer-Encoding:\r\n chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", strlen(fold), fold);
+        "Transfer-Encoding:\r\n chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+        strlen(fold), fold);
     ADD_LIT("Transfer-Encoding: Chunked", WANT_ANY, 0, false, NULL,
             "POST /users HTTP/1.1\r\n" H CLOSE "Transfer-Encoding: Chunked\r\n\r\n0\r\n\r\n");
     /* CL.TE: a server that frames by TE and keeps the connection would
@@ -242,11 +257,14 @@ static void body_framing_rows(void)
     const char *te = "{\"name\":\"Both\",\"email\":\"both@example.com\"}";
     add("Content-Length and Transfer-Encoding, valid chunked body", WANT_CLOSES, 0, false, "users",
         "POST /users HTTP/1.1\r\n" H "Content-Type: application/json\r\nContent-Length: 3\r\n"
-        "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n", strlen(te), te);
+        "Transfer-Encoding: chunked\r\n\r\n%zx\r\n%s\r\n0\r\n\r\n",
+        strlen(te), te);
     const char *two = "{\"name\":\"Two\",\"email\":\"two@example.com\"}";
     add("two different Content-Lengths", WANT_REJECT, 400, false, "users",
-        "POST /users HTTP/1.1\r\n" H CLOSE "Content-Type: application/json\r\nContent-Length: %zu\r\n"
-        "Content-Length: 5\r\n\r\n%s", strlen(two), two);
+        "POST /users HTTP/1.1\r\n" H CLOSE
+        "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+        "Content-Length: 5\r\n\r\n%s",
+        strlen(two), two);
     ADD_LIT("two equal Content-Lengths", WANT_ANY, 0, false, NULL,
             "POST /users HTTP/1.1\r\n" H CLOSE "Content-Length: 2\r\nContent-Length: 2\r\n\r\n{}");
     ADD_LIT("Content-Length: 2, 2", WANT_REJECT, 0, true, NULL,
@@ -263,7 +281,8 @@ static void body_framing_rows(void)
     add_post("body of 70,000 bytes", WANT_ERROR, 413, NULL, "/users", huge, strlen(huge));
     free(huge);
     ADD_LIT("bytes after the body", WANT_ERROR, 400, false, NULL,
-            "POST /users HTTP/1.1\r\n" H CLOSE "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n"
+            "POST /users HTTP/1.1\r\n" H CLOSE
+            "Content-Type: application/json\r\nContent-Length: 2\r\n\r\n"
             "{}GARBAGE\r\n\r\n");
     ADD_LIT("GET with a body", WANT_ANY, 0, false, NULL,
             "GET /livez HTTP/1.1\r\n" H CLOSE "Content-Length: 5\r\n\r\nhello");
@@ -292,9 +311,10 @@ static void number_rows(long long ev, long long user)
     const char *event = "{\"name\":\"Hostile %s\",\"date\":\"2030-01-01T00:00:00Z\","
                         "\"location\":\"X\",\"maxTickets\":%s}";
     char body[256];
-    const char *tickets[][2] = {{"negative", "-1"}, {"float", "1.5"}, {"exponent", "1e3"},
-                                {"over the limit", "10000001"}, {"1e400", "1e400"},
-                                {"leading zeros", "007"}, {"a string", "\"100\""}};
+    const char *tickets[][2] = { { "negative", "-1" },     { "float", "1.5" },
+                                 { "exponent", "1e3" },    { "over the limit", "10000001" },
+                                 { "1e400", "1e400" },     { "leading zeros", "007" },
+                                 { "a string", "\"100\"" } };
     static char names[sizeof(tickets) / sizeof(tickets[0])][40];
     for (size_t i = 0; i < sizeof(tickets) / sizeof(tickets[0]); i++) {
         snprintf(body, sizeof(body), event, tickets[i][0], tickets[i][1]);
@@ -330,10 +350,12 @@ static void path_rows(void)
     free(target);
     free(p);
     p = repeat("a", 9000, "");
-    add("path of 9,000 bytes", WANT_REJECT, 0, true, NULL, "GET /%s HTTP/1.1\r\n" H CLOSE "\r\n", p);
+    add("path of 9,000 bytes", WANT_REJECT, 0, true, NULL, "GET /%s HTTP/1.1\r\n" H CLOSE "\r\n",
+        p);
     free(p);
     p = repeat("a=1&", 1200, "a=1");
-    add("query of 4,800 bytes", WANT_REJECT, 0, true, NULL, "GET /livez?%s HTTP/1.1\r\n" H CLOSE "\r\n", p);
+    add("query of 4,800 bytes", WANT_REJECT, 0, true, NULL,
+        "GET /livez?%s HTTP/1.1\r\n" H CLOSE "\r\n", p);
     free(p);
 }
 
@@ -344,7 +366,8 @@ static void json_rows(long long ev, long long user)
     char *both = NULL;
     if (asprintf(&both, "%s%s", deep, deeper) < 0)
         fail_msg("out of memory");
-    add_post("arrays nested 5,000 deep", WANT_ERROR, 400, NULL, "/reservations", both, strlen(both));
+    add_post("arrays nested 5,000 deep", WANT_ERROR, 400, NULL, "/reservations", both,
+             strlen(both));
     free(both);
     free(deep);
     free(deeper);
@@ -352,7 +375,8 @@ static void json_rows(long long ev, long long user)
     deeper = repeat("}", 3000, "");
     if (asprintf(&both, "%s%s", deep, deeper) < 0)
         fail_msg("out of memory");
-    add_post("objects nested 3,000 deep", WANT_ERROR, 400, NULL, "/reservations", both, strlen(both));
+    add_post("objects nested 3,000 deep", WANT_ERROR, 400, NULL, "/reservations", both,
+             strlen(both));
     free(both);
     free(deep);
     free(deeper);
@@ -372,7 +396,8 @@ static void json_rows(long long ev, long long user)
     add_post("raw NUL in the body", WANT_ERROR, 400, NULL, "/users", raw_nul, sizeof(raw_nul) - 1);
     add_json("number 1e999999", WANT_ERROR, 400, NULL, "/reservations",
              "{\"eventId\":1e999999,\"userId\":%lld}", user + 1);
-    add_json("top-level array", WANT_ERROR, 400, NULL, "/reservations", "[%lld,%lld]", ev, user + 1);
+    add_json("top-level array", WANT_ERROR, 400, NULL, "/reservations", "[%lld,%lld]", ev,
+             user + 1);
     add_json("top-level null", WANT_ERROR, 400, NULL, "/reservations", "null");
     add_json("empty body", WANT_ERROR, 400, NULL, "/reservations", "%s", "");
     add_json("trailing garbage", WANT_ERROR, 400, NULL, "/reservations",
@@ -425,8 +450,7 @@ static const char *verdict(const struct row *w, const struct raw_reply *r, char 
             return "neither refused nor closed after the answer";
         break;
     case WANT_ANY:
-    case WANT_HIDDEN:
-        break;
+    case WANT_HIDDEN: break;
     }
     if (w->mhd && answered && r->status < 400)
         return "accepted what libmicrohttpd should refuse";
@@ -450,7 +474,10 @@ static void judge(const struct row *w, const struct raw_reply *r, struct tally *
         t->mhd_double += r->finals > 1;
         t->hidden_accepted += w->expect == WANT_HIDDEN && answered && r->status < 400;
     }
-    const char *how = answered ? (r->closed ? " +close" : "") : r->reset ? " reset" : r->closed ? " closed" : " nothing";
+    const char *how = answered    ? (r->closed ? " +close" : "")
+                      : r->reset  ? " reset"
+                      : r->closed ? " closed"
+                                  : " nothing";
     fprintf(stderr, "  %-3s %-6s %-56s -> %3d%s%s (%.0f ms)%s\n", why ? "BAD" : "ok",
             expect_names[w->expect], w->name, answered ? r->status : 0, how,
             r->finals > 1 ? ", 2+ header blocks" : "", r->ms, w->mhd ? " [mhd]" : "");
@@ -472,7 +499,8 @@ static bool alive(const struct test_server *srv)
         return false;
     struct raw_reply r;
     static const char livez[] = "GET /livez HTTP/1.1\r\n" H CLOSE "\r\n";
-    bool ok = raw_exchange(srv->port, livez, sizeof(livez) - 1, 3000, 0, &r) == 0 && r.status == 200;
+    bool ok =
+        raw_exchange(srv->port, livez, sizeof(livez) - 1, 3000, 0, &r) == 0 && r.status == 200;
     raw_reply_free(&r);
     return ok;
 }
@@ -497,7 +525,7 @@ static void hostile_battery(void **state)
     path_rows();
     json_rows(ev, user);
 
-    struct tally t = {0};
+    struct tally t = { 0 };
     long long created_users = 0, created_reservations = 0, missing = 0;
     int dead_after = -1;
     for (int i = 0; i < nrows; i++) {
@@ -509,8 +537,8 @@ static void hostile_battery(void **state)
             bool users = strcmp(rows[i].creates, "users") == 0;
             created_users += users;
             created_reservations += !users;
-            missing += fault_scalar(db, "SELECT count(*) FROM %s WHERE id = %lld",
-                                    rows[i].creates, id) != 1;
+            missing += fault_scalar(db, "SELECT count(*) FROM %s WHERE id = %lld", rows[i].creates,
+                                    id) != 1;
         }
         raw_reply_free(&r);
         if (dead_after < 0 && !alive(&srv))
@@ -519,14 +547,18 @@ static void hostile_battery(void **state)
     long long users1 = count_rows(db, "users"), events1 = count_rows(db, "events"),
               reservations1 = count_rows(db, "reservations");
     long long counter = fault_scalar(db, "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
-    long long active = fault_scalar(db, "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                                        "AND status = 'RESERVED'", ev);
+    long long active = fault_scalar(db,
+                                    "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                    "AND status = 'RESERVED'",
+                                    ev);
     fprintf(stderr, "hostile input: %d rows, %d failed\n", nrows, t.failures);
-    fprintf(stderr, "mhd-owned rows: %d, of which non-JSON: %d, double header block: %d, "
-                    "NUL rows accepted (hidden by libmicrohttpd): %d\n",
+    fprintf(stderr,
+            "mhd-owned rows: %d, of which non-JSON: %d, double header block: %d, "
+            "NUL rows accepted (hidden by libmicrohttpd): %d\n",
             t.mhd_rows, t.mhd_non_json, t.mhd_double, t.hidden_accepted);
-    fprintf(stderr, "database: users %+lld (201s %lld), events %+lld, reservations %+lld (201s %lld), "
-                    "201s not found %lld; counter %lld, active %lld; server %s\n",
+    fprintf(stderr,
+            "database: users %+lld (201s %lld), events %+lld, reservations %+lld (201s %lld), "
+            "201s not found %lld; counter %lld, active %lld; server %s\n",
             users1 - users0, created_users, events1 - events0, reservations1 - reservations0,
             created_reservations, missing, counter, active,
             dead_after < 0 ? "alive throughout" : "DIED");

@@ -24,13 +24,13 @@
 
 #include "fault.h"
 
-#define USERS 150000
-#define KILL_AFTER_MS 1500
-#define DOWN_MS 1000
+#define USERS          150000
+#define KILL_AFTER_MS  1500
+#define DOWN_MS        1000
 #define SERVE_AGAIN_MS 2000
 
 struct cluster {
-    char dir[64];        /* temp dir: data/, log, socket */
+    char dir[64]; /* temp dir: data/, log, socket */
     char bindir[256];
     int port;
     bool running;
@@ -55,7 +55,8 @@ static int pg_tool(const char *fmt, ...)
 static int find_bindir(void)
 {
     FILE *p = popen("pg_config --bindir 2>/dev/null || "
-                    "ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1", "r");
+                    "ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n1",
+                    "r");
     if (!p)
         return -1;
     bool ok = fgets(pg.bindir, sizeof(pg.bindir), p) != NULL;
@@ -72,8 +73,9 @@ static int pick_port(void)
 {
     for (int port = 26000 + getpid() % 5000, tries = 0; tries < 200; tries++, port++) {
         int fd = socket(AF_INET, SOCK_STREAM, 0);
-        struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                                .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+        struct sockaddr_in a = { .sin_family = AF_INET,
+                                 .sin_port = htons((uint16_t)port),
+                                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
         int ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof(a)) == 0;
         if (fd >= 0)
             close(fd);
@@ -112,8 +114,10 @@ static int cluster_setup(void **state)
         return -1;
     /* syncfs: crash recovery's first step, syncing the data directory
      * file by file, took ~3 s here */
-    fprintf(f, "listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
-               "max_connections = 100\nrecovery_init_sync_method = syncfs\n", pg.port, pg.dir);
+    fprintf(f,
+            "listen_addresses = '127.0.0.1'\nport = %d\nunix_socket_directories = '%s'\n"
+            "max_connections = 100\nrecovery_init_sync_method = syncfs\n",
+            pg.port, pg.dir);
     fclose(f);
     if (cluster_start() != 0)
         return -1;
@@ -196,9 +200,11 @@ static double wait_serving(int port, long long probe_event, long long user, int 
 {
     char req[256], body[96];
     int bl = snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", probe_event, user);
-    int len = snprintf(req, sizeof(req), "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                                         "Connection: close\r\nContent-Type: application/json\r\n"
-                                         "Content-Length: %d\r\n\r\n%s", bl, body);
+    int len = snprintf(req, sizeof(req),
+                       "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Connection: close\r\nContent-Type: application/json\r\n"
+                       "Content-Length: %d\r\n\r\n%s",
+                       bl, body);
     double t0 = fault_now_ms();
     while (fault_now_ms() - t0 < limit_ms) {
         struct raw_reply r;
@@ -218,13 +224,13 @@ static void kill_postmaster_under_load(const char *strategy)
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
     assert_int_equal(admin_exec(sql), 0);
     snprintf(url, sizeof(url), "postgresql://postgres@127.0.0.1:%d/%s", pg.port, dbname);
-    const char *args[] = {"--reservation-strategy", strategy, NULL};
-    struct test_server srv, dbref = {.pid = 0};
+    const char *args[] = { "--reservation-strategy", strategy, NULL };
+    struct test_server srv, dbref = { .pid = 0 };
     snprintf(dbref.url, sizeof(dbref.url), "%s", url);
     assert_int_equal(fault_server_start_on(&srv, &dbref, "postmaster", args), 0);
     PGconn *db = PQconnectdb(url);
     assert_int_equal(PQstatus(db), CONNECTION_OK);
-    long long first = fault_seed_users(db, "pm", USERS + 1);   /* the last one probes */
+    long long first = fault_seed_users(db, "pm", USERS + 1); /* the last one probes */
     long long ev = fault_seed_event(db, "Postmaster", 10000000);
     long long probe_ev = fault_seed_event(db, "Probe", 10);
     assert_true(first > 0 && ev > 0 && probe_ev > 0);
@@ -234,7 +240,9 @@ static void kill_postmaster_under_load(const char *strategy)
     struct fault_load load;
     assert_int_equal(fault_load_spawn(&load, srv.port, first, USERS,
                                       "steady -c 64 -d 8 --timeout 30 --scenario reserve "
-                                      "--event %lld", ev), 0);
+                                      "--event %lld",
+                                      ev),
+                     0);
     double t0 = fault_now_ms();
     fault_sleep_ms(KILL_AFTER_MS);
     pid_t pm = postmaster_pid();
@@ -264,16 +272,17 @@ static void kill_postmaster_under_load(const char *strategy)
     assert_int_equal(fault_load_wait(&load), 0);
 
     PQfinish(db);
-    db = PQconnectdb(url);             /* the old connection died with the postmaster */
+    db = PQconnectdb(url); /* the old connection died with the postmaster */
     assert_int_equal(PQstatus(db), CONNECTION_OK);
     char label[64];
     snprintf(label, sizeof(label), "postmaster kill %s", strategy);
     fault_report_print(label, &load);
-    fprintf(stderr, "%s: postmaster killed at %d ms, back at %.0f ms (pg_ctl start attempts: %d); "
-                    "a reservation was granted again %.0f ms after that\n", label, KILL_AFTER_MS,
-            back_at, attempts, ready_ms);
+    fprintf(stderr,
+            "%s: postmaster killed at %d ms, back at %.0f ms (pg_ctl start attempts: %d); "
+            "a reservation was granted again %.0f ms after that\n",
+            label, KILL_AFTER_MS, back_at, attempts, ready_ms);
     struct fault_ledger led;
-    struct fault_load *loads[] = {&load};
+    struct fault_load *loads[] = { &load };
     assert_int_equal(fault_ledger_check(db, ev, first, USERS, loads, 1, label, &led), 0);
     long long s503 = fault_report_count(&load, "status", "503");
     long long unavailable = fault_report_count(&load, "errors", "unavailable");

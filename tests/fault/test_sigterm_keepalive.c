@@ -14,9 +14,9 @@
 
 #include "fault.h"
 
-#define USERS 150000          /* more than 64 connections can reserve in the run */
+#define USERS            150000 /* more than 64 connections can reserve in the run */
 #define SIGTERM_AFTER_MS 2000
-#define EXIT_WITHIN_MS 10000
+#define EXIT_WITHIN_MS   10000
 
 static void sigterm_with_keepalive_clients(void **state)
 {
@@ -33,7 +33,9 @@ static void sigterm_with_keepalive_clients(void **state)
     struct fault_load load;
     assert_int_equal(fault_load_spawn(&load, srv.port, first, USERS,
                                       "steady -c 64 -d 20 --timeout 30 --scenario reserve "
-                                      "--event %lld", ev), 0);
+                                      "--event %lld",
+                                      ev),
+                     0);
     fault_sleep_ms(SIGTERM_AFTER_MS);
     double t0 = fault_now_ms();
     kill(srv.pid, SIGTERM);
@@ -41,7 +43,7 @@ static void sigterm_with_keepalive_clients(void **state)
     bool exited = test_server_wait(&srv, EXIT_WITHIN_MS, &status) == 0;
     double exit_ms = fault_now_ms() - t0;
     if (!exited) {
-        kill(srv.pid, SIGKILL);      /* stop it so the answers can be counted */
+        kill(srv.pid, SIGKILL); /* stop it so the answers can be counted */
         test_server_wait(&srv, 5000, &status);
     }
     assert_int_equal(fault_load_wait(&load), 0);
@@ -52,18 +54,18 @@ static void sigterm_with_keepalive_clients(void **state)
     fault_report_print("sigterm load", &load);
 
     struct fault_ledger led;
-    struct fault_load *loads[] = {&load};
+    struct fault_load *loads[] = { &load };
     assert_int_equal(fault_ledger_check(db, ev, first, USERS, loads, 1, "sigterm", &led), 0);
     long long refused = fault_report_count(&load, "status", "503");
     long long shutting_down = fault_report_count(&load, "errors", "shutting_down");
     fault_load_free(&load);
     PQfinish(db);
-    fault_server_stop(&srv);   /* already gone: drops the database */
+    fault_server_stop(&srv); /* already gone: drops the database */
 
     assert_true(exited);
     assert_true(WIFEXITED(status));
     assert_int_equal(WEXITSTATUS(status), 0);
-    assert_true(led.answered[201] > 0);              /* the load did run */
+    assert_true(led.answered[201] > 0); /* the load did run */
     /* every 201 is in the database, nothing else is */
     assert_true(fault_ledger_clean(&led));
     /* distinct users, plenty of tickets: the only refusal is shutting_down */

@@ -58,7 +58,7 @@ static void trickling_headers_are_cut_off(void **state)
     struct trickler *t;
     assert_int_equal(trickler_start(&t, srv.port, 2000, 1000, 8000), 0);
     for (int i = 0; i < 200 && trickler_open(t) < 2000; i++)
-        fault_sleep_ms(10);   /* probe while all of them trickle */
+        fault_sleep_ms(10); /* probe while all of them trickle */
     double livez_max = 0;
     int livez_ok = 0, livez_n = 0;
     for (double t0 = fault_now_ms(); fault_now_ms() - t0 < 5000; fault_sleep_ms(200)) {
@@ -72,16 +72,17 @@ static void trickling_headers_are_cut_off(void **state)
     }
     struct trickler_result res;
     trickler_join(t, &res);
-    fprintf(stderr, "tricklers (%s): %d opened, %d failed, %d closed by the server "
-                    "(%d after an answer), %d still open after 8 s; close after first byte: "
-                    "p50 %.0f ms, max %.0f ms; /livez meanwhile: %d of %d under 1 s, max %.0f ms\n",
+    fprintf(stderr,
+            "tricklers (%s): %d opened, %d failed, %d closed by the server "
+            "(%d after an answer), %d still open after 8 s; close after first byte: "
+            "p50 %.0f ms, max %.0f ms; /livez meanwhile: %d of %d under 1 s, max %.0f ms\n",
             fault_new_flags() ? "--read-timeout-ms 2000" : "old flags: no --read-timeout-ms",
             res.opened, res.failed, res.closed, res.answered, res.still_open, res.p50_close_ms,
             res.max_close_ms, livez_ok, livez_n, livez_max);
     long long rows = untouched(&srv);
     assert_int_equal(fault_server_stop(&srv), 0);
 
-    assert_int_equal(rows, 0);                 /* no trickle ever became a request */
+    assert_int_equal(rows, 0); /* no trickle ever became a request */
 
     assert_int_equal(res.opened, 2000);
     assert_int_equal(res.closed, 2000);
@@ -120,7 +121,7 @@ static void full_server_refuses_at_once(void **state)
 
     struct newcomer c[20];
     for (int i = 0; i < 20; i++) {
-        c[i] = (struct newcomer){.port = srv.port, .delay_ms = 25 * i};
+        c[i] = (struct newcomer){ .port = srv.port, .delay_ms = 25 * i };
         assert_int_equal(pthread_create(&c[i].thread, NULL, newcomer_main, &c[i]), 0);
     }
     int answered = 0, closed = 0, hung = 0, failed = 0;
@@ -146,10 +147,11 @@ static void full_server_refuses_at_once(void **state)
     int after_status = after_rc == 0 ? after.status : -1;
     double after_ms = after.ms;
     raw_reply_free(&after);
-    fprintf(stderr, "max-connections 300, 400 tricklers (%d open when the newcomers came): "
-                    "newcomers answered %d, closed %d, hung %d, connect failed %d, slowest %.0f ms; "
-                    "tricklers closed by the server %d, still open after 8 s %d (max close %.0f ms); "
-                    "afterwards /livez %d in %.0f ms\n",
+    fprintf(stderr,
+            "max-connections 300, 400 tricklers (%d open when the newcomers came): "
+            "newcomers answered %d, closed %d, hung %d, connect failed %d, slowest %.0f ms; "
+            "tricklers closed by the server %d, still open after 8 s %d (max close %.0f ms); "
+            "afterwards /livez %d in %.0f ms\n",
             open_at_start, answered, closed, hung, failed, slowest, res.closed, res.still_open,
             res.max_close_ms, after_status, after_ms);
     long long rows = untouched(&srv);
@@ -161,7 +163,7 @@ static void full_server_refuses_at_once(void **state)
     assert_int_equal(hung, 0);
     assert_int_equal(failed, 0);
     assert_int_equal(answered + closed, 20);
-    assert_int_equal(res.still_open, 0);        /* reaped by the read timeout */
+    assert_int_equal(res.still_open, 0); /* reaped by the read timeout */
     assert_true(res.max_close_ms <= 5000);
     assert_int_equal(after_status, 200);
 }

@@ -14,19 +14,21 @@
 
 #include "fault.h"
 
-#define USERS 3000
-#define KILLS 10
+#define USERS         3000
+#define KILLS         10
 #define KILL_EVERY_MS 150
 
 /* Terminate reservd's busy backends on dbname; how many, or -1. */
 static long long terminate_busy(PGconn *admin, const char *dbname)
 {
-    const char *params[] = {dbname};
-    PGresult *res = PQexecParams(admin,
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-        "WHERE datname = $1 AND application_name = 'reservd' AND state <> 'idle'",
-        1, NULL, params, NULL, NULL, 0);
-    long long n = PQresultStatus(res) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
+    const char *params[] = { dbname };
+    PGresult *res =
+        PQexecParams(admin,
+                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                     "WHERE datname = $1 AND application_name = 'reservd' AND state <> 'idle'",
+                     1, NULL, params, NULL, NULL, 0);
+    long long n =
+        PQresultStatus(res) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(res, 0, 0), NULL, 10) : -1;
     if (n < 0)
         fprintf(stderr, "terminate: %s", PQresultErrorMessage(res));
     PQclear(res);
@@ -35,7 +37,7 @@ static long long terminate_busy(PGconn *admin, const char *dbname)
 
 static void terminate_under_load(const char *strategy)
 {
-    const char *args[] = {"--reservation-strategy", strategy, NULL};
+    const char *args[] = { "--reservation-strategy", strategy, NULL };
     struct test_server srv;
     assert_int_equal(fault_server_start(&srv, args), 0);
     PGconn *db = test_db_connect(&srv);
@@ -48,7 +50,9 @@ static void terminate_under_load(const char *strategy)
     struct fault_load load;
     assert_int_equal(fault_load_spawn(&load, srv.port, first, USERS,
                                       "steady -c 32 -d 30 --timeout 40 --scenario reserve "
-                                      "--event %lld", ev), 0);
+                                      "--event %lld",
+                                      ev),
+                     0);
     long long terminated = 0;
     int rounds_under_load = 0;
     fault_sleep_ms(100);
@@ -70,7 +74,7 @@ static void terminate_under_load(const char *strategy)
             terminated, rounds_under_load);
     fault_report_print(label, &load);
     struct fault_ledger led;
-    struct fault_load *loads[] = {&load};
+    struct fault_load *loads[] = { &load };
     assert_int_equal(fault_ledger_check(db, ev, first, USERS, loads, 1, label, &led), 0);
     long long unavailable = fault_report_count(&load, "errors", "unavailable");
     long long busy = fault_report_count(&load, "errors", "busy");
@@ -79,9 +83,9 @@ static void terminate_under_load(const char *strategy)
     PQfinish(db);
     assert_int_equal(fault_server_stop(&srv), 0);
 
-    assert_true(terminated > 0);                 /* the fault did happen under load */
-    assert_true(fault_ledger_clean(&led));       /* 201 <=> in the database, same id */
-    assert_int_equal(led.no_answer, 0);          /* a broken backend is no reason to drop a client */
+    assert_true(terminated > 0);           /* the fault did happen under load */
+    assert_true(fault_ledger_clean(&led)); /* 201 <=> in the database, same id */
+    assert_int_equal(led.no_answer, 0);    /* a broken backend is no reason to drop a client */
     assert_int_equal(led.answered[201] + led.answered[503], USERS);
     assert_int_equal(led.answered[503], unavailable + busy);
 }

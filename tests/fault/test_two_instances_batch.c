@@ -18,7 +18,7 @@
 
 static void same_users_on_two_instances(const char *strategy)
 {
-    const char *args[] = {"--reservation-strategy", strategy, NULL};
+    const char *args[] = { "--reservation-strategy", strategy, NULL };
     struct test_server a, b;
     assert_int_equal(fault_server_start(&a, args), 0);
     assert_int_equal(fault_server_start_on(&b, &a, "second", args), 0);
@@ -39,7 +39,7 @@ static void same_users_on_two_instances(const char *strategy)
     fault_report_print("  instance 1", &la);
     fault_report_print("  instance 2", &lb);
     struct fault_ledger led;
-    struct fault_load *loads[] = {&la, &lb};
+    struct fault_load *loads[] = { &la, &lb };
     assert_int_equal(fault_ledger_check(db, ev, first, USERS, loads, 2, label, &led), 0);
     /* per user: one 201 and one 409 */
     long long one_each = 0;
@@ -52,8 +52,10 @@ static void same_users_on_two_instances(const char *strategy)
     long long server_errors = 0;
     for (int s = 500; s < 600; s++)
         server_errors += led.answered[s];
-    fprintf(stderr, "%s: users with one 201 and one 409: %lld of %d; already_reserved x %lld; "
-                    "5xx x %lld\n", label, one_each, USERS, already, server_errors);
+    fprintf(stderr,
+            "%s: users with one 201 and one 409: %lld of %d; already_reserved x %lld; "
+            "5xx x %lld\n",
+            label, one_each, USERS, already, server_errors);
     fault_load_free(&la);
     fault_load_free(&lb);
     PQfinish(db);

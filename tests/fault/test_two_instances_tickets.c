@@ -14,11 +14,11 @@
 #include "fault.h"
 
 #define PER_INSTANCE 1000
-#define TICKETS 100
+#define TICKETS      100
 
 static void two_instances_100_tickets(const char *strategy)
 {
-    const char *args[] = {"--reservation-strategy", strategy, NULL};
+    const char *args[] = { "--reservation-strategy", strategy, NULL };
     struct test_server a, b;
     assert_int_equal(fault_server_start(&a, args), 0);
     assert_int_equal(fault_server_start_on(&b, &a, "second", args), 0);
@@ -30,7 +30,8 @@ static void two_instances_100_tickets(const char *strategy)
     struct fault_load la, lb;
     const char *shape = "spike --timeout 60 --scenario reserve --event %lld";
     assert_int_equal(fault_load_spawn(&la, a.port, first, PER_INSTANCE, shape, ev), 0);
-    assert_int_equal(fault_load_spawn(&lb, b.port, first + PER_INSTANCE, PER_INSTANCE, shape, ev), 0);
+    assert_int_equal(fault_load_spawn(&lb, b.port, first + PER_INSTANCE, PER_INSTANCE, shape, ev),
+                     0);
     assert_int_equal(fault_load_wait(&la), 0);
     assert_int_equal(fault_load_wait(&lb), 0);
 
@@ -39,7 +40,7 @@ static void two_instances_100_tickets(const char *strategy)
     fault_report_print("  instance 1", &la);
     fault_report_print("  instance 2", &lb);
     struct fault_ledger led;
-    struct fault_load *loads[] = {&la, &lb};
+    struct fault_load *loads[] = { &la, &lb };
     assert_int_equal(fault_ledger_check(db, ev, first, 2 * PER_INSTANCE, loads, 2, label, &led), 0);
     long long sold_out = fault_report_count(&la, "errors", "sold_out") +
                          fault_report_count(&lb, "errors", "sold_out");

@@ -23,9 +23,9 @@ enum { T_CONNECTING, T_OPEN, T_DONE };
 
 struct slow {
     int fd, state;
-    size_t sent;           /* bytes of the endless header sent */
-    double first_ms;       /* when the first byte went out */
-    double close_ms;       /* when the server closed, from first_ms */
+    size_t sent;     /* bytes of the endless header sent */
+    double first_ms; /* when the first byte went out */
+    double close_ms; /* when the server closed, from first_ms */
     bool answered;
 };
 
@@ -109,8 +109,9 @@ static void on_event(struct trickler *t, struct slow *c, uint32_t ev)
 
 static int open_all(struct trickler *t)
 {
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)t->port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)t->port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     for (int i = 0; i < t->n; i++) {
         struct slow *c = &t->conns[i];
         c->fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -121,7 +122,8 @@ static int open_all(struct trickler *t)
             continue;
         }
         c->state = T_CONNECTING;
-        struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET, .data.ptr = c};
+        struct epoll_event ev = { .events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET,
+                                  .data.ptr = c };
         if ((connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0 && errno != EINPROGRESS) ||
             epoll_ctl(t->ep, EPOLL_CTL_ADD, c->fd, &ev) != 0)
             finish(t, c, true);
@@ -153,7 +155,7 @@ static void *run(void *arg)
             on_event(t, evs[i].data.ptr, evs[i].events);
     }
     for (int i = 0; i < t->n; i++) {
-        if (t->conns[i].state != T_DONE)   /* open, or never even accepted */
+        if (t->conns[i].state != T_DONE) /* open, or never even accepted */
             t->result.still_open++;
         if (t->conns[i].state != T_DONE)
             finish(t, &t->conns[i], false);

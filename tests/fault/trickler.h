@@ -9,12 +9,12 @@
 struct trickler;
 
 struct trickler_result {
-    int opened;            /* connections that connected */
-    int failed;            /* connect failures */
-    int closed;            /* closed by the server (EOF or reset) */
-    int answered;          /* of those, sent some bytes first (an error answer) */
-    int still_open;        /* open when the run ended (never closed by the server) */
-    double max_close_ms;   /* slowest close, from that connection's first byte */
+    int opened;          /* connections that connected */
+    int failed;          /* connect failures */
+    int closed;          /* closed by the server (EOF or reset) */
+    int answered;        /* of those, sent some bytes first (an error answer) */
+    int still_open;      /* open when the run ended (never closed by the server) */
+    double max_close_ms; /* slowest close, from that connection's first byte */
     double p50_close_ms;
 };
 

@@ -20,7 +20,7 @@
 #include "config.h"
 #include "fuzz.h"
 
-#define ERR_SIZE 512   /* src/main.c */
+#define ERR_SIZE 512 /* src/main.c */
 #define MAX_ARGS 32
 
 enum kind { KIND_INT, KIND_STR, KIND_BOOL };
@@ -35,7 +35,10 @@ struct knob {
     size_t offset;
 };
 
-#define KNOB(f, e, k, field) {f, e, k, offsetof(struct config, field)}
+#define KNOB(f, e, k, field)                    \
+    {                                           \
+        f, e, k, offsetof(struct config, field) \
+    }
 static const struct knob knobs[] = {
     KNOB("bind", "RESERVD_BIND", KIND_STR, bind),
     KNOB("port", "SERVICE_PORT", KIND_INT, port),
@@ -104,8 +107,8 @@ static void check_holds(struct config *cfg, const struct knob *k, const char *va
     case KIND_INT: FUZZ_CHECK(*(int *)f == (int)strtol(value, NULL, 10)); break;
     case KIND_STR: FUZZ_CHECK(strcmp((char *)f, value) == 0); break;
     case KIND_BOOL:
-        FUZZ_CHECK(*(bool *)f == (!strcmp(value, "1") || !strcmp(value, "true") ||
-                                  !strcmp(value, "yes")));
+        FUZZ_CHECK(*(bool *)f ==
+                   (!strcmp(value, "1") || !strcmp(value, "true") || !strcmp(value, "yes")));
         break;
     }
 }
@@ -300,7 +303,7 @@ static void fuzz_env_file(const char *text, const char *end)
 struct args {
     int argc;
     char *argv[MAX_ARGS + 2];
-    char *owned[MAX_ARGS + 2];   /* what argv points into, freed after */
+    char *owned[MAX_ARGS + 2]; /* what argv points into, freed after */
 };
 
 static void args_add(struct args *a, char *s, int owned)
@@ -358,7 +361,7 @@ static int asks_version(const struct args *a)
 static void fuzz_load(const char *text, const char *end)
 {
     static char prog[] = "reservd";
-    struct args a = {0};
+    struct args a = { 0 };
     struct config cfg, again;
     char path[64], err[ERR_SIZE] = "";
     const char *file = text;
@@ -391,8 +394,7 @@ static void fuzz_load(const char *text, const char *end)
         FUZZ_CHECK(memcmp(&again, &cfg, sizeof(cfg)) == 0);
         static char last[] = "--port=1234";
         a.argv[a.argc] = last;
-        FUZZ_CHECK(config_load(&again, a.argc + 1, a.argv, no_env, err, sizeof(err)) ==
-                   CONFIG_OK);
+        FUZZ_CHECK(config_load(&again, a.argc + 1, a.argv, no_env, err, sizeof(err)) == CONFIG_OK);
         FUZZ_CHECK(again.port == 1234);
     }
     close(fd);

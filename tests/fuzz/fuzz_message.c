@@ -75,7 +75,7 @@ static void check_error_body(const char *text)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-    uint8_t raw[sizeof(int)] = {0};
+    uint8_t raw[sizeof(int)] = { 0 };
     if (size == 0)
         return 0;
     size_t cap = (size_t)data[0] % 64 + 1;

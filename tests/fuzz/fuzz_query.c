@@ -39,8 +39,8 @@ static const char *first_value(const struct http_request *req, const char *key)
 }
 
 /* Accepted exactly when present as a plain integer in range, or absent. */
-static void check_int(const struct http_request *req, const char *key, int64_t min,
-                      int64_t max, int64_t dflt)
+static void check_int(const struct http_request *req, const char *key, int64_t min, int64_t max,
+                      int64_t dflt)
 {
     char msg[VALIDATE_MSG_SIZE] = "";
     int64_t got = -7, want;

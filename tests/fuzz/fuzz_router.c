@@ -12,8 +12,8 @@
 #include "router.h"
 
 /* Every method a route may name; HEAD is answered by GET routes. */
-static const enum http_method methods[] = {HTTP_GET,    HTTP_POST, HTTP_PUT,
-                                           HTTP_PATCH,  HTTP_DELETE, HTTP_OPTIONS};
+static const enum http_method methods[] = { HTTP_GET,   HTTP_POST,   HTTP_PUT,
+                                            HTTP_PATCH, HTTP_DELETE, HTTP_OPTIONS };
 #define NMETHODS (sizeof(methods) / sizeof(methods[0]))
 
 static int count_params(const char *pattern)
@@ -101,22 +101,15 @@ static void check_route(enum http_method method, const char *path)
 {
     struct route_match m;
     switch (router_match(app_routes, app_nroutes, method, path, &m)) {
-    case ROUTE_MATCH:
-        check_match(method, path, &m);
-        break;
-    case ROUTE_METHOD_NOT_ALLOWED:
-        check_not_allowed(method, path, &m);
-        break;
-    case ROUTE_INVALID_ID:
-        check_invalid_id(method, &m);
-        break;
+    case ROUTE_MATCH: check_match(method, path, &m); break;
+    case ROUTE_METHOD_NOT_ALLOWED: check_not_allowed(method, path, &m); break;
+    case ROUTE_INVALID_ID: check_invalid_id(method, &m); break;
     case ROUTE_NOT_FOUND:
         FUZZ_CHECK(m.route == NULL);
         for (size_t i = 0; i < NMETHODS; i++)
             FUZZ_CHECK(!shape_matches(methods[i], path));
         break;
-    default:
-        FUZZ_CHECK(!"router_match returned an unknown status");
+    default: FUZZ_CHECK(!"router_match returned an unknown status");
     }
 }
 

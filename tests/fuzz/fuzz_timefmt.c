@@ -8,8 +8,8 @@
 #include "timefmt.h"
 
 /* Instants of years 0001 and 9999, the formatter's whole range. */
-#define MIN_MS (-62135596800000LL)     /* 0001-01-01T00:00:00.000Z */
-#define MAX_MS (253402300799999LL)     /* 9999-12-31T23:59:59.999Z */
+#define MIN_MS (-62135596800000LL) /* 0001-01-01T00:00:00.000Z */
+#define MAX_MS (253402300799999LL) /* 9999-12-31T23:59:59.999Z */
 
 static int digit(char c)
 {
@@ -63,7 +63,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         int64_t ms;
         memcpy(&ms, data, sizeof(ms));
         check_format(ms);
-        check_format(ms % (MAX_MS + 1));   /* mostly inside the printable range */
+        check_format(ms % (MAX_MS + 1)); /* mostly inside the printable range */
     }
     return 0;
 }

@@ -10,7 +10,7 @@
 #include "timefmt.h"
 #include "validate.h"
 
-#define MAX_TICKETS 10000000   /* src/api/events.c */
+#define MAX_TICKETS 10000000 /* src/api/events.c */
 
 static const char untouched[] = "untouched";
 

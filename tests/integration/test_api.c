@@ -52,15 +52,18 @@ static void health(void **state)
 static void users_create_get_list(void **state)
 {
     (void)state;
-    struct http_result r = test_call(srv.port, "POST", "/users", "{\"name\":\"Ada Lovelace\",\"email\":\"Ada@Example.com\"}", 201);
+    struct http_result r =
+        test_call(srv.port, "POST", "/users",
+                  "{\"name\":\"Ada Lovelace\",\"email\":\"Ada@Example.com\"}", 201);
     long long id = http_json_int(&r, "id");
     assert_true(id > 0);
     assert_string_equal(json_string_value(json_object_get(r.json, "name")), "Ada Lovelace");
     assert_string_equal(json_string_value(json_object_get(r.json, "email")), "Ada@Example.com");
     char created[32];
     assert_non_null(json_string_value(json_object_get(r.json, "createdAt")));
-    snprintf(created, sizeof(created), "%s", json_string_value(json_object_get(r.json, "createdAt")));
-    assert_int_equal(strlen(created), 24);   /* 2026-11-24T21:09:54.123Z */
+    snprintf(created, sizeof(created), "%s",
+             json_string_value(json_object_get(r.json, "createdAt")));
+    assert_int_equal(strlen(created), 24); /* 2026-11-24T21:09:54.123Z */
     assert_int_equal(created[23], 'Z');
     char loc[64], expect[64];
     snprintf(expect, sizeof(expect), "/users/%lld", id);
@@ -73,7 +76,8 @@ static void users_create_get_list(void **state)
     http_result_free(&r);
 
     /* the original app's singular routes */
-    r = test_call(srv.port, "POST", "/user", "{\"name\":\"Grace\",\"email\":\"grace@example.com\"}", 201);
+    r = test_call(srv.port, "POST", "/user", "{\"name\":\"Grace\",\"email\":\"grace@example.com\"}",
+                  201);
     long long id2 = http_json_int(&r, "id");
     http_result_free(&r);
     snprintf(expect, sizeof(expect), "/user/%lld", id2);
@@ -86,18 +90,22 @@ static void users_errors_change_nothing(void **state)
 {
     (void)state;
     {
-        struct http_result created = test_call(srv.port, "POST", "/users", "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
+        struct http_result created =
+            test_call(srv.port, "POST", "/users",
+                      "{\"name\":\"Taken\",\"email\":\"taken@example.com\"}", 201);
         http_result_free(&created);
     }
     long long before = count("users");
-    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"Other\",\"email\":\"TAKEN@example.COM\"}", 409,
-                 "email_taken");
-    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"\",\"email\":\"e1@example.com\"}", 400,
-                 "validation_failed");
-    test_expect_error(srv.port, "POST", "/users", "{\"email\":\"e2@example.com\"}", 400, "validation_failed");
-    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",\"email\":\"not-an-email\"}", 400,
-                 "validation_failed");
-    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",\"email\":42}", 400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/users",
+                      "{\"name\":\"Other\",\"email\":\"TAKEN@example.COM\"}", 409, "email_taken");
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"\",\"email\":\"e1@example.com\"}",
+                      400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/users", "{\"email\":\"e2@example.com\"}", 400,
+                      "validation_failed");
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",\"email\":\"not-an-email\"}",
+                      400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/users", "{\"name\":\"x\",\"email\":42}", 400,
+                      "validation_failed");
     char body[512];
     char name[260];
     memset(name, 'n', 201);
@@ -114,8 +122,8 @@ static void users_errors_change_nothing(void **state)
     assert_int_equal(count("users"), before);
     /* the field is named in the message */
     struct http_result r = test_call(srv.port, "POST", "/users", "{\"name\":\"x\"}", 400);
-    assert_non_null(strstr(json_string_value(json_object_get(json_object_get(r.json, "error"),
-                                                             "message")), "email"));
+    assert_non_null(strstr(
+        json_string_value(json_object_get(json_object_get(r.json, "error"), "message")), "email"));
     http_result_free(&r);
 }
 
@@ -124,7 +132,8 @@ static void users_pagination(void **state)
     (void)state;
     for (int i = 0; i < 25; i++) {
         char body[128];
-        snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"email\":\"page%d@example.com\"}", i, i);
+        snprintf(body, sizeof(body), "{\"name\":\"Page %d\",\"email\":\"page%d@example.com\"}", i,
+                 i);
         struct http_result r = test_call(srv.port, "POST", "/users", body, 201);
         http_result_free(&r);
     }
@@ -138,9 +147,10 @@ static void users_pagination(void **state)
         assert_true(json_array_size(items) <= 7);
         size_t i;
         json_t *item;
-        json_array_foreach(items, i, item) {
+        json_array_foreach(items, i, item)
+        {
             long long id = (long long)json_integer_value(json_object_get(item, "id"));
-            assert_true(id > last_id);   /* ascending, no repeats */
+            assert_true(id > last_id); /* ascending, no repeats */
             last_id = id;
             seen++;
         }
@@ -167,12 +177,15 @@ static void users_pagination(void **state)
 static void events_create_get_list(void **state)
 {
     (void)state;
-    struct http_result r = test_call(srv.port, "POST", "/events",
-                                "{\"name\":\"Launch\",\"date\":\"2026-12-31T21:30:00.5+01:00\","
-                                "\"location\":\"Hall A\",\"maxTickets\":100}", 201);
+    struct http_result r =
+        test_call(srv.port, "POST", "/events",
+                  "{\"name\":\"Launch\",\"date\":\"2026-12-31T21:30:00.5+01:00\","
+                  "\"location\":\"Hall A\",\"maxTickets\":100}",
+                  201);
     long long id = http_json_int(&r, "id");
     assert_true(id > 0);
-    assert_string_equal(json_string_value(json_object_get(r.json, "date")), "2026-12-31T20:30:00.500Z");
+    assert_string_equal(json_string_value(json_object_get(r.json, "date")),
+                        "2026-12-31T20:30:00.500Z");
     assert_int_equal(http_json_int(&r, "maxTickets"), 100);
     assert_int_equal(http_json_int(&r, "reservedTickets"), 0);
     assert_int_equal(http_json_int(&r, "remainingTickets"), 100);
@@ -187,8 +200,10 @@ static void events_create_get_list(void **state)
     r = test_call(srv.port, "GET", path, NULL, 200);
     assert_int_equal(http_json_int(&r, "id"), id);
     http_result_free(&r);
-    r = test_call(srv.port, "POST", "/event", "{\"name\":\"Compat\",\"date\":\"2027-01-01T00:00:00Z\","
-                               "\"location\":\"B\",\"maxTickets\":0}", 201);
+    r = test_call(srv.port, "POST", "/event",
+                  "{\"name\":\"Compat\",\"date\":\"2027-01-01T00:00:00Z\","
+                  "\"location\":\"B\",\"maxTickets\":0}",
+                  201);
     assert_int_equal(http_json_int(&r, "remainingTickets"), 0);
     http_result_free(&r);
     r = test_call(srv.port, "GET", "/events?limit=1", NULL, 200);
@@ -201,17 +216,40 @@ static void events_errors_change_nothing(void **state)
 {
     (void)state;
     {
-        struct http_result created = test_call(srv.port, "POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 201);
+        struct http_result created = test_call(srv.port, "POST", "/events",
+                                               "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:"
+                                               "00Z\",\"location\":\"L\",\"maxTickets\":5}",
+                                               201);
         http_result_free(&created);
     }
     long long before = count("events");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 409, "event_name_taken");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"31/12/2026\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-02-30T00:00:00Z\",\"location\":\"L\",\"maxTickets\":5}", 400, "validation_failed");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":-1}", 400, "validation_failed");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":10000001}", 400, "validation_failed");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":2.5}", 400, "validation_failed");
-    test_expect_error(srv.port, "POST", "/events", "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"maxTickets\":1}", 400, "validation_failed");
+    test_expect_error(
+        srv.port, "POST", "/events",
+        "{\"name\":\"Dup\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":5}",
+        409, "event_name_taken");
+    test_expect_error(
+        srv.port, "POST", "/events",
+        "{\"name\":\"E\",\"date\":\"31/12/2026\",\"location\":\"L\",\"maxTickets\":5}", 400,
+        "validation_failed");
+    test_expect_error(
+        srv.port, "POST", "/events",
+        "{\"name\":\"E\",\"date\":\"2026-02-30T00:00:00Z\",\"location\":\"L\",\"maxTickets\":5}",
+        400, "validation_failed");
+    test_expect_error(
+        srv.port, "POST", "/events",
+        "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":-1}",
+        400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events",
+                      "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\","
+                      "\"maxTickets\":10000001}",
+                      400, "validation_failed");
+    test_expect_error(
+        srv.port, "POST", "/events",
+        "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"L\",\"maxTickets\":2.5}",
+        400, "validation_failed");
+    test_expect_error(srv.port, "POST", "/events",
+                      "{\"name\":\"E\",\"date\":\"2026-12-31T20:00:00Z\",\"maxTickets\":1}", 400,
+                      "validation_failed");
     test_expect_error(srv.port, "GET", "/events/424242", NULL, 404, "event_not_found");
     test_expect_error(srv.port, "GET", "/events/-3", NULL, 400, "invalid_id");
     assert_int_equal(count("events"), before);
@@ -234,12 +272,14 @@ static void protocol_errors(void **state)
     long long before = count("users");
     /* 415: a body with a non-JSON type */
     assert_int_equal(http_call(srv.port, "POST", "/users", "application/x-www-form-urlencoded",
-                               "name=a&email=b@c.de", &r), 0);
+                               "name=a&email=b@c.de", &r),
+                     0);
     assert_int_equal(r.status, 415);
     assert_string_equal(http_error_code(&r), "unsupported_media_type");
     http_result_free(&r);
     assert_int_equal(http_call(srv.port, "POST", "/users", "application/json; charset=utf-8",
-                               "{\"name\":\"Typed\",\"email\":\"typed@example.com\"}", &r), 0);
+                               "{\"name\":\"Typed\",\"email\":\"typed@example.com\"}", &r),
+                     0);
     assert_int_equal(r.status, 201);
     http_result_free(&r);
     /* 413: over 64 KiB, whether or not the content would be valid */
@@ -262,11 +302,13 @@ static void request_ids(void **state)
     struct http_result r;
     char id[64];
     assert_int_equal(http_call_headers(srv.port, "GET", "/livez", "X-Request-Id: trace-42\r\n",
-                                       NULL, NULL, 0, &r), 0);
+                                       NULL, NULL, 0, &r),
+                     0);
     assert_string_equal(http_result_header(&r, "X-Request-Id", id, sizeof(id)), "trace-42");
     http_result_free(&r);
-    assert_int_equal(http_call_headers(srv.port, "GET", "/livez", "X-Request-Id: bad id!\r\n",
-                                       NULL, NULL, 0, &r), 0);
+    assert_int_equal(http_call_headers(srv.port, "GET", "/livez", "X-Request-Id: bad id!\r\n", NULL,
+                                       NULL, 0, &r),
+                     0);
     assert_non_null(http_result_header(&r, "X-Request-Id", id, sizeof(id)));
     assert_string_not_equal(id, "bad id!");
     assert_true(strlen(id) > 0);
@@ -298,7 +340,8 @@ static double metric(const char *sample)
     assert_string_equal(http_result_header(&r, "Content-Type", type, sizeof(type)),
                         "text/plain; version=0.0.4; charset=utf-8");
     size_t n = strlen(sample);
-    for (char *line = r.body; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
+    for (char *line = r.body; line && *line;
+         line = strchr(line, '\n') ? strchr(line, '\n') + 1 : NULL) {
         if (line[0] == '#')
             continue;
         if (strncmp(line, sample, n) == 0 && line[n] == ' ')

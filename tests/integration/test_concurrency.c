@@ -19,23 +19,27 @@
 
 static int setup_for_update(void **state)
 {
-    const char *args[] = {"--reservation-strategy", "for-update", NULL};
+    const char *args[] = { "--reservation-strategy", "for-update", NULL };
     return fixture_start(state, args);
 }
 static int setup_batch(void **state)
 {
-    const char *args[] = {"--reservation-strategy", "batch", NULL};
+    const char *args[] = { "--reservation-strategy", "batch", NULL };
     return fixture_start(state, args);
 }
 static int setup_atomic(void **state)
 {
-    const char *args[] = {"--reservation-strategy", "atomic", NULL};
+    const char *args[] = { "--reservation-strategy", "atomic", NULL };
     return fixture_start(state, args);
 }
 static int setup_unsafe(void **state)
 {
-    const char *args[] = {"--reservation-strategy", "unsafe", "--i-understand-unsafe-oversells",
-                          "--pool-size", "32", NULL};
+    const char *args[] = { "--reservation-strategy",
+                           "unsafe",
+                           "--i-understand-unsafe-oversells",
+                           "--pool-size",
+                           "32",
+                           NULL };
     return fixture_start(state, args);
 }
 
@@ -58,11 +62,12 @@ static long long scalar(struct fixture *f, const char *fmt, ...)
 static long long seed_users(struct fixture *f, const char *prefix, int n)
 {
     long long first = scalar(f, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    long long inserted = scalar(f,
-        "WITH ins AS (INSERT INTO users (id, name, email) "
-        "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-        "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
-        first, prefix, prefix, n);
+    long long inserted =
+        scalar(f,
+               "WITH ins AS (INSERT INTO users (id, name, email) "
+               "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
+               "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
+               first, prefix, prefix, n);
     assert_int_equal(inserted, n);
     scalar(f, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
     return first;
@@ -70,8 +75,9 @@ static long long seed_users(struct fixture *f, const char *prefix, int n)
 
 static long long seed_event(struct fixture *f, const char *name, int tickets)
 {
-    return scalar(f, "INSERT INTO events (name, date, location, max_tickets) "
-                     "VALUES ('%s', now() + interval '30 days', 'Stadium', %d) RETURNING id",
+    return scalar(f,
+                  "INSERT INTO events (name, date, location, max_tickets) "
+                  "VALUES ('%s', now() + interval '30 days', 'Stadium', %d) RETURNING id",
                   name, tickets);
 }
 
@@ -114,12 +120,16 @@ static long long count_of(json_t *report, const char *group, const char *key)
 /* The database agrees: n active rows, counter n, nobody twice, n <= max. */
 static void check_invariants(struct fixture *f, long long event, long long expect_active)
 {
-    long long active = scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                                 "AND status = 'RESERVED'", event);
+    long long active = scalar(f,
+                              "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                              "AND status = 'RESERVED'",
+                              event);
     long long counter = scalar(f, "SELECT reserved_tickets FROM events WHERE id = %lld", event);
     long long max = scalar(f, "SELECT max_tickets FROM events WHERE id = %lld", event);
-    long long distinct_users = scalar(f, "SELECT count(DISTINCT user_id) FROM reservations "
-                                         "WHERE event_id = %lld AND status = 'RESERVED'", event);
+    long long distinct_users = scalar(f,
+                                      "SELECT count(DISTINCT user_id) FROM reservations "
+                                      "WHERE event_id = %lld AND status = 'RESERVED'",
+                                      event);
     if (expect_active >= 0)
         assert_int_equal(active, expect_active);
     assert_int_equal(counter, active);
@@ -134,8 +144,9 @@ static void expect_spike(const char *label, int rc, json_t *rep, long long grant
 {
     json_t *lat = json_object_get(rep, "latency_ms");
     long long transport = json_integer_value(json_object_get(rep, "transport_errors"));
-    fprintf(stderr, "%s: %lld x 201, %lld x 409, %lld x sold_out, %lld transport errors, "
-                    "%.3f s, p50 %.1f ms, p99 %.1f ms\n",
+    fprintf(stderr,
+            "%s: %lld x 201, %lld x 409, %lld x sold_out, %lld transport errors, "
+            "%.3f s, p50 %.1f ms, p99 %.1f ms\n",
             label, count_of(rep, "status", "201"), count_of(rep, "status", "409"),
             count_of(rep, "errors", "sold_out"), transport,
             json_number_value(json_object_get(rep, "wall_seconds")),
@@ -155,8 +166,10 @@ static void proof_2000_for_100(void **state)
     long long first = seed_users(f, "proof", 2000);
     long long ev = seed_event(f, "Proof", 100);
     json_t *rep;
-    int rc = run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld "
-                               "--verify --expect-status 201=100,409=1900", ev, first);
+    int rc = run_load(f, &rep,
+                      "spike -n 2000 --scenario reserve --event %lld --user-start %lld "
+                      "--verify --expect-status 201=100,409=1900",
+                      ev, first);
     expect_spike("proof: 2000 requests", rc, rep, 100, 1900);
     json_decref(rep);
     check_invariants(f, ev, 100);
@@ -169,8 +182,10 @@ static void same_user_50_times(void **state)
     long long user = seed_users(f, "greedy", 1);
     long long ev = seed_event(f, "Greedy", 10);
     json_t *rep;
-    int rc = run_load(f, &rep, "spike -n 50 --method POST --path /reservations "
-                               "--body '{\"eventId\":%lld,\"userId\":%lld}'", ev, user);
+    int rc = run_load(f, &rep,
+                      "spike -n 50 --method POST --path /reservations "
+                      "--body '{\"eventId\":%lld,\"userId\":%lld}'",
+                      ev, user);
     assert_int_equal(rc, 0);
     assert_int_equal(count_of(rep, "status", "201"), 1);
     assert_int_equal(count_of(rep, "errors", "already_reserved"), 49);
@@ -181,9 +196,9 @@ static void same_user_50_times(void **state)
 struct canceller {
     struct fixture *f;
     long long event;
-    atomic_int ready;      /* connected and about to loop */
+    atomic_int ready; /* connected and about to loop */
     atomic_int stop;
-    long long cancelled;   /* 200 answers that flipped a reservation */
+    long long cancelled; /* 200 answers that flipped a reservation */
 };
 
 /* Cancel whatever is active on the event, over and over, via the API. */
@@ -192,8 +207,10 @@ static void *cancel_loop(void *arg)
     struct canceller *c = arg;
     PGconn *db = test_db_connect(&c->f->srv);
     char sql[160];
-    snprintf(sql, sizeof(sql), "SELECT id FROM reservations WHERE event_id = %lld "
-                               "AND status = 'RESERVED'", c->event);
+    snprintf(sql, sizeof(sql),
+             "SELECT id FROM reservations WHERE event_id = %lld "
+             "AND status = 'RESERVED'",
+             c->event);
     atomic_store(&c->ready, 1);
     while (!atomic_load(&c->stop)) {
         PGresult *res = PQexec(db, sql);
@@ -217,26 +234,30 @@ static void reserve_and_cancel_mixed(void **state)
     struct fixture *f = *state;
     long long first = seed_users(f, "mixed", 1500);
     long long ev = seed_event(f, "Mixed", 5);
-    struct canceller c = {.f = f, .event = ev};
+    struct canceller c = { .f = f, .event = ev };
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, cancel_loop, &c), 0);
-    while (!atomic_load(&c.ready)) {   /* racing needs both sides running */
-        struct timespec pause = {0, 1000000L};
+    while (!atomic_load(&c.ready)) { /* racing needs both sides running */
+        struct timespec pause = { 0, 1000000L };
         nanosleep(&pause, NULL);
     }
     json_t *rep;
-    int rc = run_load(f, &rep, "steady -c 16 -n 1500 --scenario reserve --event %lld "
-                               "--user-start %lld", ev, first);
+    int rc = run_load(f, &rep,
+                      "steady -c 16 -n 1500 --scenario reserve --event %lld "
+                      "--user-start %lld",
+                      ev, first);
     atomic_store(&c.stop, 1);
     pthread_join(thread, NULL);
     assert_int_equal(rc, 0);
     long long granted = count_of(rep, "status", "201");
     json_decref(rep);
-    long long cancelled = scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                                    "AND status = 'CANCELLED'", ev);
+    long long cancelled = scalar(f,
+                                 "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                 "AND status = 'CANCELLED'",
+                                 ev);
     fprintf(stderr, "mixed: %lld granted, %lld cancelled while racing\n", granted, cancelled);
     assert_true(cancelled > 0);
-    assert_true(granted > 5);                 /* cancelled tickets were sold again */
+    assert_true(granted > 5); /* cancelled tickets were sold again */
     check_invariants(f, ev, -1);
     /* every 201 is a row; every row is active or was cancelled once */
     assert_int_equal(scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld", ev),
@@ -251,8 +272,9 @@ static void spike_10000_compat(void **state)
     long long first = seed_users(f, "spike", 10000);
     long long ev = seed_event(f, "Spike", 100);
     json_t *rep;
-    int rc = run_load(f, &rep, "spike -n 10000 --timeout 120 --scenario compat --event %lld "
-                               "--user-start %lld --verify --expect-status 201=100,409=9900",
+    int rc = run_load(f, &rep,
+                      "spike -n 10000 --timeout 120 --scenario compat --event %lld "
+                      "--user-start %lld --verify --expect-status 201=100,409=9900",
                       ev, first);
     expect_spike("spike: 10000 requests", rc, rep, 100, 9900);
     json_decref(rep);
@@ -264,8 +286,9 @@ static void ten_thousand_connections(void **state)
 {
     struct fixture *f = *state;
     json_t *rep;
-    int rc = run_load(f, &rep, "spike -n 10000 --timeout 120 --scenario livez "
-                               "--expect-status 200=10000");
+    int rc = run_load(f, &rep,
+                      "spike -n 10000 --timeout 120 --scenario livez "
+                      "--expect-status 200=10000");
     assert_int_equal(rc, 0);
     assert_int_equal(count_of(rep, "status", "200"), 10000);
     assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
@@ -284,11 +307,13 @@ static void unsafe_oversells(void **state)
         long long first = seed_users(f, name, 2000);
         long long ev = seed_event(f, name, 100);
         json_t *rep;
-        run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld",
-                 ev, first);
+        run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld", ev,
+                 first);
         json_decref(rep);
-        active = scalar(f, "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                           "AND status = 'RESERVED'", ev);
+        active = scalar(f,
+                        "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                        "AND status = 'RESERVED'",
+                        ev);
         fprintf(stderr, "unsafe: %lld tickets granted for 100 seats\n", active);
     }
     assert_true(active > 100);
@@ -301,14 +326,22 @@ static void verify_catches_inconsistency(void **state)
     long long first = seed_users(f, "verify", 20);
     long long ev = seed_event(f, "Verify", 10);
     json_t *rep;
-    assert_int_equal(run_load(f, &rep, "spike -n 10 --scenario reserve --event %lld "
-                                       "--user-start %lld --verify", ev, first), 0);
+    assert_int_equal(run_load(f, &rep,
+                              "spike -n 10 --scenario reserve --event %lld "
+                              "--user-start %lld --verify",
+                              ev, first),
+                     0);
     json_decref(rep);
     /* a row the counter does not know about */
-    scalar(f, "WITH ins AS (INSERT INTO reservations (event_id, user_id) VALUES (%lld, %lld) "
-              "RETURNING 1) SELECT count(*) FROM ins", ev, first + 15);
-    assert_int_equal(run_load(f, &rep, "spike -n 1 --method GET --path /livez --event %lld "
-                                       "--verify --allow-prior", ev), 3);
+    scalar(f,
+           "WITH ins AS (INSERT INTO reservations (event_id, user_id) VALUES (%lld, %lld) "
+           "RETURNING 1) SELECT count(*) FROM ins",
+           ev, first + 15);
+    assert_int_equal(run_load(f, &rep,
+                              "spike -n 1 --method GET --path /livez --event %lld "
+                              "--verify --allow-prior",
+                              ev),
+                     3);
     json_decref(rep);
 }
 

@@ -32,7 +32,9 @@ static const char *sqlstate(PGconn *db, const char *sql)
     ExecStatusType st = PQresultStatus(res);
     const char *s = PQresultErrorField(res, PG_DIAG_SQLSTATE);
     snprintf(state, sizeof(state), "%s",
-             st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? "00000" : s ? s : "?????");
+             st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK ? "00000"
+             : s                                             ? s
+                                                             : "?????");
     PQclear(res);
     return state;
 }
@@ -55,10 +57,10 @@ static void refuses_dangling_references(void **state)
 {
     struct fixture *f = *state;
     seed(f);
-    assert_string_equal(sqlstate(f->db, "INSERT INTO reservations (event_id, user_id) VALUES (1, 99)"),
-                        "23503");
-    assert_string_equal(sqlstate(f->db, "INSERT INTO reservations (event_id, user_id) VALUES (99, 2)"),
-                        "23503");
+    assert_string_equal(
+        sqlstate(f->db, "INSERT INTO reservations (event_id, user_id) VALUES (1, 99)"), "23503");
+    assert_string_equal(
+        sqlstate(f->db, "INSERT INTO reservations (event_id, user_id) VALUES (99, 2)"), "23503");
     /* one bad row among good ones refuses the whole statement */
     assert_string_equal(sqlstate(f->db, "INSERT INTO reservations (event_id, user_id) "
                                         "VALUES (2, 2), (2, 3), (2, 98)"),
@@ -133,7 +135,8 @@ static void races_leave_no_dangling_reservation(void **state)
      * then fail once b commits */
     exec_ok(b, "BEGIN");
     exec_ok(b, "DELETE FROM users WHERE id = 3");
-    assert_int_equal(PQsendQuery(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 3)"), 1);
+    assert_int_equal(PQsendQuery(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 3)"),
+                     1);
     wait_until_blocked(f->db, a);
     exec_ok(b, "COMMIT");
     res = PQgetResult(a);
@@ -143,9 +146,10 @@ static void races_leave_no_dangling_reservation(void **state)
     while ((res = PQgetResult(a)))
         PQclear(res);
 
-    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations r WHERE NOT EXISTS "
-                                           "(SELECT 1 FROM users u WHERE u.id = r.user_id) OR "
-                                           "NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id)"),
+    assert_int_equal(test_db_scalar(f->db,
+                                    "SELECT count(*) FROM reservations r WHERE NOT EXISTS "
+                                    "(SELECT 1 FROM users u WHERE u.id = r.user_id) OR "
+                                    "NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id)"),
                      0);
     assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), 2);
     PQfinish(a);

@@ -38,9 +38,10 @@ static void help_lists_every_setting(void **state)
     (void)state;
     char out[16384];
     assert_int_equal(run_reservd(out, sizeof(out), "--help"), 0);
-    const char *expect[] = {"--port", "SERVICE_PORT", "--database-url", "DATABASE_URL",
-                            "--pool-size", "--http-threads", "--log-level", "--env-file",
-                            "--reservation-strategy", "default 3001"};
+    const char *expect[] = { "--port",       "SERVICE_PORT", "--database-url",
+                             "DATABASE_URL", "--pool-size",  "--http-threads",
+                             "--log-level",  "--env-file",   "--reservation-strategy",
+                             "default 3001" };
     for (size_t i = 0; i < sizeof(expect) / sizeof(expect[0]); i++)
         assert_non_null(strstr(out, expect[i]));
 }
@@ -58,11 +59,15 @@ static void bad_settings_stop_the_start(void **state)
     assert_int_equal(run_reservd(out, sizeof(out), "--bogus"), 2);
     assert_int_equal(run_reservd(out, sizeof(out), "--env-file /nonexistent.env"), 2);
     /* a database that is not there: exit 1 with the reason */
-    assert_int_equal(run_reservd(out, sizeof(out), "--db-wait-ms 0 --database-url "
-                                 "postgresql://nobody@127.0.0.1:1/none"), 1);
+    assert_int_equal(run_reservd(out, sizeof(out),
+                                 "--db-wait-ms 0 --database-url "
+                                 "postgresql://nobody@127.0.0.1:1/none"),
+                     1);
     assert_non_null(strstr(out, "DATABASE_URL"));
-    assert_int_equal(run_reservd(out, sizeof(out), "--db-wait-ms 0 --bind 999.1.1.1 "
-                                 "--database-url postgresql://nobody@127.0.0.1:1/none"), 2);
+    assert_int_equal(run_reservd(out, sizeof(out),
+                                 "--db-wait-ms 0 --bind 999.1.1.1 "
+                                 "--database-url postgresql://nobody@127.0.0.1:1/none"),
+                     2);
 }
 
 /* SIGTERM while a request waits on the database: it is answered, the
@@ -73,7 +78,8 @@ static void sigterm_finishes_in_flight_requests(void **state)
     struct test_server srv;
     assert_int_equal(test_server_start(&srv, NULL), 0);
     PGconn *db = test_db_connect(&srv);
-    long long user = test_db_scalar(db, "INSERT INTO users (name, email) VALUES ('T', 't@example.com') RETURNING id");
+    long long user = test_db_scalar(
+        db, "INSERT INTO users (name, email) VALUES ('T', 't@example.com') RETURNING id");
     long long ev = test_db_scalar(db, "INSERT INTO events (name, date, location, max_tickets) "
                                       "VALUES ('Term', now(), 'X', 3) RETURNING id");
     PQclear(PQexec(db, "BEGIN"));
@@ -81,20 +87,20 @@ static void sigterm_finishes_in_flight_requests(void **state)
     snprintf(sql, sizeof(sql), "SELECT 1 FROM events WHERE id = %lld FOR UPDATE", ev);
     PQclear(PQexec(db, sql));
 
-    struct background_call p = {.port = srv.port, .method = "POST", .path = "/reservations"};
+    struct background_call p = { .port = srv.port, .method = "POST", .path = "/reservations" };
     snprintf(p.body, sizeof(p.body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
     assert_int_equal(background_call_start(&p), 0);
-    struct timespec pause = {0, 300 * 1000000L};
-    nanosleep(&pause, NULL);              /* the request now waits on our lock */
+    struct timespec pause = { 0, 300 * 1000000L };
+    nanosleep(&pause, NULL); /* the request now waits on our lock */
     kill(srv.pid, SIGTERM);
     nanosleep(&pause, NULL);
-    PQclear(PQexec(db, "COMMIT"));        /* let it through */
+    PQclear(PQexec(db, "COMMIT")); /* let it through */
     background_call_join(&p);
     assert_int_equal(p.status, 201);
     snprintf(sql, sizeof(sql), "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
     assert_int_equal(test_db_scalar(db, sql), 1);
     PQfinish(db);
-    assert_int_equal(test_server_stop(&srv), 0);   /* exit status of the SIGTERM */
+    assert_int_equal(test_server_stop(&srv), 0); /* exit status of the SIGTERM */
 }
 
 /* Connections killed under the server are replaced; an unreachable
@@ -107,8 +113,10 @@ static void survives_database_failures(void **state)
     PGconn *admin = PQconnectdb(getenv("RESERVD_TEST_ADMIN_URL"));
     assert_int_equal(PQstatus(admin), CONNECTION_OK);
     char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE datname = '%s' AND application_name = 'reservd'", srv.dbname);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE datname = '%s' AND application_name = 'reservd'",
+             srv.dbname);
 
     struct http_result r;
     int created = 0;
@@ -118,7 +126,8 @@ static void survives_database_failures(void **state)
          * pool replaces it and the next ones succeed */
         for (int i = 0; i < 20; i++) {
             char body[128];
-            snprintf(body, sizeof(body), "{\"name\":\"R\",\"email\":\"r%d-%d@example.com\"}", round, i);
+            snprintf(body, sizeof(body), "{\"name\":\"R\",\"email\":\"r%d-%d@example.com\"}", round,
+                     i);
             assert_int_equal(http_call(srv.port, "POST", "/users", NULL, body, &r), 0);
             assert_true(r.status == 201 || r.status == 503);
             if (r.status == 503)
@@ -127,15 +136,17 @@ static void survives_database_failures(void **state)
             http_result_free(&r);
         }
     }
-    assert_true(created >= 3 * 20 - 3 * 8);   /* at most one failure per pooled connection */
+    assert_true(created >= 3 * 20 - 3 * 8); /* at most one failure per pooled connection */
     r = test_call(srv.port, "GET", "/readyz", NULL, 200);
     http_result_free(&r);
 
     /* refuse new connections and kill the current ones */
     snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS false", srv.dbname);
     PQclear(PQexec(admin, sql));
-    snprintf(sql, sizeof(sql), "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                               "WHERE datname = '%s'", srv.dbname);
+    snprintf(sql, sizeof(sql),
+             "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+             "WHERE datname = '%s'",
+             srv.dbname);
     test_db_scalar(admin, sql);
     for (int i = 0; i < 10; i++) {
         assert_int_equal(http_call(srv.port, "GET", "/readyz", NULL, NULL, &r), 0);
@@ -147,7 +158,7 @@ static void survives_database_failures(void **state)
     r = test_call(srv.port, "GET", "/users/1", NULL, 503);
     assert_string_equal(http_error_code(&r), "unavailable");
     http_result_free(&r);
-    r = test_call(srv.port, "GET", "/livez", NULL, 200);      /* alive, just not ready */
+    r = test_call(srv.port, "GET", "/livez", NULL, 200); /* alive, just not ready */
     http_result_free(&r);
 
     snprintf(sql, sizeof(sql), "ALTER DATABASE %s WITH ALLOW_CONNECTIONS true", srv.dbname);
@@ -185,7 +196,7 @@ static void concurrent_migrations(void **state)
             if (http_call(ports[i], "GET", "/readyz", NULL, NULL, &r) == 0)
                 live = r.status == 200;
             http_result_free(&r);
-            struct timespec pause = {0, 20 * 1000000L};
+            struct timespec pause = { 0, 20 * 1000000L };
             if (!live)
                 nanosleep(&pause, NULL);
         }
@@ -199,7 +210,8 @@ static void concurrent_migrations(void **state)
     }
     PGconn *db = test_db_connect(&base);
     assert_int_equal(test_db_scalar(db, "SELECT count(*) FROM information_schema.tables "
-                                        "WHERE table_name IN ('users','events','reservations')"), 3);
+                                        "WHERE table_name IN ('users','events','reservations')"),
+                     3);
     PQfinish(db);
     test_server_stop(&base);
 }
@@ -209,11 +221,12 @@ static void json_logs(void **state)
 {
     (void)state;
     struct test_server srv;
-    const char *args[] = {"--log-format", "json", "--log-level", "info", NULL};
+    const char *args[] = { "--log-format", "json", "--log-level", "info", NULL };
     assert_int_equal(test_server_start(&srv, args), 0);
     struct http_result r;
-    assert_int_equal(http_call_headers(srv.port, "GET", "/users/12345", "X-Request-Id: log-check-1\r\n",
-                                       NULL, NULL, 0, &r), 0);
+    assert_int_equal(http_call_headers(srv.port, "GET", "/users/12345",
+                                       "X-Request-Id: log-check-1\r\n", NULL, NULL, 0, &r),
+                     0);
     assert_int_equal(r.status, 404);
     http_result_free(&r);
     /* a path longer than a log line is cut, and the line stays JSON */
@@ -232,7 +245,7 @@ static void json_logs(void **state)
     while (fgets(line, sizeof(line), f)) {
         json_error_t err;
         json_t *obj = json_loads(line, 0, &err);
-        assert_non_null(obj);                       /* every line is JSON */
+        assert_non_null(obj); /* every line is JSON */
         assert_true(json_is_string(json_object_get(obj, "time")));
         assert_true(json_is_string(json_object_get(obj, "level")));
         assert_true(json_is_string(json_object_get(obj, "msg")));
@@ -249,7 +262,7 @@ static void json_logs(void **state)
     }
     fclose(f);
     assert_int_equal(request_lines, 1);
-    assert_true(lines >= 4);   /* start-up, two requests, shutdown */
+    assert_true(lines >= 4); /* start-up, two requests, shutdown */
     test_server_stop(&srv);
 }
 
@@ -258,20 +271,21 @@ static void trickling_clients_time_out(void **state)
 {
     (void)state;
     struct test_server srv;
-    const char *args[] = {"--connection-timeout", "1", NULL};
+    const char *args[] = { "--connection-timeout", "1", NULL };
     assert_int_equal(test_server_start(&srv, args), 0);
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)srv.port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)srv.port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
     const char *partial = "POST /users HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"na";
     assert_true(send(fd, partial, strlen(partial), 0) > 0);
-    struct timeval tv = {5, 0};
+    struct timeval tv = { 5, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     struct timespec t0, t1;
     clock_gettime(CLOCK_MONOTONIC, &t0);
     char buf[256];
-    ssize_t n = recv(fd, buf, sizeof(buf), 0);   /* closed by the server: 0 */
+    ssize_t n = recv(fd, buf, sizeof(buf), 0); /* closed by the server: 0 */
     clock_gettime(CLOCK_MONOTONIC, &t1);
     close(fd);
     double waited = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -30,10 +30,11 @@ static void stop_keep_db(struct test_server *srv)
 static void empty_database_then_restart(void **state)
 {
     (void)state;
-    struct test_server srv = {0};
+    struct test_server srv = { 0 };
     assert_int_equal(test_server_start(&srv, NULL), 0);
     PGconn *db = test_db_connect(&srv);
-    assert_int_equal(scalar(db, "SELECT count(*) FROM schema_migrations"), (long long)db_nmigrations);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM schema_migrations"),
+                     (long long)db_nmigrations);
     assert_int_equal(scalar(db, "SELECT max(version) FROM schema_migrations"),
                      db_migrations[db_nmigrations - 1].version);
     char first[64];
@@ -45,10 +46,12 @@ static void empty_database_then_restart(void **state)
 
     /* a restart is a no-op: nothing applied again */
     assert_int_equal(test_server_restart(&srv, NULL), 0);
-    res = PQexec(db, "SELECT string_agg(applied_at::text, ',' ORDER BY version) FROM schema_migrations");
+    res = PQexec(
+        db, "SELECT string_agg(applied_at::text, ',' ORDER BY version) FROM schema_migrations");
     assert_string_equal(PQgetvalue(res, 0, 0), first);
     PQclear(res);
-    assert_int_equal(scalar(db, "SELECT count(*) FROM schema_migrations"), (long long)db_nmigrations);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM schema_migrations"),
+                     (long long)db_nmigrations);
     PQfinish(db);
     assert_int_equal(test_server_stop(&srv), 0);
 }
@@ -79,7 +82,7 @@ static void exec_ok(PGconn *db, const char *sql)
 static void database_from_old_schema(void **state)
 {
     (void)state;
-    struct test_server srv = {0};
+    struct test_server srv = { 0 };
     assert_int_equal(test_database_create(&srv), 0);
     PGconn *db = test_db_connect(&srv);
     /* 0001 is the old sql/schema.sql word for word, bar its opening
@@ -91,19 +94,24 @@ static void database_from_old_schema(void **state)
                 "FROM generate_series(1, 50) g");
     exec_ok(db, "INSERT INTO events (name, date, location, max_tickets, reserved_tickets) "
                 "VALUES ('Old', now(), 'Hall', 10, 3)");
-    exec_ok(db, "INSERT INTO reservations (event_id, user_id) SELECT 1, g FROM generate_series(1, 3) g");
-    exec_ok(db, "UPDATE reservations SET status = 'CANCELLED', cancelled_at = now() WHERE user_id = 3");
+    exec_ok(
+        db,
+        "INSERT INTO reservations (event_id, user_id) SELECT 1, g FROM generate_series(1, 3) g");
+    exec_ok(db,
+            "UPDATE reservations SET status = 'CANCELLED', cancelled_at = now() WHERE user_id = 3");
     exec_ok(db, "UPDATE events SET reserved_tickets = 2");
 
     assert_int_equal(test_server_restart(&srv, NULL), 0);
-    assert_int_equal(scalar(db, "SELECT count(*) FROM schema_migrations"), (long long)db_nmigrations);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM schema_migrations"),
+                     (long long)db_nmigrations);
     assert_int_equal(scalar(db, "SELECT count(*) FROM users"), 50);
     assert_int_equal(scalar(db, "SELECT count(*) FROM reservations"), 3);
     assert_int_equal(scalar(db, "SELECT count(*) FROM reservations WHERE status = 'CANCELLED'"), 1);
     assert_int_equal(scalar(db, "SELECT reserved_tickets FROM events WHERE id = 1"), 2);
     /* the foreign keys gave way to the set-based check (0002) */
     assert_int_equal(scalar(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"), 0);
-    assert_int_equal(scalar(db, "SELECT count(*) FROM pg_trigger WHERE tgname = 'reservations_refs_insert'"), 1);
+    assert_int_equal(
+        scalar(db, "SELECT count(*) FROM pg_trigger WHERE tgname = 'reservations_refs_insert'"), 1);
 
     /* and the server works on it */
     struct http_result r;

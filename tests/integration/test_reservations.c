@@ -18,18 +18,30 @@
 
 static int start(void **state, const char *strategy, const char *extra)
 {
-    const char *args[] = {"--reservation-strategy", strategy, extra, extra ? "300" : NULL, NULL};
+    const char *args[] = { "--reservation-strategy", strategy, extra, extra ? "300" : NULL, NULL };
     return fixture_start(state, args);
 }
 
-static int setup_for_update(void **state) { return start(state, "for-update", NULL); }
-static int setup_batch(void **state) { return start(state, "batch", NULL); }
-static int setup_atomic(void **state) { return start(state, "atomic", NULL); }
+static int setup_for_update(void **state)
+{
+    return start(state, "for-update", NULL);
+}
+static int setup_batch(void **state)
+{
+    return start(state, "batch", NULL);
+}
+static int setup_atomic(void **state)
+{
+    return start(state, "atomic", NULL);
+}
 static int setup_for_update_short_lock(void **state)
 {
     return start(state, "for-update", "--lock-timeout-ms");
 }
-static int setup_batch_short_lock(void **state) { return start(state, "batch", "--lock-timeout-ms"); }
+static int setup_batch_short_lock(void **state)
+{
+    return start(state, "batch", "--lock-timeout-ms");
+}
 
 static int teardown(void **state)
 {
@@ -57,7 +69,8 @@ static long long new_event(struct fixture *f, const char *name, int tickets)
     char body[256];
     snprintf(body, sizeof(body),
              "{\"name\":\"%s\",\"date\":\"2027-05-01T19:00:00Z\",\"location\":\"Arena\","
-             "\"maxTickets\":%d}", name, tickets);
+             "\"maxTickets\":%d}",
+             name, tickets);
     return create(f, "/events", body);
 }
 
@@ -71,7 +84,8 @@ static void check_event(struct fixture *f, long long event, long long reserved, 
     assert_int_equal(http_json_int(&r, "remainingTickets"), max - reserved);
     http_result_free(&r);
     snprintf(sql, sizeof(sql),
-             "SELECT count(*) FROM reservations WHERE event_id = %lld AND status = 'RESERVED'", event);
+             "SELECT count(*) FROM reservations WHERE event_id = %lld AND status = 'RESERVED'",
+             event);
     assert_int_equal(test_db_scalar(f->db, sql), reserved);
 }
 
@@ -114,7 +128,7 @@ static void reserve_cancel_and_errors(void **state)
     long long rb = reserve(f, ev, b, 201, NULL);
     check_event(f, ev, 2, 2);
     reserve(f, ev, c, 409, "sold_out");
-    reserve(f, ev, a, 409, "already_reserved");   /* sold out, but the user's own */
+    reserve(f, ev, a, 409, "already_reserved"); /* sold out, but the user's own */
     check_event(f, ev, 2, 2);
 
     /* lookups */
@@ -128,7 +142,8 @@ static void reserve_cancel_and_errors(void **state)
     r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(http_json_int(&r, "userId"), b);
     http_result_free(&r);
-    test_expect_error(f->srv.port, "GET", "/reservations/987654", NULL, 404, "reservation_not_found");
+    test_expect_error(f->srv.port, "GET", "/reservations/987654", NULL, 404,
+                      "reservation_not_found");
     test_expect_error(f->srv.port, "GET", "/reservations/x1", NULL, 400, "invalid_id");
 
     /* cancel: ticket returns, idempotent, then the user may reserve again */
@@ -145,7 +160,8 @@ static void reserve_cancel_and_errors(void **state)
     assert_string_equal(json_string_value(json_object_get(r.json, "cancelledAt")), cancelled_at);
     http_result_free(&r);
     check_event(f, ev, 1, 2);
-    test_expect_error(f->srv.port, "DELETE", "/reservations/987654", NULL, 404, "reservation_not_found");
+    test_expect_error(f->srv.port, "DELETE", "/reservations/987654", NULL, 404,
+                      "reservation_not_found");
     long long ra2 = reserve(f, ev, a, 201, NULL);
     assert_true(ra2 != ra);
     check_event(f, ev, 2, 2);
@@ -155,7 +171,8 @@ static void reserve_cancel_and_errors(void **state)
     r = test_call(f->srv.port, "GET", "/metrics", NULL, 200);
     assert_non_null(strstr(r.body, "reservd_reservations_granted_total 3\n"));
     assert_non_null(strstr(r.body, "reservd_reservations_rejected_total{reason=\"sold_out\"} 2\n"));
-    assert_non_null(strstr(r.body, "reservd_reservations_rejected_total{reason=\"already_reserved\"} 2\n"));
+    assert_non_null(
+        strstr(r.body, "reservd_reservations_rejected_total{reason=\"already_reserved\"} 2\n"));
     assert_non_null(strstr(r.body, "reservd_reservations_cancelled_total 1\n"));
     http_result_free(&r);
 
@@ -171,9 +188,14 @@ static void bad_bodies_change_nothing(void **state)
     long long u = new_user(f, 10);
     long long ev = new_event(f, "Guarded", 5);
     char body[128];
-    const char *bad[] = {"{}", "{\"eventId\":1}", "{\"userId\":1}", "{\"eventId\":\"1\",\"userId\":1}",
-                         "{\"eventId\":0,\"userId\":1}", "{\"eventId\":1,\"userId\":-4}",
-                         "{\"eventId\":1.5,\"userId\":1}", "{\"eventId\":null,\"userId\":1}"};
+    const char *bad[] = { "{}",
+                          "{\"eventId\":1}",
+                          "{\"userId\":1}",
+                          "{\"eventId\":\"1\",\"userId\":1}",
+                          "{\"eventId\":0,\"userId\":1}",
+                          "{\"eventId\":1,\"userId\":-4}",
+                          "{\"eventId\":1.5,\"userId\":1}",
+                          "{\"eventId\":null,\"userId\":1}" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         test_expect_error(f->srv.port, "POST", "/reservations", bad[i], 400, "validation_failed");
     test_expect_error(f->srv.port, "POST", "/reservations", "{\"eventId\":", 400, "invalid_json");
@@ -245,14 +267,15 @@ static void listing_and_filters(void **state)
     r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     assert_int_equal(json_integer_value(json_object_get(
-                         json_array_get(json_object_get(r.json, "items"), 0), "eventId")), e2);
+                         json_array_get(json_object_get(r.json, "items"), 0), "eventId")),
+                     e2);
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?userId=%lld&status=CANCELLED", users[0]);
     r = test_call(f->srv.port, "GET", path, NULL, 200);
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 1);
     http_result_free(&r);
     r = test_call(f->srv.port, "GET", "/reservations?status=RESERVED", NULL, 200);
-    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4);   /* 3 on e1, 1 on e2 */
+    assert_int_equal(json_array_size(json_object_get(r.json, "items")), 4); /* 3 on e1, 1 on e2 */
     http_result_free(&r);
     snprintf(path, sizeof(path), "/reservations?eventId=%lld&status=CANCELLED&limit=1", e1);
     r = test_call(f->srv.port, "GET", path, NULL, 200);
@@ -264,8 +287,10 @@ static void listing_and_filters(void **state)
     assert_int_equal(json_array_size(json_object_get(r.json, "items")), 2);
     assert_true(json_is_integer(json_object_get(r.json, "nextAfter")));
     http_result_free(&r);
-    test_expect_error(f->srv.port, "GET", "/reservations?status=MAYBE", NULL, 400, "validation_failed");
-    test_expect_error(f->srv.port, "GET", "/reservations?eventId=0", NULL, 400, "validation_failed");
+    test_expect_error(f->srv.port, "GET", "/reservations?status=MAYBE", NULL, 400,
+                      "validation_failed");
+    test_expect_error(f->srv.port, "GET", "/reservations?eventId=0", NULL, 400,
+                      "validation_failed");
     test_expect_error(f->srv.port, "GET", "/reservations?userId=x", NULL, 400, "validation_failed");
 }
 
@@ -301,10 +326,11 @@ static void busy_when_the_lock_is_held(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t0);
     struct background_call queued[QUEUED];
     for (int i = 1; i < QUEUED; i++) {
-        queued[i] = (struct background_call){.port = f->srv.port, .method = "POST",
-                                             .path = "/reservations"};
-        snprintf(queued[i].body, sizeof(queued[i].body), "{\"eventId\":%lld,\"userId\":%lld}",
-                 ev, users[i]);
+        queued[i] = (struct background_call){ .port = f->srv.port,
+                                              .method = "POST",
+                                              .path = "/reservations" };
+        snprintf(queued[i].body, sizeof(queued[i].body), "{\"eventId\":%lld,\"userId\":%lld}", ev,
+                 users[i]);
         assert_int_equal(background_call_start(&queued[i]), 0);
     }
     char body[128];
@@ -328,14 +354,14 @@ static void busy_when_the_lock_is_held(void **state)
     PQclear(PQexec(locker, "ROLLBACK"));
     PQfinish(locker);
     check_event(f, ev, 0, 3);
-    reserve(f, ev, users[0], 201, NULL);   /* and it works once the lock is gone */
+    reserve(f, ev, users[0], 201, NULL); /* and it works once the lock is gone */
     check_event(f, ev, 1, 3);
 }
 
 static int setup_one_connection(void **state)
 {
-    const char *args[] = {"--pool-size", "1", "--acquire-timeout-ms", "1000",
-                          "--lock-timeout-ms", "5000", NULL};
+    const char *args[] = { "--pool-size", "1", "--acquire-timeout-ms", "1000", "--lock-timeout-ms",
+                           "5000",        NULL };
     return fixture_start(state, args);
 }
 
@@ -358,11 +384,11 @@ static void busy_when_no_connection_is_free(void **state)
     PGconn *locker = lock_event(f, ev);
     struct timespec t0;
     clock_gettime(CLOCK_MONOTONIC, &t0);
-    struct background_call p = {.port = f->srv.port, .method = "POST", .path = "/reservations"};
+    struct background_call p = { .port = f->srv.port, .method = "POST", .path = "/reservations" };
     snprintf(p.body, sizeof(p.body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
     assert_int_equal(background_call_start(&p), 0);
-    struct timespec pause = {0, 300 * 1000000L};
-    nanosleep(&pause, NULL);          /* it now holds the connection, waiting */
+    struct timespec pause = { 0, 300 * 1000000L };
+    nanosleep(&pause, NULL); /* it now holds the connection, waiting */
     struct http_result r = test_call(f->srv.port, "GET", "/users/1", NULL, 200);
     double got_connection = seconds_since(&t0);
     http_result_free(&r);
@@ -370,7 +396,8 @@ static void busy_when_no_connection_is_free(void **state)
     double answered = seconds_since(&t0);
     assert_int_equal(p.status, 503);
     assert_string_equal(p.code, "busy");
-    fprintf(stderr, "reservation answered busy after %.2f s, the other request served after %.2f s\n",
+    fprintf(stderr,
+            "reservation answered busy after %.2f s, the other request served after %.2f s\n",
             answered, got_connection);
     assert_true(answered < 2.0);
     assert_true(got_connection < 2.0);
@@ -386,9 +413,9 @@ static PGresult *run_batch_statement(struct fixture *f, long long event, const c
 {
     char ev[24];
     snprintf(ev, sizeof(ev), "%lld", event);
-    const char *params[] = {ev, users, "5000"};   /* $3: lock wait budget, ms */
-    PGresult *res = PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 3, NULL, params,
-                                 NULL, NULL, 0);
+    const char *params[] = { ev, users, "5000" }; /* $3: lock wait budget, ms */
+    PGresult *res =
+        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 3, NULL, params, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     return res;
 }
@@ -400,19 +427,20 @@ static void batch_statement_answers_each_request(void **state)
     for (int i = 0; i < 6; i++)
         u[i] = new_user(f, 60 + i);
     long long ev = new_event(f, "Batch rules", 4);
-    reserve(f, ev, u[5], 201, NULL);              /* u5 already holds one; 3 left */
+    reserve(f, ev, u[5], 201, NULL); /* u5 already holds one; 3 left */
     char users[256], got[512] = "";
     snprintf(users, sizeof(users), "{%lld,%lld,999999,%lld,%lld,%lld,%lld,%lld,%lld}", u[0], u[0],
              u[5], u[1], u[2], u[3], u[4], u[3]);
     PGresult *res = run_batch_statement(f, ev, users);
     assert_int_equal(PQntuples(res), 9);
     for (int row = 0; row < 9; row++) {
-        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_ORD)), row + 1);   /* in arrival order */
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_ORD)), row + 1); /* in arrival order */
         snprintf(got + strlen(got), sizeof(got) - strlen(got), "%s%s", row ? "," : "",
                  PQgetvalue(res, row, BATCH_COL_OUTCOME));
         assert_int_equal(PQgetisnull(res, row, BATCH_COL_RESERVATION_ID),
                          strcmp(PQgetvalue(res, row, BATCH_COL_OUTCOME), "reserved") != 0);
-        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_TICKETS_LEFT)), 0);   /* tickets left after it */
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_TICKETS_LEFT)),
+                         0); /* tickets left after it */
     }
     assert_string_equal(got, "reserved,already_reserved,user_not_found,already_reserved,"
                              "reserved,reserved,sold_out,sold_out,sold_out");
@@ -435,17 +463,18 @@ static void concurrent_mix_answers_agree(void **state)
         u[i] = new_user(f, 70 + i);
     long long ev = new_event(f, "Batch race", 4);
     reserve(f, ev, u[5], 201, NULL);
-    long long who[] = {u[0], u[0], u[0], u[1], u[1], 999998, 999999, u[5], u[2], u[3], u[4],
-                       u[2], u[3], u[4]};
+    long long who[] = { u[0], u[0], u[0], u[1], u[1], 999998, 999999,
+                        u[5], u[2], u[3], u[4], u[2], u[3],   u[4] };
     enum { N = sizeof(who) / sizeof(who[0]) };
     struct background_call racers[N];
     pthread_barrier_t start;
     pthread_barrier_init(&start, NULL, N);
     for (int i = 0; i < N; i++) {
-        racers[i] = (struct background_call){.port = f->srv.port, .method = "POST",
-                                             .path = "/reservations", .start = &start};
-        snprintf(racers[i].body, sizeof(racers[i].body), "{\"eventId\":%lld,\"userId\":%lld}",
-                 ev, who[i]);
+        racers[i] = (struct background_call){
+            .port = f->srv.port, .method = "POST", .path = "/reservations", .start = &start
+        };
+        snprintf(racers[i].body, sizeof(racers[i].body), "{\"eventId\":%lld,\"userId\":%lld}", ev,
+                 who[i]);
         assert_int_equal(background_call_start(&racers[i]), 0);
     }
     for (int i = 0; i < N; i++)
@@ -457,13 +486,16 @@ static void concurrent_mix_answers_agree(void **state)
         struct background_call *r = &racers[i];
         long long user = who[i];
         char sql[256];
-        snprintf(sql, sizeof(sql), "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                                   "AND user_id = %lld AND status = 'RESERVED'", ev, user);
+        snprintf(sql, sizeof(sql),
+                 "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                 "AND user_id = %lld AND status = 'RESERVED'",
+                 ev, user);
         long long holds = test_db_scalar(f->db, sql);
         if (r->status == 201) {
             granted++;
-            snprintf(sql, sizeof(sql), "SELECT user_id FROM reservations WHERE id = %lld "
-                                       "AND event_id = %lld AND status = 'RESERVED'",
+            snprintf(sql, sizeof(sql),
+                     "SELECT user_id FROM reservations WHERE id = %lld "
+                     "AND event_id = %lld AND status = 'RESERVED'",
                      r->id, ev);
             assert_int_equal(test_db_scalar(f->db, sql), user);
         } else if (strcmp(r->code, "user_not_found") == 0) {
@@ -471,14 +503,14 @@ static void concurrent_mix_answers_agree(void **state)
             assert_true(user >= 999998);
         } else if (strcmp(r->code, "already_reserved") == 0) {
             assert_int_equal(r->status, 409);
-            assert_int_equal(holds, 1);            /* somebody got this user a ticket */
+            assert_int_equal(holds, 1); /* somebody got this user a ticket */
         } else {
             assert_int_equal(r->status, 409);
             assert_string_equal(r->code, "sold_out");
-            assert_int_equal(holds, 0);            /* sold out and holding nothing */
+            assert_int_equal(holds, 0); /* sold out and holding nothing */
         }
     }
-    assert_int_equal(granted, 3);                  /* exactly the tickets that were left */
+    assert_int_equal(granted, 3); /* exactly the tickets that were left */
     check_event(f, ev, 4, 4);
 }
 
@@ -486,9 +518,9 @@ int main(void)
 {
 #define CONTRACT(setup)                                                              \
     cmocka_unit_test_setup_teardown(reserve_cancel_and_errors, setup, teardown),     \
-    cmocka_unit_test_setup_teardown(bad_bodies_change_nothing, setup, teardown),     \
-    cmocka_unit_test_setup_teardown(compat_route, setup, teardown),                  \
-    cmocka_unit_test_setup_teardown(listing_and_filters, setup, teardown)
+        cmocka_unit_test_setup_teardown(bad_bodies_change_nothing, setup, teardown), \
+        cmocka_unit_test_setup_teardown(compat_route, setup, teardown),              \
+        cmocka_unit_test_setup_teardown(listing_and_filters, setup, teardown)
     const struct CMUnitTest tests[] = {
         CONTRACT(setup_for_update),
         CONTRACT(setup_batch),

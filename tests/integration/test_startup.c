@@ -57,7 +57,7 @@ static void version(void **state)
     assert_non_null(strchr(out + 8, '.'));
     const char *nl = strchr(out, '\n');
     assert_non_null(nl);
-    assert_int_equal(nl + 1 - out, (long)strlen(out));   /* one line */
+    assert_int_equal(nl + 1 - out, (long)strlen(out)); /* one line */
     assert_int_equal(run_reservd(out, sizeof(out), NULL, "--help"), 0);
     assert_non_null(strstr(out, "--version"));
 }
@@ -68,7 +68,8 @@ static void every_bad_setting_exits_2(void **state)
 {
     (void)state;
     char out[4096];
-    const char *unreachable = "--db-wait-ms 60000 --database-url postgresql://nobody@127.0.0.1:1/none";
+    const char *unreachable =
+        "--db-wait-ms 60000 --database-url postgresql://nobody@127.0.0.1:1/none";
     char args[512];
     snprintf(args, sizeof(args), "--bind 999.1.1.1 %s", unreachable);
     assert_int_equal(run_reservd(out, sizeof(out), NULL, args), 2);
@@ -77,8 +78,8 @@ static void every_bad_setting_exits_2(void **state)
     assert_non_null(strstr(out, "RESERVD_BIND"));
     assert_int_equal(run_reservd(out, sizeof(out), NULL, "--bind ::1 --port 0"), 2);
     /* a URL libpq cannot parse: named, but not echoed (it holds a password) */
-    assert_int_equal(run_reservd(out, sizeof(out), NULL,
-                                 "--database-url 'postgresql://bob:s3cret@[::1/db'"), 2);
+    assert_int_equal(
+        run_reservd(out, sizeof(out), NULL, "--database-url 'postgresql://bob:s3cret@[::1/db'"), 2);
     assert_non_null(strstr(out, "--database-url"));
     assert_null(strstr(out, "s3cret"));
     assert_int_equal(run_reservd(out, sizeof(out), "DATABASE_URL='host=x nonsense=1'", ""), 2);
@@ -137,7 +138,8 @@ static void waiting_for_the_database_is_said_at_once(void **state)
     assert_int_equal(WEXITSTATUS(status), 1);
     slurp(log_path, out, sizeof(out));
     unlink(log_path);
-    assert_non_null(strstr(out, "cannot connect to PostgreSQL at postgresql://bob@127.0.0.1:1/tickets"));
+    assert_non_null(
+        strstr(out, "cannot connect to PostgreSQL at postgresql://bob@127.0.0.1:1/tickets"));
     assert_non_null(strstr(out, "scripts/run.sh"));
     assert_null(strstr(out, "s3cret"));
     /* libpq's two-line message stays readable, on the line it belongs to */
@@ -151,7 +153,7 @@ static void waiting_for_the_database_is_said_at_once(void **state)
     int lines = 0;
     for (const char *p = out; *p; p++)
         lines += *p == '\n';
-    assert_int_equal(lines, 2);   /* the wait, the failure */
+    assert_int_equal(lines, 2); /* the wait, the failure */
 }
 
 /* The log of a server that answered a few requests, after it stopped. */
@@ -177,14 +179,14 @@ static void request_lines_carry_the_error_code(void **state)
     (void)state;
     struct test_server srv;
     char out[16384];
-    const char *args[] = {"--log-level", "info", NULL};
+    const char *args[] = { "--log-level", "info", NULL };
     serve_and_log(args, out, sizeof(out), &srv);
     assert_non_null(strstr(out, " POST /users 409 email_taken "));
     assert_non_null(strstr(out, " GET /users/987654 404 user_not_found "));
     const char *ok = strstr(out, " POST /users 201 ");
     assert_non_null(ok);
     ok += strlen(" POST /users 201 ");
-    assert_true(*ok >= '0' && *ok <= '9');   /* the duration: no code on a success */
+    assert_true(*ok >= '0' && *ok <= '9'); /* the duration: no code on a success */
     /* the start-up line names the database, not its password */
     const char *listening = strstr(out, "reservd listening on 127.0.0.1:");
     assert_non_null(listening);
@@ -202,7 +204,7 @@ static void json_request_lines_carry_the_error_code(void **state)
     (void)state;
     struct test_server srv;
     char out[16384];
-    const char *args[] = {"--log-level", "info", "--log-format", "json", NULL};
+    const char *args[] = { "--log-level", "info", "--log-format", "json", NULL };
     serve_and_log(args, out, sizeof(out), &srv);
     int with_code = 0, without = 0;
     for (char *line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {

@@ -47,8 +47,8 @@ static int check_columns(enum db_statement stmt, const PGresult *res)
     const struct db_column *cols = db_statement_columns(stmt, &n);
     const char *file = db_statement_names[stmt];
     if (PQnfields(res) != n) {
-        print_error("%s.sql returns %d columns, statements.h declares %d\n", file,
-                    PQnfields(res), n);
+        print_error("%s.sql returns %d columns, statements.h declares %d\n", file, PQnfields(res),
+                    n);
         return 1;
     }
     for (int c = 0; c < n; c++) {
@@ -101,7 +101,7 @@ static void decoders_refuse_other_shapes(void **state)
     assert_int_equal(grant_row_decode(STMT_USER_GET, res, 0, &g), -1);
     PQclear(res);
     res = PQexec(f->db, "SELECT 7::int8, 'Ada', 'ada@example.com', 1000::int8");
-    assert_int_equal(user_row_decode(res, 1, &u), -1);   /* no such row */
+    assert_int_equal(user_row_decode(res, 1, &u), -1); /* no such row */
     assert_int_equal(user_row_decode(res, 0, &u), 0);
     assert_int_equal(u.id, 7);
     assert_string_equal(u.email, "ada@example.com");

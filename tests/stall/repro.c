@@ -58,11 +58,11 @@ enum mode { MODE_EPOLL, MODE_POLL, MODE_LOOP };
 
 struct options {
     enum mode mode;
-    int threads;       /* HTTP threads */
-    int workers;       /* threads answering queued requests */
+    int threads; /* HTTP threads */
+    int workers; /* threads answering queued requests */
     int connections;
-    int seconds;       /* each run's length */
-    int timeout_s;     /* a request unanswered this long is lost */
+    int seconds;   /* each run's length */
+    int timeout_s; /* a request unanswered this long is lost */
     int runs;
     int hold_s;        /* on the first loss, wait this long (for gdb) */
     bool stop_on_loss; /* end with the first failed run */
@@ -77,7 +77,7 @@ static int64_t now_ms(void)
 
 static void pause_us(long us)
 {
-    struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+    struct timespec t = { us / 1000000, (us % 1000000) * 1000 };
     nanosleep(&t, NULL);
 }
 
@@ -88,8 +88,8 @@ struct loop;
 struct job {
     struct job *next;
     struct MHD_Connection *conn;
-    struct loop *loop;       /* the thread that runs the connection */
-    atomic_int holds;        /* the running handler + the deferral */
+    struct loop *loop; /* the thread that runs the connection */
+    atomic_int holds;  /* the running handler + the deferral */
     atomic_bool answered;
 };
 
@@ -105,7 +105,7 @@ struct loop {
     struct server *srv;
     struct MHD_Daemon *daemon;
     pthread_t thread;
-    int wake_fd;              /* MODE_LOOP: eventfd, written after each resume */
+    int wake_fd; /* MODE_LOOP: eventfd, written after each resume */
     atomic_bool stopping;
 };
 
@@ -113,11 +113,11 @@ struct server {
     struct queue q;
     pthread_t workers[MAX_WORKERS];
     int nworkers;
-    atomic_int live;          /* requests not yet completed */
+    atomic_int live; /* requests not yet completed */
     atomic_uint seed;
     int listen_fd;
     uint16_t port;
-    struct loop loops[MAX_THREADS];       /* MODE_EPOLL, MODE_POLL: loops[0] */
+    struct loop loops[MAX_THREADS]; /* MODE_EPOLL, MODE_POLL: loops[0] */
     int nloops;
 };
 
@@ -138,7 +138,7 @@ static void release(struct job *job)
 {
     if (atomic_fetch_sub(&job->holds, 1) != 1)
         return;
-    struct loop *l = job->loop;   /* once resumed, the job may be freed */
+    struct loop *l = job->loop; /* once resumed, the job may be freed */
     atomic_store(&job->answered, true);
     MHD_resume_connection(job->conn);
     wake(l);
@@ -172,7 +172,7 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&q->lock);
         if (!group && stopping)
             return NULL;
-        pause_us(200);   /* the group's transaction */
+        pause_us(200); /* the group's transaction */
         while (group) {
             struct job *next = group->next;
             release(group);
@@ -194,9 +194,8 @@ static enum MHD_Result send_answer(struct MHD_Connection *conn)
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)url;
     (void)method;
@@ -253,7 +252,7 @@ static int listen_socket(uint16_t *port)
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
     if (fd < 0)
         return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof(a);
     if (bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 || listen(fd, 4096) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
@@ -267,14 +266,11 @@ static int listen_socket(uint16_t *port)
 static struct MHD_Daemon *start_daemon(struct loop *l, unsigned flags, unsigned pool)
 {
     struct server *srv = l->srv;
-    return MHD_start_daemon(flags | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL,
-                            on_request, l,
-                            MHD_OPTION_LISTEN_SOCKET, srv->listen_fd,
-                            MHD_OPTION_THREAD_POOL_SIZE, pool,
-                            MHD_OPTION_CONNECTION_TIMEOUT, 30u,
+    return MHD_start_daemon(flags | MHD_ALLOW_SUSPEND_RESUME, 0, NULL, NULL, on_request, l,
+                            MHD_OPTION_LISTEN_SOCKET, srv->listen_fd, MHD_OPTION_THREAD_POOL_SIZE,
+                            pool, MHD_OPTION_CONNECTION_TIMEOUT, 30u,
                             MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)4096,
-                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                            MHD_OPTION_END);
+                            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
 }
 
 /* MODE_LOOP: wait on the daemon's epoll fd ourselves, then let MHD_run()
@@ -283,8 +279,8 @@ static void *loop_main(void *arg)
 {
     struct loop *l = arg;
     const union MHD_DaemonInfo *info = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd p[2] = {{.fd = info->epoll_fd, .events = POLLIN},
-                          {.fd = l->wake_fd, .events = POLLIN}};
+    struct pollfd p[2] = { { .fd = info->epoll_fd, .events = POLLIN },
+                           { .fd = l->wake_fd, .events = POLLIN } };
     while (!atomic_load(&l->stopping)) {
         MHD_UNSIGNED_LONG_LONG to;
         int ms = MHD_get_timeout(l->daemon, &to) == MHD_YES ? (to > 1000 ? 1000 : (int)to) : 1000;
@@ -329,7 +325,7 @@ static void stop_loops(struct server *srv)
             pthread_join(l->thread, NULL);
             close(l->wake_fd);
         }
-        MHD_quiesce_daemon(l->daemon);   /* the listen socket is shared */
+        MHD_quiesce_daemon(l->daemon); /* the listen socket is shared */
         MHD_stop_daemon(l->daemon);
     }
     srv->nloops = 0;
@@ -353,8 +349,8 @@ static int server_start(struct server *srv, const struct options *o)
     struct loop *l = &srv->loops[0];
     l->srv = srv;
     l->wake_fd = -1;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD |
-                     (o->mode == MODE_EPOLL ? MHD_USE_EPOLL : MHD_USE_POLL);
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | (o->mode == MODE_EPOLL ? MHD_USE_EPOLL : MHD_USE_POLL);
     l->daemon = start_daemon(l, flags, (unsigned)o->threads);
     if (!l->daemon)
         return -1;
@@ -392,7 +388,7 @@ static int server_stop(struct server *srv)
 
 struct cconn {
     int fd;
-    bool waiting;            /* a request is out */
+    bool waiting; /* a request is out */
     int64_t sent_ms;
     size_t len;
     char buf[1024];
@@ -411,11 +407,12 @@ static int client_open(int ep, uint16_t port, struct cconn *c)
     c->fd = socket(AF_INET, SOCK_STREAM, 0);
     if (c->fd < 0)
         return -1;
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons(port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons(port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     int one = 1;
     setsockopt(c->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = c };
     if (connect(c->fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
         epoll_ctl(ep, EPOLL_CTL_ADD, c->fd, &ev) != 0) {
         close(c->fd);
@@ -463,7 +460,7 @@ static void client_read(int ep, uint16_t port, struct cconn *c, struct tally *t,
     int whole = n > 0 ? (c->len += (size_t)n, whole_answer(c)) : -1;
     if (whole == 0)
         return;
-    if (whole < 0) {         /* closed, reset or a wrong answer */
+    if (whole < 0) { /* closed, reset or a wrong answer */
         t->errors++;
         close(c->fd);
         if (client_open(ep, port, c) != 0)
@@ -584,11 +581,13 @@ static int parse_int(const char *s, int lo, int hi, int *out)
 static int parse_options(int argc, char **argv, struct options *o)
 {
     static const struct option longs[] = {
-        {"mode", 1, 0, 'm'},    {"threads", 1, 0, 't'}, {"workers", 1, 0, 'w'},
-        {"connections", 1, 0, 'c'}, {"seconds", 1, 0, 'd'}, {"timeout", 1, 0, 'T'},
-        {"runs", 1, 0, 'r'},    {"hold", 1, 0, 'H'},    {"stop-on-loss", 0, 0, 's'},
-        {0, 0, 0, 0}};
-    *o = (struct options){MODE_EPOLL, 2, 2, 256, 8, 4, 1, 0, false};
+        { "mode", 1, 0, 'm' },         { "threads", 1, 0, 't' },
+        { "workers", 1, 0, 'w' },      { "connections", 1, 0, 'c' },
+        { "seconds", 1, 0, 'd' },      { "timeout", 1, 0, 'T' },
+        { "runs", 1, 0, 'r' },         { "hold", 1, 0, 'H' },
+        { "stop-on-loss", 0, 0, 's' }, { 0, 0, 0, 0 }
+    };
+    *o = (struct options){ MODE_EPOLL, 2, 2, 256, 8, 4, 1, 0, false };
     int ch, bad = 0;
     while (!bad && (ch = getopt_long(argc, argv, "", longs, NULL)) != -1) {
         switch (ch) {
@@ -625,7 +624,7 @@ int main(int argc, char **argv)
     long lost = 0, errors = 0, answered = 0;
     for (int run = 1; run <= o.runs; run++) {
         struct server srv;
-        struct tally t = {0};
+        struct tally t = { 0 };
         if (server_start(&srv, &o) != 0) {
             fprintf(stderr, "cannot start the server (%s mode)\n", mode_name(o.mode));
             return 2;
@@ -642,8 +641,8 @@ int main(int argc, char **argv)
         answered += t.answered;
         printf("run %d/%d mode=%s threads=%d connections=%d: %ld sent, %ld answered, %ld lost "
                "(no answer in %d s), %ld transport errors, %.0f req/s%s\n",
-               run, o.runs, mode_name(o.mode), o.threads, o.connections, t.sent, t.answered,
-               t.lost, o.timeout_s, t.errors, (double)t.answered / secs, bad ? "  FAILED" : "");
+               run, o.runs, mode_name(o.mode), o.threads, o.connections, t.sent, t.answered, t.lost,
+               o.timeout_s, t.errors, (double)t.answered / secs, bad ? "  FAILED" : "");
         fflush(stdout);
         if (stuck)
             return 1;

@@ -93,7 +93,7 @@ int test_database_create(struct test_server *srv)
 int test_free_port(void)
 {
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
     socklen_t len = sizeof(a);
     if (fd < 0 || bind(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
         getsockname(fd, (struct sockaddr *)&a, &len) != 0) {
@@ -128,7 +128,7 @@ int test_server_restart(struct test_server *srv, const char *const *extra_args)
         if (start_once(srv, extra_args) == 0)
             return 0;
         if (keep_port)
-            break;     /* the caller asked for this port */
+            break; /* the caller asked for this port */
         srv->port = 0;
     }
     return -1;
@@ -141,11 +141,11 @@ static int start_once(struct test_server *srv, const char *const *extra_args)
     if (!srv->port)
         srv->port = test_free_port();
     snprintf(port, sizeof(port), "%d", srv->port);
-    if (!srv->log_path[0])   /* test_server_start_url names its own */
+    if (!srv->log_path[0]) /* test_server_start_url names its own */
         snprintf(srv->log_path, sizeof(srv->log_path), "%s.log", srv->dbname);
 
-    const char *argv[40] = {bin, "--bind", "127.0.0.1", "--port", port, "--database-url",
-                            srv->url, "--log-level", "warn"};
+    const char *argv[40] = { bin,      "--bind",      "127.0.0.1", "--port", port, "--database-url",
+                             srv->url, "--log-level", "warn" };
     int argc = 9;
     for (int i = 0; extra_args && extra_args[i] && argc < 39; i++)
         argv[argc++] = extra_args[i];
@@ -180,7 +180,7 @@ static int start_once(struct test_server *srv, const char *const *extra_args)
             srv->pid = 0;
             return -1;
         }
-        struct timespec pause = {0, 20 * 1000000L};
+        struct timespec pause = { 0, 20 * 1000000L };
         nanosleep(&pause, NULL);
     }
     fprintf(stderr, "reservd did not become live\n");
@@ -207,7 +207,7 @@ int test_server_start_url(struct test_server *srv, const char *url, const char *
 
 int test_server_wait(struct test_server *srv, int timeout_ms, int *status)
 {
-    struct timespec pause = {0, 10 * 1000000L};
+    struct timespec pause = { 0, 10 * 1000000L };
     for (int waited = 0; srv->pid > 0; waited += 10) {
         pid_t r = waitpid(srv->pid, status, WNOHANG);
         if (r == srv->pid || r < 0) {
@@ -222,13 +222,13 @@ int test_server_wait(struct test_server *srv, int timeout_ms, int *status)
             return -1;
         nanosleep(&pause, NULL);
     }
-    *status = 0;   /* no process: already reaped and checked */
+    *status = 0; /* no process: already reaped and checked */
     return 0;
 }
 
 int test_server_kill(struct test_server *srv, int sig)
 {
-    int status = 0;   /* no process left: already reaped and checked */
+    int status = 0; /* no process left: already reaped and checked */
     if (srv->pid > 0) {
         kill(srv->pid, sig);
         if (waitpid(srv->pid, &status, 0) != srv->pid)
@@ -291,9 +291,10 @@ int http_call_headers(int port, const char *method, const char *path, const char
 {
     memset(out, 0, sizeof(*out));
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port),
-                            .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-    struct timeval tv = {30, 0};
+    struct sockaddr_in a = { .sin_family = AF_INET,
+                             .sin_port = htons((uint16_t)port),
+                             .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+    struct timeval tv = { 30, 0 };
     if (fd < 0)
         return -1;
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
@@ -302,10 +303,12 @@ int http_call_headers(int port, const char *method, const char *path, const char
         return -1;
     }
     char head[2048];
-    int n = snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s",
-                     method, path, extra_headers ? extra_headers : "");
+    int n =
+        snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s",
+                 method, path, extra_headers ? extra_headers : "");
     if (body)
-        n += snprintf(head + n, sizeof(head) - (size_t)n, "Content-Type: %s\r\nContent-Length: %zu\r\n",
+        n += snprintf(head + n, sizeof(head) - (size_t)n,
+                      "Content-Type: %s\r\nContent-Length: %zu\r\n",
                       content_type ? content_type : "application/json", body_len);
     n += snprintf(head + n, sizeof(head) - (size_t)n, "\r\n");
     if (write_all(fd, head, (size_t)n) != 0 || (body && write_all(fd, body, body_len) != 0)) {
@@ -343,8 +346,8 @@ int http_call_headers(int port, const char *method, const char *path, const char
 int http_call(int port, const char *method, const char *path, const char *content_type,
               const char *body, struct http_result *out)
 {
-    return http_call_headers(port, method, path, NULL, content_type, body,
-                             body ? strlen(body) : 0, out);
+    return http_call_headers(port, method, path, NULL, content_type, body, body ? strlen(body) : 0,
+                             out);
 }
 
 void http_result_free(struct http_result *r)
@@ -354,8 +357,7 @@ void http_result_free(struct http_result *r)
     memset(r, 0, sizeof(*r));
 }
 
-const char *http_result_header(const struct http_result *r, const char *name, char *buf,
-                               size_t len)
+const char *http_result_header(const struct http_result *r, const char *name, char *buf, size_t len)
 {
     size_t n = strlen(name);
     for (const char *line = strstr(r->headers, "\r\n"); line; line = strstr(line + 2, "\r\n")) {
@@ -374,7 +376,8 @@ const char *http_result_header(const struct http_result *r, const char *name, ch
 
 const char *http_error_code(const struct http_result *r)
 {
-    const char *code = json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
+    const char *code =
+        json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
     return code ? code : "";
 }
 
@@ -446,8 +449,8 @@ struct http_result test_call(int port, const char *method, const char *path, con
     return r;
 }
 
-void test_expect_error(int port, const char *method, const char *path, const char *body,
-                       int status, const char *code)
+void test_expect_error(int port, const char *method, const char *path, const char *body, int status,
+                       const char *code)
 {
     struct http_result r = test_call(port, method, path, body, status);
     assert_string_equal(http_error_code(&r), code);

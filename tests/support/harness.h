@@ -15,7 +15,7 @@ struct test_server {
     pid_t pid;
     int port;
     char dbname[64];
-    char url[512];        /* DATABASE_URL of the fresh database */
+    char url[512]; /* DATABASE_URL of the fresh database */
     char log_path[256];
 };
 
@@ -57,10 +57,10 @@ struct background_call {
     int port;
     const char *method, *path;
     char body[256];
-    pthread_barrier_t *start;  /* NULL: go at once */
-    int status;                /* -1: transport error */
-    char code[32];             /* error code, "" on success */
-    long long id;              /* "id" of the body, or -1 */
+    pthread_barrier_t *start; /* NULL: go at once */
+    int status;               /* -1: transport error */
+    char code[32];            /* error code, "" on success */
+    long long id;             /* "id" of the body, or -1 */
 };
 int background_call_start(struct background_call *c);
 void background_call_join(struct background_call *c);
@@ -72,9 +72,9 @@ long long test_db_scalar(PGconn *db, const char *sql);
 
 struct http_result {
     int status;
-    char headers[8192];   /* raw header block */
-    char *body;           /* NUL-terminated */
-    json_t *json;         /* parsed body, or NULL */
+    char headers[8192]; /* raw header block */
+    char *body;         /* NUL-terminated */
+    json_t *json;       /* parsed body, or NULL */
 };
 
 /* One request on a fresh connection. body may be NULL. content_type NULL
@@ -104,8 +104,8 @@ struct http_result test_call(int port, const char *method, const char *path, con
                              int status);
 /* test_call, then the error contract: error.code is code and
  * error.message a non-empty string. */
-void test_expect_error(int port, const char *method, const char *path, const char *body,
-                       int status, const char *code);
+void test_expect_error(int port, const char *method, const char *path, const char *body, int status,
+                       const char *code);
 
 /* A loopback port that was free a moment ago. */
 int test_free_port(void);

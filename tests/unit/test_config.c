@@ -34,7 +34,7 @@ static void defaults(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *argv[] = {"reservd"};
+    const char *argv[] = { "reservd" };
     assert_int_equal(load(&cfg, NULL, 1, argv, err), CONFIG_OK);
     assert_int_equal(cfg.port, 3001);
     assert_string_equal(cfg.strategy, "for-update");
@@ -49,13 +49,14 @@ static void environment_and_flags(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *env[] = {"SERVICE_PORT", "4000", "DATABASE_URL", "host=/tmp dbname=x",
-                         "RESERVD_POOL_SIZE", "3", NULL};
-    const char *argv[] = {"reservd", "--pool-size", "5", "--log-level=debug"};
+    const char *env[] = {
+        "SERVICE_PORT", "4000", "DATABASE_URL", "host=/tmp dbname=x", "RESERVD_POOL_SIZE", "3", NULL
+    };
+    const char *argv[] = { "reservd", "--pool-size", "5", "--log-level=debug" };
     assert_int_equal(load(&cfg, env, 4, argv, err), CONFIG_OK);
     assert_int_equal(cfg.port, 4000);
     assert_string_equal(cfg.database_url, "host=/tmp dbname=x");
-    assert_int_equal(cfg.pool_size, 5);                /* flag beats environment */
+    assert_int_equal(cfg.pool_size, 5); /* flag beats environment */
     assert_string_equal(cfg.log_level, "debug");
 }
 
@@ -64,28 +65,28 @@ static void bad_values_name_the_setting(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *env[] = {"SERVICE_PORT", "70000", NULL};
-    const char *argv[] = {"reservd"};
+    const char *env[] = { "SERVICE_PORT", "70000", NULL };
+    const char *argv[] = { "reservd" };
     assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "SERVICE_PORT"));
 
-    const char *argv2[] = {"reservd", "--pool-size", "zero"};
+    const char *argv2[] = { "reservd", "--pool-size", "zero" };
     assert_int_equal(load(&cfg, NULL, 3, argv2, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "--pool-size"));
 
-    const char *argv3[] = {"reservd", "--reservation-strategy", "yolo"};
+    const char *argv3[] = { "reservd", "--reservation-strategy", "yolo" };
     assert_int_equal(load(&cfg, NULL, 3, argv3, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "--reservation-strategy"));
 
-    const char *argv4[] = {"reservd", "--no-such-thing", "1"};
+    const char *argv4[] = { "reservd", "--no-such-thing", "1" };
     assert_int_equal(load(&cfg, NULL, 3, argv4, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "no-such-thing"));
 
-    const char *argv5[] = {"reservd", "--port"};
+    const char *argv5[] = { "reservd", "--port" };
     assert_int_equal(load(&cfg, NULL, 2, argv5, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "--port needs a value"));
 
-    const char *argv6[] = {"reservd", "--log-format", "xml"};
+    const char *argv6[] = { "reservd", "--log-format", "xml" };
     assert_int_equal(load(&cfg, NULL, 3, argv6, err), CONFIG_ERROR);
 }
 
@@ -94,13 +95,13 @@ static void unknown_flags_and_version(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *argv[] = {"reservd", "--bogus"};
+    const char *argv[] = { "reservd", "--bogus" };
     assert_int_equal(load(&cfg, NULL, 2, argv, err), CONFIG_ERROR);
     assert_string_equal(err, "unknown option '--bogus'");
-    const char *argv2[] = {"reservd", "--bogus=3", "--port", "1"};
+    const char *argv2[] = { "reservd", "--bogus=3", "--port", "1" };
     assert_int_equal(load(&cfg, NULL, 4, argv2, err), CONFIG_ERROR);
     assert_string_equal(err, "unknown option '--bogus'");
-    const char *argv3[] = {"reservd", "--port", "1", "--version"};
+    const char *argv3[] = { "reservd", "--port", "1", "--version" };
     assert_int_equal(load(&cfg, NULL, 4, argv3, err), CONFIG_EXIT_VERSION);
     assert_true(strlen(config_version()) >= 5 && strchr(config_version(), '.'));
     assert_string_not_equal(config_version(), "unknown");
@@ -111,31 +112,32 @@ static void addresses_and_urls_are_checked(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *good[] = {"0.0.0.0", "127.0.0.1", "::", "::1", "fe80::1"};
+    const char *good[] = { "0.0.0.0", "127.0.0.1", "::", "::1", "fe80::1" };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        const char *argv[] = {"reservd", "--bind", good[i]};
+        const char *argv[] = { "reservd", "--bind", good[i] };
         assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_OK);
         assert_string_equal(cfg.bind, good[i]);
     }
-    const char *bad[] = {"999.1.1.1", "localhost", "1.2.3", "::g"};
+    const char *bad[] = { "999.1.1.1", "localhost", "1.2.3", "::g" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        const char *argv[] = {"reservd", "--bind", bad[i]};
+        const char *argv[] = { "reservd", "--bind", bad[i] };
         assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
         assert_non_null(strstr(err, "--bind"));
     }
-    const char *env[] = {"RESERVD_BIND", "example.com", NULL};
-    const char *argv[] = {"reservd"};
+    const char *env[] = { "RESERVD_BIND", "example.com", NULL };
+    const char *argv[] = { "reservd" };
     assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "RESERVD_BIND"));
 
-    const char *argv2[] = {"reservd", "--database-url", "postgresql://bob:s3cret@[::1/db"};
+    const char *argv2[] = { "reservd", "--database-url", "postgresql://bob:s3cret@[::1/db" };
     assert_int_equal(load(&cfg, NULL, 3, argv2, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "--database-url"));
     assert_null(strstr(err, "s3cret"));
-    const char *env2[] = {"DATABASE_URL", "host=/tmp dbname=x bogus=1", NULL};
+    const char *env2[] = { "DATABASE_URL", "host=/tmp dbname=x bogus=1", NULL };
     assert_int_equal(load(&cfg, env2, 1, argv, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "DATABASE_URL"));
-    const char *argv3[] = {"reservd", "--database-url", "postgresql://bob:pw@db.internal:6432/app?sslmode=require"};
+    const char *argv3[] = { "reservd", "--database-url",
+                            "postgresql://bob:pw@db.internal:6432/app?sslmode=require" };
     assert_int_equal(load(&cfg, NULL, 3, argv3, err), CONFIG_OK);
 }
 
@@ -144,11 +146,11 @@ static void unsafe_needs_acknowledgement(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *argv[] = {"reservd", "--reservation-strategy", "unsafe"};
+    const char *argv[] = { "reservd", "--reservation-strategy", "unsafe" };
     assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "oversell"));
-    const char *argv2[] = {"reservd", "--reservation-strategy", "unsafe",
-                           "--i-understand-unsafe-oversells"};
+    const char *argv2[] = { "reservd", "--reservation-strategy", "unsafe",
+                            "--i-understand-unsafe-oversells" };
     assert_int_equal(load(&cfg, NULL, 4, argv2, err), CONFIG_OK);
     assert_true(cfg.allow_oversell);
 }
@@ -162,16 +164,17 @@ static void env_file(void **state)
     FILE *f = fdopen(fd, "w");
     fputs("# like environments/.env.local\nSERVICE_PORT=3555\nENVIRONMENT=local\n"
           "export DATABASE_URL=\"postgresql://postgres:daphne@localhost:5432/postgres\"\n"
-          "RESERVD_LOG_LEVEL='warn'\n\n", f);
+          "RESERVD_LOG_LEVEL='warn'\n\n",
+          f);
     fclose(f);
     struct config cfg;
     char err[256];
-    const char *env[] = {"RESERVD_LOG_LEVEL", "error", NULL};
-    const char *argv[] = {"reservd", "--env-file", path};
+    const char *env[] = { "RESERVD_LOG_LEVEL", "error", NULL };
+    const char *argv[] = { "reservd", "--env-file", path };
     assert_int_equal(load(&cfg, env, 3, argv, err), CONFIG_OK);
     assert_int_equal(cfg.port, 3555);
     assert_string_equal(cfg.database_url, "postgresql://postgres:daphne@localhost:5432/postgres");
-    assert_string_equal(cfg.log_level, "error");       /* environment beats the file */
+    assert_string_equal(cfg.log_level, "error"); /* environment beats the file */
 
     f = fopen(path, "w");
     fputs("SERVICE_PORT=abc\n", f);
@@ -184,7 +187,7 @@ static void env_file(void **state)
     assert_int_equal(load(&cfg, NULL, 3, argv, err), CONFIG_ERROR);
     assert_non_null(strstr(err, ":1"));
     unlink(path);
-    const char *argv2[] = {"reservd", "--env-file", "/nonexistent/.env"};
+    const char *argv2[] = { "reservd", "--env-file", "/nonexistent/.env" };
     assert_int_equal(load(&cfg, NULL, 3, argv2, err), CONFIG_ERROR);
     assert_non_null(strstr(err, "/nonexistent/.env"));
 }
@@ -194,7 +197,7 @@ static void help(void **state)
     (void)state;
     struct config cfg;
     char err[256];
-    const char *argv[] = {"reservd", "--port", "1", "--help"};
+    const char *argv[] = { "reservd", "--port", "1", "--help" };
     assert_int_equal(load(&cfg, NULL, 4, argv, err), CONFIG_EXIT_HELP);
     char *text = NULL;
     size_t len = 0;

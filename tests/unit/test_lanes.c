@@ -20,24 +20,24 @@
 struct rig;
 
 struct item {
-    struct reservation_request r;   /* must stay first */
+    struct reservation_request r; /* must stay first */
     struct rig *rig;
-    int seq;                      /* arrival order within its event */
-    atomic_int answered;          /* done() calls */
-    atomic_int runs;              /* times it reached the run function */
+    int seq;             /* arrival order within its event */
+    atomic_int answered; /* done() calls */
+    atomic_int runs;     /* times it reached the run function */
 };
 
 struct rig {
     struct workers *workers;
     struct lanes *lanes;
-    pthread_mutex_t lock;         /* guards what the run function records */
+    pthread_mutex_t lock; /* guards what the run function records */
     int groups, largest;
-    int last_seq[64];             /* per event: the last seq run */
+    int last_seq[64]; /* per event: the last seq run */
     atomic_int order_broken, done_total;
-    int pending_first;            /* leave every other request PENDING on its first run */
+    int pending_first; /* leave every other request PENDING on its first run */
     int requeue_head_broken;
     int requeued[4096], nrequeued;
-    int bad_group;                /* a request of another event, or not PENDING */
+    int bad_group; /* a request of another event, or not PENDING */
 };
 
 static void item_done(struct reservation_request *r)
@@ -63,7 +63,7 @@ static void run(void *ctx, int64_t event_id, struct reservation_request **group,
     for (int i = 0; i < n; i++) {
         struct item *it = (struct item *)group[i];
         if (group[i]->event_id != event_id || group[i]->outcome != RESERVATION_PENDING)
-            g->bad_group++;   /* (cmocka's asserts belong to the main thread) */
+            g->bad_group++; /* (cmocka's asserts belong to the main thread) */
         /* An event's requests reach the run function in arrival order (the
          * answers of consecutive groups may interleave: the lane is handed
          * on before a group is answered). */
@@ -74,7 +74,7 @@ static void run(void *ctx, int64_t event_id, struct reservation_request **group,
         }
         int first = atomic_fetch_add(&it->runs, 1) == 0;
         if (g->pending_first && first && i % 2 == 1) {
-            g->requeued[g->nrequeued++] = it->seq;   /* left PENDING: back to the queue */
+            g->requeued[g->nrequeued++] = it->seq; /* left PENDING: back to the queue */
             continue;
         }
         group[i]->outcome = RESERVATION_RESERVED;
@@ -95,7 +95,7 @@ static void rig_start(struct rig *g, int workers, int group_max, int wait_us)
 static void rig_stop(struct rig *g)
 {
     assert_int_equal(g->bad_group, 0);
-    workers_stop(g->workers);   /* runs everything still queued */
+    workers_stop(g->workers); /* runs everything still queued */
     lanes_destroy(g->lanes);
     pthread_mutex_destroy(&g->lock);
 }
@@ -120,7 +120,7 @@ static void item_init(struct rig *g, struct item *it, int64_t event, int seq, in
 static void wait_done(struct rig *g, int n)
 {
     for (int i = 0; i < 5000 && atomic_load(&g->done_total) < n; i++) {
-        struct timespec t = {0, 1000000L};
+        struct timespec t = { 0, 1000000L };
         nanosleep(&t, NULL);
     }
     assert_int_equal(atomic_load(&g->done_total), n);
@@ -163,7 +163,7 @@ static void undecided_go_back_first(void **state)
         assert_int_equal(atomic_load(&items[i].answered), 1);
         twice += atomic_load(&items[i].runs) == 2;
     }
-    assert_true(twice > 0);                 /* some really went round again */
+    assert_true(twice > 0); /* some really went round again */
     assert_int_equal(g.requeue_head_broken, 0);
     rig_stop(&g);
 }
@@ -175,7 +175,7 @@ static void expired_are_busy_without_running(void **state)
     struct rig g;
     rig_start(&g, 2, 16, 0);
     for (int i = 0; i < 10; i++) {
-        item_init(&g, &items[i], 3, i, i % 2 ? -1000 : 10000);   /* odd ones already late */
+        item_init(&g, &items[i], 3, i, i % 2 ? -1000 : 10000); /* odd ones already late */
         lanes_submit(g.lanes, &items[i].r);
     }
     wait_done(&g, 10);
@@ -192,21 +192,21 @@ static void fresh_event_waits_to_fill(void **state)
     (void)state;
     static struct item items[8];
     struct rig g;
-    rig_start(&g, 2, 8, 300 * 1000);   /* up to 300 ms to gather 8 */
+    rig_start(&g, 2, 8, 300 * 1000); /* up to 300 ms to gather 8 */
     for (int i = 0; i < 8; i++) {
         item_init(&g, &items[i], 4, i, 10000);
         lanes_submit(g.lanes, &items[i].r);
     }
     wait_done(&g, 8);
-    assert_int_equal(g.groups, 1);     /* one full group, not eight singles */
+    assert_int_equal(g.groups, 1); /* one full group, not eight singles */
     assert_int_equal(g.largest, 8);
     rig_stop(&g);
 }
 
 /* Many submitters on many events, many runners: nothing lost, nothing
  * answered twice, each event's answers in its arrival order. */
-#define THREADS 8
-#define EVENTS 16
+#define THREADS    8
+#define EVENTS     16
 #define PER_THREAD 1500
 
 struct submitter {
@@ -247,7 +247,7 @@ static void many_submitters_and_runners(void **state)
         event_seq[e] = 0;
     }
     for (int t = 0; t < THREADS; t++) {
-        subs[t] = (struct submitter){&g, items[t], event_locks, event_seq, t};
+        subs[t] = (struct submitter){ &g, items[t], event_locks, event_seq, t };
         assert_int_equal(pthread_create(&threads[t], NULL, submitter_main, &subs[t]), 0);
     }
     for (int t = 0; t < THREADS; t++)

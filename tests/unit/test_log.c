@@ -58,11 +58,13 @@ static void multi_line_messages_stay_one_readable_line(void **state)
     log_set_format("text");
     capture(log_libpq, out, sizeof(out));
     assert_int_equal(count_lines(out), 3);
-    assert_non_null(strstr(out, "error cannot connect: connection to server at \"127.0.0.1\", port 1 failed: "
-                                "Connection refused; Is the server running on that host and accepting "
-                                "TCP/IP connections?\n"));
-    assert_non_null(strstr(out, "warn  ERROR:  duplicate key; DETAIL:  Key (email)=(a) already exists.\n"));
-    assert_non_null(strstr(out, "info  a; b: c?\n"));   /* other control bytes still '?' */
+    assert_non_null(
+        strstr(out, "error cannot connect: connection to server at \"127.0.0.1\", port 1 failed: "
+                    "Connection refused; Is the server running on that host and accepting "
+                    "TCP/IP connections?\n"));
+    assert_non_null(
+        strstr(out, "warn  ERROR:  duplicate key; DETAIL:  Key (email)=(a) already exists.\n"));
+    assert_non_null(strstr(out, "info  a; b: c?\n")); /* other control bytes still '?' */
     assert_null(strstr(out, "??"));
 }
 

@@ -21,7 +21,8 @@ static void error_format(void **state)
     http_respond_error(&resp, 409, "sold_out", "event %d is sold out", 3);
     size_t len;
     char *body = http_response_body(&resp, &len);
-    assert_string_equal(body, "{\"error\":{\"code\":\"sold_out\",\"message\":\"event 3 is sold out\"}}");
+    assert_string_equal(body,
+                        "{\"error\":{\"code\":\"sold_out\",\"message\":\"event 3 is sold out\"}}");
     assert_int_equal(len, strlen(body));
     assert_int_equal(resp.status, 409);
     free(body);
@@ -50,7 +51,7 @@ static void headers(void **state)
 static void query_lookup(void **state)
 {
     (void)state;
-    struct http_request req = {.nquery = 2, .query = {{"limit", "5"}, {"flag", NULL}}};
+    struct http_request req = { .nquery = 2, .query = { { "limit", "5" }, { "flag", NULL } } };
     assert_string_equal(http_request_query(&req, "limit"), "5");
     assert_string_equal(http_request_query(&req, "flag"), "");
     assert_null(http_request_query(&req, "after"));
@@ -65,7 +66,7 @@ static void request_id_filter(void **state)
     assert_false(http_request_id_acceptable("quote\"", 40));
     assert_false(http_request_id_acceptable("nl\n", 40));
     assert_true(http_request_id_acceptable("123456789", 10));
-    assert_false(http_request_id_acceptable("1234567890", 10));   /* no room for the NUL */
+    assert_false(http_request_id_acceptable("1234567890", 10)); /* no room for the NUL */
 }
 
 static void metrics_count_and_render(void **state)
@@ -80,7 +81,7 @@ static void metrics_count_and_render(void **state)
     metrics_count_reservation(m, RESERVATION_SOLD_OUT);
     metrics_count_reservation(m, RESERVATION_SOLD_OUT);
     metrics_count_cancellation(m);
-    struct db_pool_stats pool = {.size = 8, .in_use = 2, .waiting = 1};
+    struct db_pool_stats pool = { .size = 8, .in_use = 2, .waiting = 1 };
     size_t len;
     char *text = metrics_render(m, &pool, &len);
     assert_non_null(text);

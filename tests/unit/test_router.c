@@ -18,14 +18,14 @@ static void dummy(struct app *app, const struct http_request *req, struct http_r
 }
 
 static const struct route routes[] = {
-    {HTTP_GET, "/livez", dummy, 0, "GET /livez"},
-    {HTTP_POST, "/users", dummy, 0, "POST /users"},
-    {HTTP_GET, "/users", dummy, 0, "GET /users"},
-    {HTTP_GET, "/users/{id}", dummy, 0, "GET /users/{id}"},
-    {HTTP_DELETE, "/reservations/{id}", dummy, 0, "DELETE /reservations/{id}"},
-    {HTTP_GET, "/reservations/{id}", dummy, 0, "GET /reservations/{id}"},
-    {HTTP_POST, "/reservation/{eventId}/{userId}", dummy, 0, "POST /reservation"},
-    {HTTP_GET, "/api/openapi.json", dummy, 0, "GET /api/openapi.json"},
+    { HTTP_GET, "/livez", dummy, 0, "GET /livez" },
+    { HTTP_POST, "/users", dummy, 0, "POST /users" },
+    { HTTP_GET, "/users", dummy, 0, "GET /users" },
+    { HTTP_GET, "/users/{id}", dummy, 0, "GET /users/{id}" },
+    { HTTP_DELETE, "/reservations/{id}", dummy, 0, "DELETE /reservations/{id}" },
+    { HTTP_GET, "/reservations/{id}", dummy, 0, "GET /reservations/{id}" },
+    { HTTP_POST, "/reservation/{eventId}/{userId}", dummy, 0, "POST /reservation" },
+    { HTTP_GET, "/api/openapi.json", dummy, 0, "GET /api/openapi.json" },
 };
 #define N (sizeof(routes) / sizeof(routes[0]))
 
@@ -60,8 +60,8 @@ static void unknown_paths_are_not_found(void **state)
 {
     (void)state;
     struct route_match m;
-    const char *paths[] = {"/", "/nope", "/users/1/extra", "/users/", "/livez/", "//users",
-                           "/user", "/reservation/1", "users", ""};
+    const char *paths[] = { "/",       "/nope", "/users/1/extra", "/users/", "/livez/",
+                            "//users", "/user", "/reservation/1", "users",   "" };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++)
         assert_int_equal(router_match(routes, N, HTTP_GET, paths[i], &m), ROUTE_NOT_FOUND);
 }
@@ -91,9 +91,15 @@ static void bad_ids_are_invalid(void **state)
 {
     (void)state;
     struct route_match m;
-    const char *paths[] = {"/users/0", "/users/-1", "/users/abc", "/users/1.5", "/users/01",
-                           "/users/9223372036854775808", "/users/99999999999999999999",
-                           "/users/+1", "/users/%20"};
+    const char *paths[] = { "/users/0",
+                            "/users/-1",
+                            "/users/abc",
+                            "/users/1.5",
+                            "/users/01",
+                            "/users/9223372036854775808",
+                            "/users/99999999999999999999",
+                            "/users/+1",
+                            "/users/%20" };
     for (size_t i = 0; i < sizeof(paths) / sizeof(paths[0]); i++) {
         assert_int_equal(router_match(routes, N, HTTP_GET, paths[i], &m), ROUTE_INVALID_ID);
         assert_string_equal(m.bad_param, "id");

@@ -17,10 +17,16 @@ static const char *error_code(const struct http_response *resp)
 static void body_must_be_a_json_object(void **state)
 {
     (void)state;
-    const char *bad[] = {"", "{", "[1,2]", "\"text\"", "42", "{\"a\":1,\"a\":2}", "{\"a\":\"\\u0000\"}",
-                         "{\"a\":1} trailing"};
+    const char *bad[] = { "",
+                          "{",
+                          "[1,2]",
+                          "\"text\"",
+                          "42",
+                          "{\"a\":1,\"a\":2}",
+                          "{\"a\":\"\\u0000\"}",
+                          "{\"a\":1} trailing" };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        struct http_request req = {.body = bad[i], .body_len = strlen(bad[i])};
+        struct http_request req = { .body = bad[i], .body_len = strlen(bad[i]) };
         struct http_response resp;
         http_response_init(&resp);
         assert_null(validate_json_body(&req, &resp));
@@ -28,7 +34,7 @@ static void body_must_be_a_json_object(void **state)
         assert_string_equal(error_code(&resp), "invalid_json");
         http_response_clear(&resp);
     }
-    struct http_request req = {.body = "{\"a\":1}", .body_len = 7};
+    struct http_request req = { .body = "{\"a\":1}", .body_len = 7 };
     struct http_response resp;
     http_response_init(&resp);
     json_t *obj = validate_json_body(&req, &resp);
@@ -42,8 +48,8 @@ static void string_fields(void **state)
     (void)state;
     char msg[VALIDATE_MSG_SIZE];
     const char *out = NULL;
-    json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "name", "Ada", "num", 5, "empty", "",
-                          "accents", "\xc3\xa9\xc3\xa9");   /* 2 chars, 4 bytes */
+    json_t *o = json_pack("{s:s, s:i, s:s, s:s}", "name", "Ada", "num", 5, "empty", "", "accents",
+                          "\xc3\xa9\xc3\xa9"); /* 2 chars, 4 bytes */
     assert_int_equal(validate_string_field(o, "name", 1, 200, &out, msg), 0);
     assert_string_equal(out, "Ada");
     assert_int_equal(validate_string_field(o, "missing", 1, 200, &out, msg), -1);
@@ -63,7 +69,8 @@ static void int_fields(void **state)
     char msg[VALIDATE_MSG_SIZE];
     int64_t v = 0;
     json_t *o = json_loads("{\"a\":7,\"big\":10000001,\"real\":1.0,\"str\":\"1\",\"neg\":-1,"
-                           "\"null\":null,\"huge\":9223372036854775807}", 0, NULL);
+                           "\"null\":null,\"huge\":9223372036854775807}",
+                           0, NULL);
     assert_non_null(o);
     assert_int_equal(validate_int_field(o, "a", 0, 10, &v, msg), 0);
     assert_int_equal(v, 7);
@@ -84,12 +91,25 @@ static void int_fields(void **state)
 static void emails(void **state)
 {
     (void)state;
-    const char *good[] = {"a@b.co", "user1@example.com", "first.last+tag@sub.example.org",
-                          "x_y-z@a-b.example", "UPPER@EXAMPLE.COM"};
-    const char *bad[] = {"", "plain", "@example.com", "a@", "a@b", "a@@b.com", "a@b..com",
-                         "a b@example.com", ".a@example.com", "a.@example.com", "a..b@example.com",
-                         "a@-b.com", "a@b-.com", "a@.com", "a@b.com.", "a\"b@example.com",
-                         "a@exa_mple.com"};
+    const char *good[] = { "a@b.co", "user1@example.com", "first.last+tag@sub.example.org",
+                           "x_y-z@a-b.example", "UPPER@EXAMPLE.COM" };
+    const char *bad[] = { "",
+                          "plain",
+                          "@example.com",
+                          "a@",
+                          "a@b",
+                          "a@@b.com",
+                          "a@b..com",
+                          "a b@example.com",
+                          ".a@example.com",
+                          "a.@example.com",
+                          "a..b@example.com",
+                          "a@-b.com",
+                          "a@b-.com",
+                          "a@.com",
+                          "a@b.com.",
+                          "a\"b@example.com",
+                          "a@exa_mple.com" };
     for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++)
         assert_int_equal(validate_email(good[i]), 0);
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
@@ -109,9 +129,10 @@ static void query_integers(void **state)
     (void)state;
     char msg[VALIDATE_MSG_SIZE];
     int64_t v;
-    struct http_request req = {.nquery = 4,
-                               .query = {{"limit", "50"}, {"after", "-1"}, {"x", "1e3"},
-                                         {"empty", ""}}};
+    struct http_request req = {
+        .nquery = 4,
+        .query = { { "limit", "50" }, { "after", "-1" }, { "x", "1e3" }, { "empty", "" } }
+    };
     assert_int_equal(validate_query_int(&req, "limit", 1, 1000, 100, &v, msg), 0);
     assert_int_equal(v, 50);
     assert_int_equal(validate_query_int(&req, "missing", 1, 1000, 100, &v, msg), 0);

@@ -10,11 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
-#define MAX_USERS 100000000   /* 100 M: a few GiB of staging table */
-#define MAX_EVENTS 100000
-#define MAX_TICKETS 10000000  /* events.max_tickets CHECK */
-#define MAX_PREFIX 64
-#define MAX_NAME_CHARS 200    /* events.name CHECK, in characters */
+#define MAX_USERS      100000000 /* 100 M: a few GiB of staging table */
+#define MAX_EVENTS     100000
+#define MAX_TICKETS    10000000 /* events.max_tickets CHECK */
+#define MAX_PREFIX     64
+#define MAX_NAME_CHARS 200 /* events.name CHECK, in characters */
 
 struct seed_opts {
     const char *database_url;
@@ -53,7 +53,8 @@ static const char USAGE[] =
     "                       with consecutive ids (the seeded ones when they are; the summary\n"
     "                       goes to stderr); events: export EVENT_ID=<first id> [EVENT_COUNT=K]\n"
     "  --database-url URL   libpq URL or conninfo (default: $DATABASE_URL)\n"
-    "  --schema PATH        apply this SQL file first (e.g. sql/migrations/0001_initial.sql); without it the\n"
+    "  --schema PATH        apply this SQL file first (e.g. sql/migrations/0001_initial.sql); "
+    "without it the\n"
     "                       tables must exist already (reservd creates them when it starts)\n"
     "  -h, --help           show this help\n"
     "\n"
@@ -98,8 +99,8 @@ static int parse_int(const char *s, int64_t min, int64_t max, int64_t *out)
 static bool valid_prefix(const char *p)
 {
     size_t len = strlen(p);
-    return len >= 1 && len <= MAX_PREFIX && strspn(p,
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
+    return len >= 1 && len <= MAX_PREFIX &&
+           strspn(p, "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789._-") == len;
 }
 
 /* Characters as PostgreSQL's char_length counts them (UTF-8 lead bytes). */
@@ -168,7 +169,7 @@ static int check_events_mode(struct seed_opts *o)
     else if (o->count > MAX_EVENTS)
         return usage_error("bad --count for --events (1..100000): %" PRId64, o->count);
     if (o->event_name == NULL)
-        return 0;  /* the default is short; built later */
+        return 0; /* the default is short; built later */
     size_t chars = utf8_chars(o->event_name);
     if (o->count > 1)
         chars += 1 + decimal_digits(o->count);
@@ -182,11 +183,16 @@ static int check_events_mode(struct seed_opts *o)
 static int parse_args(int argc, char **argv, struct seed_opts *o)
 {
     static const struct option longopts[] = {
-        {"count", required_argument, NULL, 'c'},        {"database-url", required_argument, NULL, 'd'},
-        {"prefix", required_argument, NULL, 'p'},       {"schema", required_argument, NULL, 's'},
-        {"events", no_argument, NULL, 'e'},             {"event-name", required_argument, NULL, 'n'},
-        {"tickets", required_argument, NULL, 't'},      {"help", no_argument, NULL, 'h'},
-        {"export", no_argument, NULL, 'x'},             {NULL, 0, NULL, 0},
+        { "count", required_argument, NULL, 'c' },
+        { "database-url", required_argument, NULL, 'd' },
+        { "prefix", required_argument, NULL, 'p' },
+        { "schema", required_argument, NULL, 's' },
+        { "events", no_argument, NULL, 'e' },
+        { "event-name", required_argument, NULL, 'n' },
+        { "tickets", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { "export", no_argument, NULL, 'x' },
+        { NULL, 0, NULL, 0 },
     };
     int opt, rc;
     while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
@@ -221,8 +227,8 @@ static int run(PGconn *conn, const struct seed_opts *o)
     char default_name[64];
     const char *name = o->event_name;
     if (name == NULL) {
-        snprintf(default_name, sizeof default_name, "Load test event %lld-%ld", (long long)time(NULL),
-                 (long)getpid());
+        snprintf(default_name, sizeof default_name, "Load test event %lld-%ld",
+                 (long long)time(NULL), (long)getpid());
         name = default_name;
     }
     return seed_events(conn, name, o->tickets, o->count, o->export_env);
@@ -230,7 +236,7 @@ static int run(PGconn *conn, const struct seed_opts *o)
 
 int main(int argc, char **argv)
 {
-    struct seed_opts o = {0};
+    struct seed_opts o = { 0 };
     int rc = parse_args(argc, argv, &o);
     if (rc >= 0)
         return rc;

@@ -34,8 +34,8 @@ double seed_now(void)
  * password. */
 PGconn *seed_connect(const char *url)
 {
-    const char *const keys[] = {"dbname", "fallback_application_name", NULL};
-    const char *const vals[] = {url, "reservd-seed", NULL};
+    const char *const keys[] = { "dbname", "fallback_application_name", NULL };
+    const char *const vals[] = { url, "reservd-seed", NULL };
     PGconn *conn = PQconnectdbParams(keys, vals, 1);
     if (conn == NULL) {
         seed_report("cannot connect", "out of memory");
@@ -119,7 +119,8 @@ int seed_apply_schema(PGconn *conn, const char *path)
     ExecStatusType st = res ? PQresultStatus(res) : PGRES_FATAL_ERROR;
     int ok = st == PGRES_COMMAND_OK || st == PGRES_TUPLES_OK || st == PGRES_EMPTY_QUERY;
     if (!ok)
-        seed_report("applying the schema failed", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        seed_report("applying the schema failed",
+                    res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     PQclear(res);
     return ok ? 0 : -1;
 }
@@ -127,8 +128,9 @@ int seed_apply_schema(PGconn *conn, const char *path)
 /* Fail with a hint when the server has not migrated this database yet. */
 int seed_require_table(PGconn *conn, const char *table)
 {
-    const char *params[] = {table};
-    PGresult *res = PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
+    const char *params[] = { table };
+    PGresult *res =
+        PQexecParams(conn, "SELECT to_regclass($1) IS NOT NULL", 1, NULL, params, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK || PQntuples(res) != 1) {
         seed_report("schema check failed", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         PQclear(res);

@@ -21,8 +21,10 @@ static int print_export(PGresult *res, int n)
     long long first = strtoll(PQgetvalue(res, 0, 0), NULL, 10);
     long long last = strtoll(PQgetvalue(res, n - 1, 0), NULL, 10);
     if (last - first + 1 != n) {
-        fprintf(stderr, "reservd-seed: the %d events' ids are not consecutive (%lld..%lld); "
-                "--export needs them to be\n", n, first, last);
+        fprintf(stderr,
+                "reservd-seed: the %d events' ids are not consecutive (%lld..%lld); "
+                "--export needs them to be\n",
+                n, first, last);
         return SEED_FAIL;
     }
     if (n == 1)
@@ -37,18 +39,20 @@ int seed_events(PGconn *conn, const char *name, int64_t tickets, int64_t count, 
     char tickets_txt[24], count_txt[24];
     snprintf(tickets_txt, sizeof tickets_txt, "%" PRId64, tickets);
     snprintf(count_txt, sizeof count_txt, "%" PRId64, count);
-    const char *params[] = {name, EVENT_LOCATION, tickets_txt, count_txt};
+    const char *params[] = { name, EVENT_LOCATION, tickets_txt, count_txt };
 
     PGresult *res = PQexecParams(conn, EVENTS_SQL, 4, NULL, params, NULL, NULL, 0);
     if (res == NULL || PQresultStatus(res) != PGRES_TUPLES_OK) {
-        seed_report("creating events failed", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        seed_report("creating events failed",
+                    res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
         PQclear(res);
         return SEED_FAIL;
     }
     int n = PQntuples(res);
     int rc = n == count ? SEED_OK : SEED_FAIL;
     if (rc != SEED_OK)
-        fprintf(stderr, "reservd-seed: expected %" PRId64 " events, the server created %d\n", count, n);
+        fprintf(stderr, "reservd-seed: expected %" PRId64 " events, the server created %d\n", count,
+                n);
     else if (export_env)
         rc = print_export(res, n);
     else

@@ -11,15 +11,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define COPY_CHUNK ((size_t)1 << 20)  /* bytes handed to PQputCopyData at once */
-#define ROW_MAX 256                    /* prefix <= 64 bytes, so a row fits easily */
-#define PROGRESS_MIN_ROWS 100000       /* smaller runs finish before anyone looks */
+#define COPY_CHUNK        ((size_t)1 << 20) /* bytes handed to PQputCopyData at once */
+#define ROW_MAX           256               /* prefix <= 64 bytes, so a row fits easily */
+#define PROGRESS_MIN_ROWS 100000            /* smaller runs finish before anyone looks */
 
 /* Generated text needs no COPY escaping: the prefix is [A-Za-z0-9._-]. */
 struct row_gen {
-    char name[80];   /* capitalised prefix */
+    char name[80]; /* capitalised prefix */
     size_t name_len;
-    char email[80];  /* prefix as given */
+    char email[80]; /* prefix as given */
     size_t email_len;
 };
 
@@ -29,7 +29,7 @@ struct copy_state {
     size_t len;
     int64_t done, total;
     bool progress;
-    double started;   /* seed_now() when the rows started to flow */
+    double started; /* seed_now() when the rows started to flow */
 };
 
 static const char EMPTY_SQL[] = "SELECT NOT EXISTS (SELECT 1 FROM users)";
@@ -155,7 +155,8 @@ static int copy_verdict(PGconn *conn, bool conflict_ok)
 }
 
 /* Run copy_sql and stream all rows into it. */
-static int copy_rows(struct copy_state *st, const struct row_gen *g, const char *copy_sql, bool conflict_ok)
+static int copy_rows(struct copy_state *st, const struct row_gen *g, const char *copy_sql,
+                     bool conflict_ok)
 {
     PGresult *res = PQexec(st->conn, copy_sql);
     int ok = res != NULL && PQresultStatus(res) == PGRES_COPY_IN;
@@ -198,8 +199,8 @@ static int copy_direct(PGconn *conn, struct copy_state *st, const struct row_gen
     if (seed_exec(conn, "SAVEPOINT reservd_seed_direct", "SAVEPOINT failed") != 0)
         return COPY_FAILED;
     int rc = copy_rows(st, g, DIRECT_COPY_SQL, true);
-    if (rc == COPY_CONFLICT &&
-        seed_exec(conn, "ROLLBACK TO SAVEPOINT reservd_seed_direct", "ROLLBACK TO SAVEPOINT failed") != 0)
+    if (rc == COPY_CONFLICT && seed_exec(conn, "ROLLBACK TO SAVEPOINT reservd_seed_direct",
+                                         "ROLLBACK TO SAVEPOINT failed") != 0)
         return COPY_FAILED;
     return rc;
 }
@@ -216,7 +217,8 @@ static int move_rows(PGconn *conn, int64_t *added)
         if (!ok)
             seed_report("inserting users failed", "unexpected command status");
     } else {
-        seed_report("inserting users failed", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        seed_report("inserting users failed",
+                    res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     }
     PQclear(res);
     return ok ? 0 : -1;
@@ -232,7 +234,8 @@ static int copy_staged(PGconn *conn, struct copy_state *st, const struct row_gen
     return move_rows(conn, added);
 }
 
-static int seed_in_transaction(PGconn *conn, struct copy_state *st, const struct row_gen *g, int64_t *added)
+static int seed_in_transaction(PGconn *conn, struct copy_state *st, const struct row_gen *g,
+                               int64_t *added)
 {
     bool empty;
     if (seed_exec(conn, "BEGIN", "BEGIN failed") != 0 || query_bool(conn, EMPTY_SQL, &empty) != 0)
@@ -271,7 +274,8 @@ static int query_ints(PGconn *conn, const char *sql, const char *const *params, 
     PGresult *res = PQexecParams(conn, sql, nparams, NULL, params, NULL, NULL, 0);
     int ok = res != NULL && PQresultStatus(res) == PGRES_TUPLES_OK && PQnfields(res) == n;
     if (!ok)
-        seed_report("reading the users' ids failed", res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
+        seed_report("reading the users' ids failed",
+                    res ? PQresultErrorMessage(res) : PQerrorMessage(conn));
     *found = ok && PQntuples(res) == 1;
     for (int i = 0; *found && i < n; i++)
         out[i] = strtoll(PQgetvalue(res, 0, i), NULL, 10);
@@ -285,7 +289,7 @@ static int consecutive_users(PGconn *conn, const char *prefix, int64_t count, in
 {
     char count_txt[24];
     snprintf(count_txt, sizeof count_txt, "%" PRId64, count);
-    const char *params[] = {prefix, count_txt};
+    const char *params[] = { prefix, count_txt };
     int64_t v[3];
     bool found;
     if (query_ints(conn, RANGE_SQL, params, 2, v, 3, &found) != 0)
@@ -297,12 +301,16 @@ static int consecutive_users(PGconn *conn, const char *prefix, int64_t count, in
     if (query_ints(conn, ISLAND_SQL, params + 1, 1, v, 1, &found) != 0)
         return -1;
     if (!found) {
-        fprintf(stderr, "reservd-seed: no %" PRId64 " users have consecutive ids in this database; "
-                "reset it (scripts/pg.sh reset) or seed a new --prefix\n", count);
+        fprintf(stderr,
+                "reservd-seed: no %" PRId64 " users have consecutive ids in this database; "
+                "reset it (scripts/pg.sh reset) or seed a new --prefix\n",
+                count);
         return -1;
     }
-    fprintf(stderr, "reservd-seed: the seeded users' ids are not one block; USER_START names %" PRId64
-            " other users with consecutive ids\n", count);
+    fprintf(stderr,
+            "reservd-seed: the seeded users' ids are not one block; USER_START names %" PRId64
+            " other users with consecutive ids\n",
+            count);
     *first = v[0];
     return 0;
 }
@@ -335,8 +343,9 @@ int seed_users(PGconn *conn, const char *prefix, int64_t count, bool progress, b
         return SEED_FAIL;
     /* with --export, stdout is for the shell: the summary goes to stderr */
     fprintf(export_env ? stderr : stdout,
-            "seeded %" PRId64 " users (%" PRId64 " new, %" PRId64 " existing) in %.2f s, %.0f rows/s\n", count,
-            added, count - added, secs, secs > 0 ? (double)count / secs : 0.0);
+            "seeded %" PRId64 " users (%" PRId64 " new, %" PRId64
+            " existing) in %.2f s, %.0f rows/s\n",
+            count, added, count - added, secs, secs > 0 ? (double)count / secs : 0.0);
     int64_t first;
     if (export_env) {
         if (consecutive_users(conn, prefix, count, &first) != 0)
