@@ -31,6 +31,7 @@ void users_list(struct app *app, const struct http_request *req, struct http_res
 void events_create(struct app *app, const struct http_request *req, struct http_response *resp);
 void events_get(struct app *app, const struct http_request *req, struct http_response *resp);
 void events_list(struct app *app, const struct http_request *req, struct http_response *resp);
+void events_update(struct app *app, const struct http_request *req, struct http_response *resp);
 
 /* reservations.c */
 void reservations_create(struct app *app, const struct http_request *req,
@@ -41,6 +42,8 @@ void reservations_get(struct app *app, const struct http_request *req, struct ht
 void reservations_list(struct app *app, const struct http_request *req, struct http_response *resp);
 void reservations_cancel(struct app *app, const struct http_request *req,
                          struct http_response *resp);
+void reservations_confirm(struct app *app, const struct http_request *req,
+                          struct http_response *resp);
 
 /* api.c: helpers shared by the handlers. */
 

@@ -25,6 +25,7 @@ struct config {
     bool allow_oversell;      /* --i-understand-unsafe-oversells */
     int batch_max;            /* --batch-max / RESERVD_BATCH_MAX */
     int batch_wait_us;        /* --batch-wait-us / RESERVD_BATCH_WAIT_US */
+    int sweep_interval_ms;    /* --sweep-interval-ms / RESERVD_SWEEP_INTERVAL_MS */
     char log_level[16];       /* --log-level / RESERVD_LOG_LEVEL */
     char log_format[16];      /* --log-format / RESERVD_LOG_FORMAT */
 };

@@ -21,6 +21,11 @@ void metrics_observe_request(struct metrics *m, const struct route *route, int s
                              double duration_ms);
 void metrics_count_reservation(struct metrics *m, enum reservation_outcome outcome);
 void metrics_count_cancellation(struct metrics *m);
+/* Holds: granted (a 201 with status HELD), confirmed (a hold made final),
+ * expired (expiries this instance wrote: sweeper or inline). */
+void metrics_count_hold_granted(struct metrics *m);
+void metrics_count_hold_confirmed(struct metrics *m);
+void metrics_count_holds_expired(struct metrics *m, int n);
 void metrics_count_db_error(struct metrics *m);
 
 /* Text exposition format 0.0.4; malloc'd, caller frees. */

@@ -55,7 +55,8 @@ struct user_row {
 };
 int user_row_decode(const PGresult *res, int row, struct user_row *out);
 
-/* STMT_EVENT_INSERT, STMT_EVENT_GET, STMT_EVENT_LIST */
+/* STMT_EVENT_INSERT, STMT_EVENT_GET, STMT_EVENT_LIST; held_tickets leaves
+ * out overdue holds (sql/statements/event_get.sql). */
 #define EVENT_COLUMNS(X)                                            \
     X(EVENT_COL_ID, "id", DB_TYPE_INT8)                             \
     X(EVENT_COL_NAME, "name", DB_TYPE_TEXT)                         \
@@ -63,6 +64,11 @@ int user_row_decode(const PGresult *res, int row, struct user_row *out);
     X(EVENT_COL_LOCATION, "location", DB_TYPE_TEXT)                 \
     X(EVENT_COL_MAX_TICKETS, "max_tickets", DB_TYPE_INT4)           \
     X(EVENT_COL_RESERVED_TICKETS, "reserved_tickets", DB_TYPE_INT4) \
+    X(EVENT_COL_HELD_TICKETS, "held_tickets", DB_TYPE_INT4)         \
+    X(EVENT_COL_MAX_PER_USER, "max_per_user", DB_TYPE_INT4)         \
+    X(EVENT_COL_HOLD_SECONDS, "hold_seconds", DB_TYPE_INT4)         \
+    X(EVENT_COL_OFFER_SECONDS, "offer_seconds", DB_TYPE_INT4)       \
+    X(EVENT_COL_WAITLIST_LENGTH, "waitlist_length", DB_TYPE_INT4)   \
     X(EVENT_COL_CREATED_AT_MS, "created_at_ms", DB_TYPE_INT8)
 enum event_col { EVENT_COLUMNS(DB_COLUMN_ENUM) EVENT_NCOLS };
 struct event_row {
@@ -70,72 +76,94 @@ struct event_row {
     const char *name;
     int64_t date_ms;
     const char *location;
-    int64_t max_tickets, reserved_tickets;
+    int64_t max_tickets, reserved_tickets, held_tickets;
+    int64_t max_per_user, hold_seconds, offer_seconds, waitlist_length;
     int64_t created_at_ms;
 };
 int event_row_decode(const PGresult *res, int row, struct event_row *out);
 
-/* STMT_RESERVATION_GET, STMT_RESERVATION_LIST, _BY_EVENT, _BY_USER */
+/* STMT_RESERVATION_GET, STMT_RESERVATION_LIST, _BY_EVENT, _BY_USER; status
+ * is as clients see it (an overdue hold is EXPIRED). */
 #define RESERVATION_COLUMNS(X)                                        \
     X(RESERVATION_COL_ID, "id", DB_TYPE_INT8)                         \
     X(RESERVATION_COL_EVENT_ID, "event_id", DB_TYPE_INT8)             \
     X(RESERVATION_COL_USER_ID, "user_id", DB_TYPE_INT8)               \
+    X(RESERVATION_COL_QUANTITY, "quantity", DB_TYPE_INT4)             \
     X(RESERVATION_COL_STATUS, "status", DB_TYPE_TEXT)                 \
     X(RESERVATION_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    X(RESERVATION_COL_EXPIRES_AT_MS, "expires_at_ms", DB_TYPE_INT8)   \
     X(RESERVATION_COL_CANCELLED_AT_MS, "cancelled_at_ms", DB_TYPE_INT8) /* NULL while active */
 enum reservation_col { RESERVATION_COLUMNS(DB_COLUMN_ENUM) RESERVATION_NCOLS };
 struct reservation_row {
-    int64_t id, event_id, user_id;
+    int64_t id, event_id, user_id, quantity;
     const char *status;
     int64_t reserved_at_ms;
+    bool has_expiry; /* expires_at_ms is set: a hold (or a cancelled one) */
+    int64_t expires_at_ms;
     bool cancelled; /* cancelled_at_ms is set */
     int64_t cancelled_at_ms;
 };
 int reservation_row_decode(const PGresult *res, int row, struct reservation_row *out);
 
 /* The granting statements, each its own columns; the reservation a
- * statement granted (NULL when it did not) is two of them. */
+ * statement granted (NULL when it did not) is three of them. */
 #define GRANTED_COLUMNS(X, P)                                 \
     X(P##_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
-    X(P##_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8)
-#define PRECHECK_COLUMNS(X)                          \
-    X(PRECHECK_COL_ORD, "ord", DB_TYPE_INT4)         \
-    X(PRECHECK_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
-    X(PRECHECK_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
+    X(P##_COL_RESERVED_AT_MS, "reserved_at_ms", DB_TYPE_INT8) \
+    X(P##_COL_EXPIRES_AT_MS, "expires_at_ms", DB_TYPE_INT8) /* NULL unless a hold */
+/* What the locked statements also say: the tickets left after the
+ * request's turn (for sold_out's message and the hint), the event's
+ * max_per_user (for over_limit's), and how many overdue holds the call
+ * expired (on one row). */
+#define DECIDED_COLUMNS(X, P)                             \
+    X(P##_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4) \
+    X(P##_COL_MAX_PER_USER, "max_per_user", DB_TYPE_INT4) \
+    X(P##_COL_HOLDS_EXPIRED, "holds_expired", DB_TYPE_INT4)
+#define PRECHECK_COLUMNS(X)                                    \
+    X(PRECHECK_COL_ORD, "ord", DB_TYPE_INT4)                   \
+    X(PRECHECK_COL_OUTCOME, "outcome", DB_TYPE_TEXT)           \
+    X(PRECHECK_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4) \
+    X(PRECHECK_COL_MAX_PER_USER, "max_per_user", DB_TYPE_INT4)
 enum precheck_col { PRECHECK_COLUMNS(DB_COLUMN_ENUM) PRECHECK_NCOLS };
-/* STMT_RESERVE_FOR_UPDATE and STMT_RESERVE_FOR_UPDATE_NOWAIT */
+/* STMT_RESERVE_FOR_UPDATE */
 #define FOR_UPDATE_COLUMNS(X)                          \
     X(FOR_UPDATE_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
     GRANTED_COLUMNS(X, FOR_UPDATE)                     \
-    X(FOR_UPDATE_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
+    DECIDED_COLUMNS(X, FOR_UPDATE)
 enum for_update_col { FOR_UPDATE_COLUMNS(DB_COLUMN_ENUM) FOR_UPDATE_NCOLS };
 #define ATOMIC_COLUMNS(X)                          \
     X(ATOMIC_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
-    GRANTED_COLUMNS(X, ATOMIC)
+    GRANTED_COLUMNS(X, ATOMIC)                     \
+    DECIDED_COLUMNS(X, ATOMIC)
 enum atomic_col { ATOMIC_COLUMNS(DB_COLUMN_ENUM) ATOMIC_NCOLS };
 #define BATCH_COLUMNS(X)                          \
     X(BATCH_COL_ORD, "ord", DB_TYPE_INT4)         \
     X(BATCH_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
     GRANTED_COLUMNS(X, BATCH)                     \
-    X(BATCH_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)
+    DECIDED_COLUMNS(X, BATCH)
 enum batch_col { BATCH_COLUMNS(DB_COLUMN_ENUM) BATCH_NCOLS };
 #define RESOLVE_COLUMNS(X)                  \
     X(RESOLVE_COL_ORD, "ord", DB_TYPE_INT4) \
-    GRANTED_COLUMNS(X, RESOLVE)
+    GRANTED_COLUMNS(X, RESOLVE)             \
+    X(RESOLVE_COL_QUANTITY, "quantity", DB_TYPE_INT4)
 enum resolve_col { RESOLVE_COLUMNS(DB_COLUMN_ENUM) RESOLVE_NCOLS };
 #define UNSAFE_INSERT_COLUMNS(X) GRANTED_COLUMNS(X, UNSAFE_INSERT)
 enum unsafe_insert_col { UNSAFE_INSERT_COLUMNS(DB_COLUMN_ENUM) UNSAFE_INSERT_NCOLS };
 
-/* A row of STMT_RESERVE_PRECHECK, _FOR_UPDATE(_NOWAIT), _ATOMIC, _BATCH,
- * _RESOLVE or STMT_UNSAFE_INSERT; what a statement does not return stays
- * 0, NULL or false. */
+/* A row of STMT_RESERVE_PRECHECK, _FOR_UPDATE, _ATOMIC, _BATCH, _RESOLVE
+ * or STMT_UNSAFE_INSERT; what a statement does not return stays 0, NULL
+ * or false. */
 struct grant_row {
     int ord;             /* 1-based position in the group */
     const char *outcome; /* "reserved", "sold_out"..., or a statement's own word */
     bool granted;        /* reservation_id and reserved_at_ms are set */
     int64_t reservation_id, reserved_at_ms;
+    bool held; /* expires_at_ms is set */
+    int64_t expires_at_ms;
+    int quantity;          /* 0 unless the statement returns it */
     bool has_tickets_left; /* tickets_left is set (NULL: no such event) */
     int tickets_left;
+    int max_per_user, holds_expired;
 };
 int grant_row_decode(enum db_statement stmt, const PGresult *res, int row, struct grant_row *out);
 
@@ -154,15 +182,58 @@ struct unsafe_check_row {
 int unsafe_check_row_decode(const PGresult *res, int row, struct unsafe_check_row *out);
 
 /* STMT_CANCEL */
-#define CANCEL_COLUMNS(X)                          \
-    X(CANCEL_COL_OUTCOME, "outcome", DB_TYPE_TEXT) \
-    X(CANCEL_COL_CANCELLED_NOW, "cancelled_now", DB_TYPE_BOOL)
+#define CANCEL_COLUMNS(X)                                      \
+    X(CANCEL_COL_OUTCOME, "outcome", DB_TYPE_TEXT)             \
+    X(CANCEL_COL_CANCELLED_NOW, "cancelled_now", DB_TYPE_BOOL) \
+    X(CANCEL_COL_WAS_HELD, "was_held", DB_TYPE_BOOL)           \
+    X(CANCEL_COL_HOLDS_EXPIRED, "holds_expired", DB_TYPE_INT4)
 enum cancel_col { CANCEL_COLUMNS(DB_COLUMN_ENUM) CANCEL_NCOLS };
 struct cancel_row {
     const char *outcome; /* "cancelled" or "reservation_not_found" */
-    bool cancelled_now;
+    bool cancelled_now, was_held;
+    int holds_expired;
 };
 int cancel_row_decode(const PGresult *res, int row, struct cancel_row *out);
+
+/* STMT_CONFIRM */
+#define CONFIRM_COLUMNS(X)                                      \
+    X(CONFIRM_COL_OUTCOME, "outcome", DB_TYPE_TEXT)             \
+    X(CONFIRM_COL_CONFIRMED_NOW, "confirmed_now", DB_TYPE_BOOL) \
+    X(CONFIRM_COL_HOLDS_EXPIRED, "holds_expired", DB_TYPE_INT4)
+enum confirm_col { CONFIRM_COLUMNS(DB_COLUMN_ENUM) CONFIRM_NCOLS };
+struct confirm_row {
+    /* "confirmed", "hold_expired", "reservation_cancelled" or
+     * "reservation_not_found" */
+    const char *outcome;
+    bool confirmed_now;
+    int holds_expired;
+};
+int confirm_row_decode(const PGresult *res, int row, struct confirm_row *out);
+
+/* STMT_EVENT_UPDATE */
+#define EVENT_UPDATE_COLUMNS(X)                                  \
+    X(EVENT_UPDATE_COL_OUTCOME, "outcome", DB_TYPE_TEXT)         \
+    X(EVENT_UPDATE_COL_TICKETS_OUT, "tickets_out", DB_TYPE_INT4) \
+    X(EVENT_UPDATE_COL_HOLDS_EXPIRED, "holds_expired", DB_TYPE_INT4)
+enum event_update_col { EVENT_UPDATE_COLUMNS(DB_COLUMN_ENUM) EVENT_UPDATE_NCOLS };
+struct event_update_row {
+    /* "updated", "event_not_found" or "capacity_below_reserved" */
+    const char *outcome;
+    int tickets_out; /* reserved + held, as the update saw them */
+    int holds_expired;
+};
+int event_update_row_decode(const PGresult *res, int row, struct event_update_row *out);
+
+/* STMT_SWEEP */
+#define SWEEP_COLUMNS(X)                          \
+    X(SWEEP_COL_EXPIRED, "expired", DB_TYPE_INT4) \
+    X(SWEEP_COL_MORE, "more", DB_TYPE_BOOL)
+enum sweep_col { SWEEP_COLUMNS(DB_COLUMN_ENUM) SWEEP_NCOLS };
+struct sweep_row {
+    int expired; /* holds whose expiry this sweep wrote */
+    bool more;   /* more may be due: sweep again at once */
+};
+int sweep_row_decode(const PGresult *res, int row, struct sweep_row *out);
 
 /* STMT_PING */
 #define PING_COLUMNS(X) X(PING_COL_ONE, "one", DB_TYPE_INT4)

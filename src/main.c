@@ -81,12 +81,14 @@ static int serve(struct app *app)
         .strategy = cfg->strategy,
         .batch_max = cfg->batch_max,
         .batch_wait_us = cfg->batch_wait_us,
+        .sweep_interval_ms = cfg->sweep_interval_ms,
     };
     if (!(app->metrics = metrics_create(app_routes, app_nroutes)) ||
         workers_start(cfg->workers, &workers) != 0) {
         log_error("cannot start worker threads");
         goto out;
     }
+    res_opts.metrics = app->metrics;
     if (db_pool_create(&pool_opts, &app->pool, err, sizeof(err)) != 0 ||
         reservation_strategy_create(&res_opts, app->pool, workers, &app->reservations, err,
                                     sizeof(err)) != 0) {

@@ -2,9 +2,12 @@
 -- generic plans (pool.c), and one statement with optional filters planned
 -- generically walks the primary key past every other event's rows. All take
 -- ($1 after id, $2 event or NULL, $3 user or NULL, $4 status or NULL,
--- $5 limit).
-SELECT id, event_id, user_id, status, floor(extract(epoch FROM reserved_at) * 1000)::int8
-       AS reserved_at_ms, floor(extract(epoch FROM cancelled_at) * 1000)::int8 AS cancelled_at_ms
+-- $5 limit); status is as clients see it (reservation_get.sql).
+SELECT id, event_id, user_id, quantity,
+       CASE WHEN status = 'HELD' AND expires_at <= now() THEN 'EXPIRED' ELSE status END AS status,
+       floor(extract(epoch FROM reserved_at) * 1000)::int8 AS reserved_at_ms,
+       floor(extract(epoch FROM expires_at) * 1000)::int8 AS expires_at_ms,
+       floor(extract(epoch FROM cancelled_at) * 1000)::int8 AS cancelled_at_ms
 FROM reservations WHERE id > $1
 AND ($2::int8 IS NULL OR event_id = $2) AND ($3::int8 IS NULL OR user_id = $3)
-AND ($4::text IS NULL OR status = $4) ORDER BY id LIMIT $5
+AND ($4::text IS NULL OR CASE WHEN status = 'HELD' AND expires_at <= now() THEN 'EXPIRED' ELSE status END = $4) ORDER BY id LIMIT $5

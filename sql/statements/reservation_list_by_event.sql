@@ -1,6 +1,9 @@
 -- As reservation_list.sql, by the event's index.
-SELECT id, event_id, user_id, status, floor(extract(epoch FROM reserved_at) * 1000)::int8
-       AS reserved_at_ms, floor(extract(epoch FROM cancelled_at) * 1000)::int8 AS cancelled_at_ms
+SELECT id, event_id, user_id, quantity,
+       CASE WHEN status = 'HELD' AND expires_at <= now() THEN 'EXPIRED' ELSE status END AS status,
+       floor(extract(epoch FROM reserved_at) * 1000)::int8 AS reserved_at_ms,
+       floor(extract(epoch FROM expires_at) * 1000)::int8 AS expires_at_ms,
+       floor(extract(epoch FROM cancelled_at) * 1000)::int8 AS cancelled_at_ms
 FROM reservations WHERE event_id = $2 AND id > $1
-AND ($3::int8 IS NULL OR user_id = $3) AND ($4::text IS NULL OR status = $4)
+AND ($3::int8 IS NULL OR user_id = $3) AND ($4::text IS NULL OR CASE WHEN status = 'HELD' AND expires_at <= now() THEN 'EXPIRED' ELSE status END = $4)
 ORDER BY id LIMIT $5

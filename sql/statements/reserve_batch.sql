@@ -1,58 +1,15 @@
--- batch: one lock, one INSERT and one counter update for a group of users
--- ($2, in arrival order). Each gets the outcome the per-request statement
--- would have given it at its turn: a user's later request in the same group
--- meets what their first got (already_reserved after a grant, sold_out after
--- a refusal). Also returns the tickets left. $3 is the lock budget, as in
--- reserve_for_update.sql.
--- A plain statement rather than a PL/pgSQL function: pgbench, one client,
--- 100 users per call: 205-399 vs 191-326 tps; 1 user: 2,798-3,307 vs
--- 821-892 tps. The LATERAL ... LIMIT 1 lookups stay index probes per user:
--- as joins, the planner (with no statistics yet for a new event) hashed
--- every active reservation of the event, a cost that grew with each batch.
--- The duplicate probes read the statement's snapshot, taken before the lock
--- wait: a reservation that another writer (another instance) committed
--- meanwhile is caught by ON CONFLICT, which reads the latest committed rows.
--- Such a row answers 'conflict' (already_reserved) and its ticket is not
--- spent; the caller requeues the group's sold_out answers, so nobody is
--- refused a ticket that is still there.
-WITH cfg AS MATERIALIZED (SELECT set_config('lock_timeout', $3, true) AS v),
-req AS (SELECT u.user_id, u.ord::int AS ord
-        FROM unnest($2::int8[]) WITH ORDINALITY AS u (user_id, ord)),
-ev AS (SELECT e.max_tickets - e.reserved_tickets AS left_before
-       FROM events e, cfg WHERE e.id = $1 FOR UPDATE OF e),
-classified AS (
-  SELECT req.ord, req.user_id,
-         CASE WHEN ev.left_before IS NULL THEN 'event_not_found'
-              WHEN k.one IS NULL THEN 'user_not_found'
-              WHEN h.one IS NOT NULL THEN 'already_reserved'
-              WHEN row_number() OVER (PARTITION BY req.user_id ORDER BY req.ord) > 1 THEN 'repeat'
-              ELSE 'candidate' END AS outcome
-  FROM req LEFT JOIN ev ON true
-  LEFT JOIN LATERAL (SELECT 1 AS one FROM users x WHERE x.id = req.user_id LIMIT 1) k ON true
-  LEFT JOIN LATERAL (SELECT 1 AS one FROM reservations r WHERE r.event_id = $1
-                     AND r.user_id = req.user_id AND r.status = 'RESERVED' LIMIT 1) h ON true),
-ranked AS (
-  SELECT c.ord, c.user_id,
-         CASE WHEN c.outcome <> 'candidate' THEN c.outcome
-              WHEN row_number() OVER (PARTITION BY c.outcome = 'candidate' ORDER BY c.ord)
-                   <= (SELECT ev.left_before FROM ev) THEN 'reserved'
-              ELSE 'sold_out' END AS outcome
-  FROM classified c),
-ins AS (INSERT INTO reservations AS r (event_id, user_id)
-        SELECT $1, ranked.user_id FROM ranked WHERE ranked.outcome = 'reserved'
-        ORDER BY ranked.ord
-        ON CONFLICT (event_id, user_id) WHERE status = 'RESERVED' DO NOTHING
-        RETURNING r.id, r.user_id, r.reserved_at),
-upd AS (UPDATE events e SET reserved_tickets = e.reserved_tickets + (SELECT count(*) FROM ins)
-        WHERE e.id = $1 AND EXISTS (SELECT 1 FROM ins))
-SELECT a.ord,
-       CASE WHEN a.outcome = 'reserved' AND ins.id IS NULL THEN 'conflict'
-            WHEN a.outcome <> 'repeat' THEN a.outcome
-            WHEN EXISTS (SELECT 1 FROM ranked f WHERE f.user_id = a.user_id
-                         AND f.outcome = 'reserved') THEN 'already_reserved'
-            ELSE 'sold_out' END AS outcome,
-       ins.id AS reservation_id,
-       floor(extract(epoch FROM ins.reserved_at) * 1000)::int8 AS reserved_at_ms,
-       (SELECT ev.left_before FROM ev) - (SELECT count(*) FROM ins)::int AS tickets_left
-FROM ranked a LEFT JOIN ins ON a.outcome = 'reserved' AND ins.user_id = a.user_id
-ORDER BY a.ord
+-- batch: a group of requests ($2 users, $4 quantities, $5 holds, in arrival
+-- order) through reservd_reserve (sql/migrations/0003) under one lock of the
+-- event row (within $3 ms): one INSERT and one counter update for the
+-- group. Each row answers its request as the per-request path would have
+-- at its turn. 'conflict': another writer's active reservation for that
+-- user committed meanwhile (ON CONFLICT caught it; nothing spent); the
+-- caller requeues the group's sold_out answers, so nobody is refused a
+-- ticket that is still there.
+SELECT g_ord AS ord, g_outcome AS outcome, g_reservation_id AS reservation_id,
+       floor(extract(epoch FROM g_reserved_at) * 1000)::int8 AS reserved_at_ms,
+       floor(extract(epoch FROM g_expires_at) * 1000)::int8 AS expires_at_ms,
+       g_tickets_left AS tickets_left, g_max_per_user AS max_per_user,
+       g_holds_expired AS holds_expired
+FROM reservd_reserve($1, $2::int8[], $4::int4[], $5::bool[], $3, false)
+ORDER BY g_ord

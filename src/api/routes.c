@@ -25,12 +25,15 @@ const struct route app_routes[] = {
     { HTTP_POST, "/events", events_create, DB, "POST /events" },
     { HTTP_GET, "/events", events_list, DB, "GET /events" },
     { HTTP_GET, "/events/{id}", events_get, DB, "GET /events/{id}" },
+    { HTTP_PATCH, "/events/{id}", events_update, DB, "PATCH /events/{id}" },
 
     { HTTP_POST, "/reservations", reservations_create, DEFERS, "POST /reservations" },
     { HTTP_GET, "/reservations", reservations_list, DB, "GET /reservations" },
     { HTTP_GET, "/reservations/{id}", reservations_get, DB, "GET /reservations/{id}" },
     { HTTP_DELETE, "/reservations/{id}", reservations_cancel, DB | ROUTE_NO_BODY,
       "DELETE /reservations/{id}" },
+    { HTTP_POST, "/reservations/{id}/confirm", reservations_confirm, DB | ROUTE_NO_BODY,
+      "POST /reservations/{id}/confirm" },
 
     /* Compatibility with the original NestJS app's singular routes. */
     { HTTP_POST, "/user", users_create, DB, "POST /user" },

@@ -94,6 +94,8 @@ static const struct setting settings[] = {
                 "most requests granted in one batch transaction"),
     INT_SETTING("batch-wait-us", "RESERVD_BATCH_WAIT_US", batch_wait_us, 0, 1000000,
                 "longest a batch waits to fill, microseconds"),
+    INT_SETTING("sweep-interval-ms", "RESERVD_SWEEP_INTERVAL_MS", sweep_interval_ms, 0, 60000,
+                "pause between sweeps writing overdue holds' expiry (0: no sweeper)"),
     CHOICE_SETTING("log-level", "RESERVD_LOG_LEVEL", log_level, "debug|info|warn|error",
                    "least severe level logged"),
     CHOICE_SETTING("log-format", "RESERVD_LOG_FORMAT", log_format, "text|json", "log line format"),
@@ -132,6 +134,10 @@ void config_defaults(struct config *cfg, int ncpu)
     strcpy(cfg->strategy, "for-update");
     cfg->batch_max = 512;
     cfg->batch_wait_us = 500;
+    /* Expiries are written within about this; clients never wait for it
+     * (every locked path and every read already leaves overdue holds out),
+     * and a sweep with nothing due is one index probe. */
+    cfg->sweep_interval_ms = 250;
     strcpy(cfg->log_level, "info");
     strcpy(cfg->log_format, "text");
 }

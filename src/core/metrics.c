@@ -33,6 +33,7 @@ struct metrics {
     double start_time;
     atomic_uint_fast64_t outcomes[NOUTCOME];
     atomic_uint_fast64_t cancellations;
+    atomic_uint_fast64_t holds_granted, holds_confirmed, holds_expired;
     atomic_uint_fast64_t db_errors;
     struct route_metrics per_route[]; /* nroutes + 1 (unmatched) */
 };
@@ -91,6 +92,24 @@ void metrics_count_cancellation(struct metrics *m)
 {
     if (m)
         atomic_fetch_add_explicit(&m->cancellations, 1, memory_order_relaxed);
+}
+
+void metrics_count_hold_granted(struct metrics *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->holds_granted, 1, memory_order_relaxed);
+}
+
+void metrics_count_hold_confirmed(struct metrics *m)
+{
+    if (m)
+        atomic_fetch_add_explicit(&m->holds_confirmed, 1, memory_order_relaxed);
+}
+
+void metrics_count_holds_expired(struct metrics *m, int n)
+{
+    if (m && n > 0)
+        atomic_fetch_add_explicit(&m->holds_expired, (uint_fast64_t)n, memory_order_relaxed);
 }
 
 void metrics_count_db_error(struct metrics *m)
@@ -190,6 +209,7 @@ char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t
         [RESERVATION_USER_NOT_FOUND] = "user_not_found",
         [RESERVATION_ALREADY_RESERVED] = "already_reserved",
         [RESERVATION_SOLD_OUT] = "sold_out",
+        [RESERVATION_OVER_LIMIT] = "over_limit",
         [RESERVATION_BUSY] = "busy",
         [RESERVATION_UNAVAILABLE] = "unavailable",
     };
@@ -210,6 +230,18 @@ char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t
         "# TYPE reservd_reservations_cancelled_total counter\n"
         "reservd_reservations_cancelled_total %llu\n",
         (unsigned long long)load(&m->cancellations));
+    put(&b,
+        "# HELP reservd_holds_granted_total Holds granted (reservations with status HELD).\n"
+        "# TYPE reservd_holds_granted_total counter\n"
+        "reservd_holds_granted_total %llu\n"
+        "# HELP reservd_holds_confirmed_total Holds confirmed (made RESERVED).\n"
+        "# TYPE reservd_holds_confirmed_total counter\n"
+        "reservd_holds_confirmed_total %llu\n"
+        "# HELP reservd_holds_expired_total Holds whose expiry this instance wrote.\n"
+        "# TYPE reservd_holds_expired_total counter\n"
+        "reservd_holds_expired_total %llu\n",
+        (unsigned long long)load(&m->holds_granted), (unsigned long long)load(&m->holds_confirmed),
+        (unsigned long long)load(&m->holds_expired));
     put(&b,
         "# HELP reservd_db_errors_total Database failures answered with 503.\n"
         "# TYPE reservd_db_errors_total counter\n"

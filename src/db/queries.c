@@ -28,6 +28,9 @@ static const struct db_column resolve_columns[] = { RESOLVE_COLUMNS(DB_COLUMN_RO
 static const struct db_column unsafe_check_columns[] = { UNSAFE_CHECK_COLUMNS(DB_COLUMN_ROW) };
 static const struct db_column unsafe_insert_columns[] = { UNSAFE_INSERT_COLUMNS(DB_COLUMN_ROW) };
 static const struct db_column cancel_columns[] = { CANCEL_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column confirm_columns[] = { CONFIRM_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column event_update_columns[] = { EVENT_UPDATE_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column sweep_columns[] = { SWEEP_COLUMNS(DB_COLUMN_ROW) };
 
 static const struct {
     const struct db_column *columns;
@@ -40,14 +43,16 @@ static const struct {
     [STMT_EVENT_INSERT] = COLS(event_columns),
     [STMT_EVENT_GET] = COLS(event_columns),
     [STMT_EVENT_LIST] = COLS(event_columns),
+    [STMT_EVENT_UPDATE] = COLS(event_update_columns),
     [STMT_RESERVE_PRECHECK] = COLS(precheck_columns),
     [STMT_RESERVE_FOR_UPDATE] = COLS(for_update_columns),
-    [STMT_RESERVE_FOR_UPDATE_NOWAIT] = COLS(for_update_columns),
     [STMT_RESERVE_ATOMIC] = COLS(atomic_columns),
     [STMT_RESERVE_BATCH] = COLS(batch_columns),
     [STMT_UNSAFE_CHECK] = COLS(unsafe_check_columns),
     [STMT_UNSAFE_INSERT] = COLS(unsafe_insert_columns),
     [STMT_CANCEL] = COLS(cancel_columns),
+    [STMT_CONFIRM] = COLS(confirm_columns),
+    [STMT_SWEEP] = COLS(sweep_columns),
     [STMT_RESERVE_RESOLVE] = COLS(resolve_columns),
     [STMT_RESERVATION_GET] = COLS(reservation_columns),
     [STMT_RESERVATION_LIST] = COLS(reservation_columns),
@@ -93,6 +98,11 @@ static bool col_null(const PGresult *res, int row, int col)
     return PQgetisnull(res, row, col);
 }
 
+static int64_t opt_int64(const PGresult *res, int row, int col)
+{
+    return col >= 0 && !col_null(res, row, col) ? col_int(res, row, col) : 0;
+}
+
 int user_row_decode(const PGresult *res, int row, struct user_row *out)
 {
     if (fits(res, row, USER_NCOLS) != 0)
@@ -114,6 +124,11 @@ int event_row_decode(const PGresult *res, int row, struct event_row *out)
     out->location = col_text(res, row, EVENT_COL_LOCATION);
     out->max_tickets = col_int(res, row, EVENT_COL_MAX_TICKETS);
     out->reserved_tickets = col_int(res, row, EVENT_COL_RESERVED_TICKETS);
+    out->held_tickets = col_int(res, row, EVENT_COL_HELD_TICKETS);
+    out->max_per_user = col_int(res, row, EVENT_COL_MAX_PER_USER);
+    out->hold_seconds = col_int(res, row, EVENT_COL_HOLD_SECONDS);
+    out->offer_seconds = col_int(res, row, EVENT_COL_OFFER_SECONDS);
+    out->waitlist_length = col_int(res, row, EVENT_COL_WAITLIST_LENGTH);
     out->created_at_ms = col_int(res, row, EVENT_COL_CREATED_AT_MS);
     return 0;
 }
@@ -125,8 +140,11 @@ int reservation_row_decode(const PGresult *res, int row, struct reservation_row 
     out->id = col_int(res, row, RESERVATION_COL_ID);
     out->event_id = col_int(res, row, RESERVATION_COL_EVENT_ID);
     out->user_id = col_int(res, row, RESERVATION_COL_USER_ID);
+    out->quantity = col_int(res, row, RESERVATION_COL_QUANTITY);
     out->status = col_text(res, row, RESERVATION_COL_STATUS);
     out->reserved_at_ms = col_int(res, row, RESERVATION_COL_RESERVED_AT_MS);
+    out->has_expiry = !col_null(res, row, RESERVATION_COL_EXPIRES_AT_MS);
+    out->expires_at_ms = out->has_expiry ? col_int(res, row, RESERVATION_COL_EXPIRES_AT_MS) : 0;
     out->cancelled = !col_null(res, row, RESERVATION_COL_CANCELLED_AT_MS);
     out->cancelled_at_ms = out->cancelled ? col_int(res, row, RESERVATION_COL_CANCELLED_AT_MS) : 0;
     return 0;
@@ -135,54 +153,91 @@ int reservation_row_decode(const PGresult *res, int row, struct reservation_row 
 /* Where each granting statement keeps what struct grant_row holds (-1:
  * it does not return it). */
 struct grant_layout {
-    int ncols, ord, outcome, reservation_id, reserved_at_ms, tickets_left;
+    int ncols, ord, outcome, reservation_id, reserved_at_ms, expires_at_ms, quantity;
+    int tickets_left, max_per_user, holds_expired;
 };
+
+/* The granted reservation's columns, and the locked statements' decision
+ * details, by the statement's column prefix. */
+#define GRANTED(P)                                                                      \
+    .reservation_id = P##_COL_RESERVATION_ID, .reserved_at_ms = P##_COL_RESERVED_AT_MS, \
+    .expires_at_ms = P##_COL_EXPIRES_AT_MS
+#define DECIDED(P)                                                              \
+    .tickets_left = P##_COL_TICKETS_LEFT, .max_per_user = P##_COL_MAX_PER_USER, \
+    .holds_expired = P##_COL_HOLDS_EXPIRED
 
 static const struct grant_layout *grant_layout(enum db_statement stmt)
 {
     static const struct grant_layout precheck = {
-        PRECHECK_NCOLS, PRECHECK_COL_ORD, PRECHECK_COL_OUTCOME, -1, -1, PRECHECK_COL_TICKETS_LEFT
+        .ncols = PRECHECK_NCOLS,
+        .ord = PRECHECK_COL_ORD,
+        .outcome = PRECHECK_COL_OUTCOME,
+        .reservation_id = -1,
+        .reserved_at_ms = -1,
+        .expires_at_ms = -1,
+        .quantity = -1,
+        .tickets_left = PRECHECK_COL_TICKETS_LEFT,
+        .max_per_user = PRECHECK_COL_MAX_PER_USER,
+        .holds_expired = -1,
     };
-    static const struct grant_layout for_update = { FOR_UPDATE_NCOLS,
-                                                    -1,
-                                                    FOR_UPDATE_COL_OUTCOME,
-                                                    FOR_UPDATE_COL_RESERVATION_ID,
-                                                    FOR_UPDATE_COL_RESERVED_AT_MS,
-                                                    FOR_UPDATE_COL_TICKETS_LEFT };
-    static const struct grant_layout atomic = { ATOMIC_NCOLS,
-                                                -1,
-                                                ATOMIC_COL_OUTCOME,
-                                                ATOMIC_COL_RESERVATION_ID,
-                                                ATOMIC_COL_RESERVED_AT_MS,
-                                                -1 };
-    static const struct grant_layout batch = { BATCH_NCOLS,
-                                               BATCH_COL_ORD,
-                                               BATCH_COL_OUTCOME,
-                                               BATCH_COL_RESERVATION_ID,
-                                               BATCH_COL_RESERVED_AT_MS,
-                                               BATCH_COL_TICKETS_LEFT };
-    static const struct grant_layout resolve = { RESOLVE_NCOLS,
-                                                 RESOLVE_COL_ORD,
-                                                 -1,
-                                                 RESOLVE_COL_RESERVATION_ID,
-                                                 RESOLVE_COL_RESERVED_AT_MS,
-                                                 -1 };
-    static const struct grant_layout unsafe_insert = { UNSAFE_INSERT_NCOLS,
-                                                       -1,
-                                                       -1,
-                                                       UNSAFE_INSERT_COL_RESERVATION_ID,
-                                                       UNSAFE_INSERT_COL_RESERVED_AT_MS,
-                                                       -1 };
+    static const struct grant_layout for_update = {
+        .ncols = FOR_UPDATE_NCOLS,
+        .ord = -1,
+        .outcome = FOR_UPDATE_COL_OUTCOME,
+        .quantity = -1,
+        GRANTED(FOR_UPDATE),
+        DECIDED(FOR_UPDATE),
+    };
+    static const struct grant_layout atomic = {
+        .ncols = ATOMIC_NCOLS,
+        .ord = -1,
+        .outcome = ATOMIC_COL_OUTCOME,
+        .quantity = -1,
+        GRANTED(ATOMIC),
+        DECIDED(ATOMIC),
+    };
+    static const struct grant_layout batch = {
+        .ncols = BATCH_NCOLS,
+        .ord = BATCH_COL_ORD,
+        .outcome = BATCH_COL_OUTCOME,
+        .quantity = -1,
+        GRANTED(BATCH),
+        DECIDED(BATCH),
+    };
+    static const struct grant_layout resolve = {
+        .ncols = RESOLVE_NCOLS,
+        .ord = RESOLVE_COL_ORD,
+        .outcome = -1,
+        .quantity = RESOLVE_COL_QUANTITY,
+        GRANTED(RESOLVE),
+        .tickets_left = -1,
+        .max_per_user = -1,
+        .holds_expired = -1,
+    };
+    static const struct grant_layout unsafe_insert = {
+        .ncols = UNSAFE_INSERT_NCOLS,
+        .ord = -1,
+        .outcome = -1,
+        .quantity = -1,
+        GRANTED(UNSAFE_INSERT),
+        .tickets_left = -1,
+        .max_per_user = -1,
+        .holds_expired = -1,
+    };
     switch (stmt) {
     case STMT_RESERVE_PRECHECK: return &precheck;
-    case STMT_RESERVE_FOR_UPDATE:
-    case STMT_RESERVE_FOR_UPDATE_NOWAIT: return &for_update;
+    case STMT_RESERVE_FOR_UPDATE: return &for_update;
     case STMT_RESERVE_ATOMIC: return &atomic;
     case STMT_RESERVE_BATCH: return &batch;
     case STMT_RESERVE_RESOLVE: return &resolve;
     case STMT_UNSAFE_INSERT: return &unsafe_insert;
     default: return NULL;
     }
+}
+
+static int opt_int(const PGresult *res, int row, int col)
+{
+    return col >= 0 && !col_null(res, row, col) ? (int)col_int(res, row, col) : 0;
 }
 
 int grant_row_decode(enum db_statement stmt, const PGresult *res, int row, struct grant_row *out)
@@ -199,11 +254,16 @@ int grant_row_decode(enum db_statement stmt, const PGresult *res, int row, struc
     if (out->granted) {
         out->reservation_id = col_int(res, row, l->reservation_id);
         out->reserved_at_ms = col_int(res, row, l->reserved_at_ms);
+        out->held = !col_null(res, row, l->expires_at_ms);
+        out->expires_at_ms = opt_int64(res, row, l->expires_at_ms);
     }
     if (l->tickets_left >= 0 && !col_null(res, row, l->tickets_left)) {
         out->has_tickets_left = true;
         out->tickets_left = (int)col_int(res, row, l->tickets_left);
     }
+    out->quantity = opt_int(res, row, l->quantity);
+    out->max_per_user = opt_int(res, row, l->max_per_user);
+    out->holds_expired = opt_int(res, row, l->holds_expired);
     return 0;
 }
 
@@ -225,5 +285,36 @@ int cancel_row_decode(const PGresult *res, int row, struct cancel_row *out)
         return -1;
     out->outcome = col_text(res, row, CANCEL_COL_OUTCOME);
     out->cancelled_now = col_bool(res, row, CANCEL_COL_CANCELLED_NOW);
+    out->was_held = col_bool(res, row, CANCEL_COL_WAS_HELD);
+    out->holds_expired = (int)col_int(res, row, CANCEL_COL_HOLDS_EXPIRED);
+    return 0;
+}
+
+int confirm_row_decode(const PGresult *res, int row, struct confirm_row *out)
+{
+    if (fits(res, row, CONFIRM_NCOLS) != 0)
+        return -1;
+    out->outcome = col_text(res, row, CONFIRM_COL_OUTCOME);
+    out->confirmed_now = col_bool(res, row, CONFIRM_COL_CONFIRMED_NOW);
+    out->holds_expired = (int)col_int(res, row, CONFIRM_COL_HOLDS_EXPIRED);
+    return 0;
+}
+
+int event_update_row_decode(const PGresult *res, int row, struct event_update_row *out)
+{
+    if (fits(res, row, EVENT_UPDATE_NCOLS) != 0)
+        return -1;
+    out->outcome = col_text(res, row, EVENT_UPDATE_COL_OUTCOME);
+    out->tickets_out = (int)opt_int64(res, row, EVENT_UPDATE_COL_TICKETS_OUT);
+    out->holds_expired = (int)col_int(res, row, EVENT_UPDATE_COL_HOLDS_EXPIRED);
+    return 0;
+}
+
+int sweep_row_decode(const PGresult *res, int row, struct sweep_row *out)
+{
+    if (fits(res, row, SWEEP_NCOLS) != 0)
+        return -1;
+    out->expired = (int)col_int(res, row, SWEEP_COL_EXPIRED);
+    out->more = col_bool(res, row, SWEEP_COL_MORE);
     return 0;
 }

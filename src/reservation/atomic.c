@@ -12,12 +12,13 @@ void atomic_run(struct reservation_strategy *s, struct db_conn *conn, int64_t ev
 {
     (void)n; /* always 1: not per_event */
     struct reservation_request *r = group[0];
-    char ev[24], user[24], budget[DB_LOCK_BUDGET_SIZE];
+    char ev[24], user[24], quantity[16], budget[DB_LOCK_BUDGET_SIZE];
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
     snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
+    snprintf(quantity, sizeof(quantity), "%d", r->quantity);
     db_lock_budget(s->pool, &r->deadline, budget);
-    const char *params[] = { ev, user, budget };
-    PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 3, params);
+    const char *params[] = { ev, user, budget, quantity, r->hold ? "t" : "f" };
+    PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 5, params);
     struct grant_row g;
     if (!res)
         r->outcome = RESERVATION_UNKNOWN; /* it may have committed before the connection died */

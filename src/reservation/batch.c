@@ -25,8 +25,8 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
     for (int i = 0; i < m; i++)
         undecided[i]->outcome = RESERVATION_UNAVAILABLE; /* until its row says */
     db_lock_budget(s->pool, earliest_deadline(undecided, m), budget);
-    PGresult *res =
-        group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id, undecided, m, budget);
+    PGresult *res = group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id, undecided, m,
+                               GROUP_ALL, budget);
     if (!res) {
         /* the statement may have committed before the connection died */
         fail = RESERVATION_UNKNOWN;
@@ -47,12 +47,8 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
             r = group_row(g.ord, undecided, m);
         if (!r)
             continue; /* cannot happen: ord is the array position */
-        if (strcmp(g.outcome, "conflict") == 0) {
-            r->outcome = RESERVATION_ALREADY_RESERVED; /* another writer's, committed */
-            conflict = true;
-        } else {
-            r->outcome = decide_granted(&g, r);
-        }
+        conflict = conflict || strcmp(g.outcome, "conflict") == 0;
+        r->outcome = decide_granted(&g, r);
         if (g.has_tickets_left)
             *left = g.tickets_left;
     }

@@ -14,9 +14,11 @@
  * PostgreSQL busy between WAL flushes, few enough that a pipeline's
  * answers are not held back long. */
 #define PIPELINE_MAX 32
+/* reserve_for_update.sql's: event, user, lock budget, quantity, hold, nowait */
+#define NPARAMS 6
 
 /* The first statement waits for the row lock (as long as its deadline
- * allows), the others are NOWAIT behind it: our own statements never
+ * allows), the others take it NOWAIT ($6) behind it: our own statements never
  * overlap, so a NOWAIT one that meets a lock met someone else's, and goes
  * back to the queue. A statement that completed is answered from its own
  * result even when the connection died after it; the ones after it are
@@ -25,21 +27,26 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
                              struct reservation_request **undecided, int m, int *left)
 {
     enum db_statement stmts[PIPELINE_MAX] = { 0 };
-    char ids[PIPELINE_MAX][2][24], budgets[PIPELINE_MAX][DB_LOCK_BUDGET_SIZE];
-    const char *params[PIPELINE_MAX * 3] = { 0 };
+    char ids[PIPELINE_MAX][3][24], budgets[PIPELINE_MAX][DB_LOCK_BUDGET_SIZE];
+    const char *params[PIPELINE_MAX * NPARAMS] = { 0 };
     PGresult *results[PIPELINE_MAX];
     if (m > PIPELINE_MAX)
         m = PIPELINE_MAX; /* the rest stay undecided: back to the queue */
     for (int j = 0; j < m; j++) {
         snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)undecided[j]->event_id);
         snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)undecided[j]->user_id);
+        snprintf(ids[j][2], sizeof(ids[j][2]), "%d", undecided[j]->quantity);
         db_lock_budget(s->pool, &undecided[j]->deadline, budgets[j]);
-        params[3 * j] = ids[j][0];
-        params[3 * j + 1] = ids[j][1];
-        params[3 * j + 2] = budgets[j];
-        stmts[j] = j == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
+        const char **p = &params[NPARAMS * j];
+        p[0] = ids[j][0];
+        p[1] = ids[j][1];
+        p[2] = budgets[j];
+        p[3] = ids[j][2];
+        p[4] = undecided[j]->hold ? "t" : "f";
+        p[5] = j == 0 ? "f" : "t"; /* NOWAIT behind the first */
+        stmts[j] = STMT_RESERVE_FOR_UPDATE;
     }
-    int done = db_exec_pipelined(conn, stmts, m, 3, params, results);
+    int done = db_exec_pipelined(conn, stmts, m, NPARAMS, params, results);
     bool busy = false;
     if (done < m)
         *left = 0;

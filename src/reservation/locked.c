@@ -10,24 +10,53 @@
 #include "log.h"
 #include "strategy.h"
 
-PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
-                     struct reservation_request *const *group, int n, const char *third)
+/* "{1,2,3}" from each request's field: 20 digits and a comma each at
+ * most, braces, NUL. Caller frees; NULL when out of memory. */
+enum group_field { FIELD_USER, FIELD_QUANTITY, FIELD_HOLD };
+static char *group_array(struct reservation_request *const *group, int n, enum group_field field)
 {
-    /* "{1,2,3}": 20 digits and a comma per user at most, braces, NUL */
     size_t cap = (size_t)n * 21 + 3, len = 0;
-    char *users = malloc(cap), ev[24];
-    if (!users)
+    char *out = malloc(cap);
+    if (!out)
         return NULL;
-    users[len++] = '{';
-    for (int i = 0; i < n; i++)
-        len += (size_t)snprintf(users + len, cap - len, "%s%lld", i ? "," : "",
-                                (long long)group[i]->user_id);
-    users[len++] = '}';
-    users[len] = '\0';
+    out[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        long long v = field == FIELD_USER       ? (long long)group[i]->user_id
+                      : field == FIELD_QUANTITY ? (long long)group[i]->quantity
+                                                : (long long)group[i]->hold;
+        if (field == FIELD_HOLD)
+            len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", v ? "t" : "f");
+        else
+            len += (size_t)snprintf(out + len, cap - len, "%s%lld", i ? "," : "", v);
+    }
+    out[len++] = '}';
+    out[len] = '\0';
+    return out;
+}
+
+PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
+                     struct reservation_request *const *group, int n, enum group_params which,
+                     const char *budget)
+{
+    char ev[24];
+    char *users = group_array(group, n, FIELD_USER);
+    char *quantities = which != GROUP_USERS ? group_array(group, n, FIELD_QUANTITY) : NULL;
+    char *holds = which == GROUP_ALL ? group_array(group, n, FIELD_HOLD) : NULL;
+    PGresult *res = NULL;
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    const char *params[] = { ev, users, third };
-    PGresult *res = db_exec(conn, stmt, third ? 3 : 2, params);
+    if (!users || (which != GROUP_USERS && !quantities) || (which == GROUP_ALL && !holds))
+        goto out;
+    if (which == GROUP_ALL) {
+        const char *params[] = { ev, users, budget, quantities, holds };
+        res = db_exec(conn, stmt, 5, params);
+    } else {
+        const char *params[] = { ev, users, quantities };
+        res = db_exec(conn, stmt, which == GROUP_QUANTITIES ? 3 : 2, params);
+    }
+out:
     free(users);
+    free(quantities);
+    free(holds);
     return res;
 }
 
@@ -49,11 +78,19 @@ enum reservation_outcome failure_outcome(const PGresult *res)
 enum reservation_outcome decide_granted(const struct grant_row *g, struct reservation_request *r)
 {
     enum reservation_outcome out;
+    r->holds_expired += g->holds_expired;
+    if (g->outcome && strcmp(g->outcome, "conflict") == 0)
+        return RESERVATION_ALREADY_RESERVED; /* another writer's, committed */
     if (!g->outcome || reservation_outcome_parse(g->outcome, &out) != 0)
         return RESERVATION_UNAVAILABLE;
+    r->tickets_left = g->has_tickets_left ? g->tickets_left : 0;
+    r->max_per_user = g->max_per_user;
     if (out == RESERVATION_RESERVED) {
         r->grant.id = g->reservation_id;
         r->grant.reserved_at_ms = g->reserved_at_ms;
+        r->grant.quantity = r->quantity;
+        r->grant.held = g->held;
+        r->grant.expires_at_ms = g->expires_at_ms;
     }
     return out;
 }
@@ -70,12 +107,14 @@ const struct timespec *earliest_deadline(struct reservation_request *const *grou
 }
 
 /* Committed read for the whole group: answers what cannot succeed (sold
- * out, unknown, duplicate) and leaves the rest PENDING ('available'). */
+ * out, unknown, over the limit, duplicate) and leaves the rest PENDING
+ * ('available'). */
 static void precheck_group(struct db_conn *conn, int64_t event_id,
                            struct reservation_request **group, int n, int *left)
 {
     *left = 0;
-    PGresult *res = group_exec(conn, STMT_RESERVE_PRECHECK, event_id, group, n, NULL);
+    PGresult *res =
+        group_exec(conn, STMT_RESERVE_PRECHECK, event_id, group, n, GROUP_QUANTITIES, NULL);
     if (!res || db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != n) {
         enum reservation_outcome fail = failure_outcome(res);
         for (int i = 0; i < n; i++)
@@ -96,8 +135,8 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
             *left = g.tickets_left;
         if (strcmp(g.outcome, "available") == 0)
             r->outcome = RESERVATION_PENDING;
-        else if (reservation_outcome_parse(g.outcome, &r->outcome) != 0)
-            r->outcome = RESERVATION_UNAVAILABLE;
+        else
+            r->outcome = decide_granted(&g, r);
     }
     PQclear(res);
 }

@@ -52,6 +52,7 @@ static const char *const outcome_names[] = {
     [RESERVATION_USER_NOT_FOUND] = "user_not_found",
     [RESERVATION_ALREADY_RESERVED] = "already_reserved",
     [RESERVATION_SOLD_OUT] = "sold_out",
+    [RESERVATION_OVER_LIMIT] = "over_limit",
     [RESERVATION_BUSY] = "busy",
     [RESERVATION_UNAVAILABLE] = "unavailable",
     [RESERVATION_UNKNOWN] = "unknown",
@@ -70,8 +71,8 @@ const char *reservation_outcome_name(enum reservation_outcome outcome)
 
 int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
 {
-    /* only what the statements may answer: the five decisions */
-    for (int o = RESERVATION_RESERVED; o <= RESERVATION_SOLD_OUT; o++)
+    /* only what the statements may answer: the decisions */
+    for (int o = RESERVATION_RESERVED; o <= RESERVATION_OVER_LIMIT; o++)
         if (strcmp(text, outcome_names[o]) == 0) {
             *out = (enum reservation_outcome)o;
             return 0;
@@ -105,7 +106,7 @@ static void resolve_unknown(struct db_pool *pool, struct db_conn *conn, int64_t 
         }
     PGresult *res = NULL;
     if (k > 0 && db_pool_reconnect(pool, conn) == 0)
-        res = group_exec(conn, STMT_RESERVE_RESOLVE, event_id, unknown, k, NULL);
+        res = group_exec(conn, STMT_RESERVE_RESOLVE, event_id, unknown, k, GROUP_USERS, NULL);
     int found = 0;
     if (res && db_result_classify(res) == DB_RESULT_OK) {
         for (int row = 0; row < PQntuples(res); row++) {
@@ -118,6 +119,9 @@ static void resolve_unknown(struct db_pool *pool, struct db_conn *conn, int64_t 
             r->outcome = RESERVATION_RESERVED;
             r->grant.id = g.reservation_id;
             r->grant.reserved_at_ms = g.reserved_at_ms;
+            r->grant.quantity = g.quantity;
+            r->grant.held = g.held;
+            r->grant.expires_at_ms = g.expires_at_ms;
             found++;
         }
     }
@@ -216,6 +220,12 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
         snprintf(err, errlen, "out of memory");
         return -1;
     }
+    if (opts->sweep_interval_ms > 0 &&
+        sweeper_start(pool, opts->metrics, opts->sweep_interval_ms, &s->sweeper) != 0) {
+        reservation_strategy_destroy(s);
+        snprintf(err, errlen, "cannot start the sweeper thread");
+        return -1;
+    }
     *out = s;
     return 0;
 }
@@ -224,16 +234,24 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
 {
     if (!s)
         return;
+    sweeper_stop(s->sweeper);
     lanes_destroy(s->lanes);
     pthread_mutex_destroy(&s->hint_lock);
     pthread_mutex_destroy(&s->single_lock);
     free(s);
 }
 
+bool reservation_supports_holds(const struct reservation_strategy *s)
+{
+    return runs[s->info - reservation_strategies] != unsafe_run;
+}
+
 void reservation_submit(struct reservation_strategy *s, struct reservation_request *r)
 {
     r->strategy = s;
     r->outcome = RESERVATION_PENDING;
+    if (r->quantity < 1)
+        r->quantity = 1;
     if (s->lanes)
         lanes_submit(s->lanes, r);
     else

@@ -19,7 +19,8 @@ struct reservation_strategy {
     const struct reservation_strategy_info *info;
     struct db_pool *pool;
     struct workers *workers;
-    struct lanes *lanes; /* per_event strategies */
+    struct lanes *lanes;     /* per_event strategies */
+    struct sweeper *sweeper; /* NULL: none */
     /* Other strategies: requests waiting for one of at most single_max
      * runners (as many as reservations may hold connections), so that
      * requests stuck behind a lock park no more workers than that. */
@@ -52,12 +53,19 @@ RESERVATION_STRATEGIES(DECLARE_RUN)
 
 /* Shared pieces (locked.c). */
 
-/* Run stmt($1 = event, $2 = the group's user ids as an array, in order,
- * and $3 = third unless it is NULL). The result (caller PQclear()s it) or
+/* What a group statement takes besides $1 = the event and $2 = the
+ * group's user ids as an array, in order. */
+enum group_params {
+    GROUP_USERS,      /* nothing else */
+    GROUP_QUANTITIES, /* $3 = their quantities */
+    GROUP_ALL,        /* $3 = budget, $4 = their quantities, $5 = their holds */
+};
+/* Run stmt with those parameters. The result (caller PQclear()s it) or
  * NULL when out of memory or the connection failed. Its rows carry ord,
  * the 1-based position (struct grant_row). */
 PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
-                     struct reservation_request *const *group, int n, const char *third);
+                     struct reservation_request *const *group, int n, enum group_params which,
+                     const char *budget);
 /* The request a row of that result answers (its grant_row's ord), or
  * NULL if ord is off. */
 struct reservation_request *group_row(int ord, struct reservation_request *const *group, int n);
@@ -66,7 +74,9 @@ struct reservation_request *group_row(int ord, struct reservation_request *const
  * already_reserved for the unique index, else unavailable (logged). */
 enum reservation_outcome failure_outcome(const PGresult *res);
 /* The outcome a granting statement's row gives r (and r's grant when it
- * is reserved); unavailable when the outcome is not one of the five. */
+ * is reserved, its figures otherwise); 'conflict' (another writer's
+ * reservation) is already_reserved; unavailable when the outcome is not
+ * a decision. */
 enum reservation_outcome decide_granted(const struct grant_row *g, struct reservation_request *r);
 
 /* The locked step of a per-event group: grants (or refuses) undecided[0..m)
@@ -80,6 +90,14 @@ typedef bool (*grant_fn)(struct reservation_strategy *s, struct db_conn *conn,
 void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
                   struct reservation_request **group, int n, grant_fn grant, int max,
                   bool max_left);
+
+/* The sweeper (sweeper.c): a thread that writes the expiry of overdue
+ * holds every interval_ms, counting them in metrics. 0, or -1 (no thread). */
+struct sweeper;
+int sweeper_start(struct db_pool *pool, struct metrics *metrics, int interval_ms,
+                  struct sweeper **out);
+/* NULL-safe: stops the thread (after the sweep in progress) and frees. */
+void sweeper_stop(struct sweeper *sw);
 
 /* The earliest deadline among group[0..n). */
 const struct timespec *earliest_deadline(struct reservation_request *const *group, int n);

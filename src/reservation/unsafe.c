@@ -3,7 +3,8 @@
  * oversell this strategy exists to show (teaching only: it refuses to
  * start without --i-understand-unsafe-oversells). The counter column is
  * left alone (its CHECK would refuse the oversell); the active rows tell
- * the truth. */
+ * the truth. It knows nothing of quantities, holds or the waiting list:
+ * one final ticket per request (the handler refuses anything else). */
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -50,6 +51,7 @@ static enum reservation_outcome count_then_insert(struct db_conn *conn,
             goto done; /* unavailable; the pool rolls the insert back */
         r->grant.id = g.reservation_id;
         r->grant.reserved_at_ms = g.reserved_at_ms;
+        r->grant.quantity = 1;
         out = RESERVATION_RESERVED;
     }
     if (db_command(conn, "COMMIT") != 0)

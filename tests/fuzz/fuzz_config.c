@@ -57,6 +57,7 @@ static const struct knob knobs[] = {
     KNOB("i-understand-unsafe-oversells", "RESERVD_ALLOW_OVERSELL", KIND_BOOL, allow_oversell),
     KNOB("batch-max", "RESERVD_BATCH_MAX", KIND_INT, batch_max),
     KNOB("batch-wait-us", "RESERVD_BATCH_WAIT_US", KIND_INT, batch_wait_us),
+    KNOB("sweep-interval-ms", "RESERVD_SWEEP_INTERVAL_MS", KIND_INT, sweep_interval_ms),
     KNOB("log-level", "RESERVD_LOG_LEVEL", KIND_STR, log_level),
     KNOB("log-format", "RESERVD_LOG_FORMAT", KIND_STR, log_format),
 };

@@ -37,7 +37,7 @@ static void empty_database_then_restart(void **state)
                      (long long)db_nmigrations);
     assert_int_equal(scalar(db, "SELECT max(version) FROM schema_migrations"),
                      db_migrations[db_nmigrations - 1].version);
-    char first[64];
+    char first[256];
     PGresult *res = PQexec(db, "SELECT string_agg(applied_at::text, ',' ORDER BY version) "
                                "FROM schema_migrations");
     snprintf(first, sizeof(first), "%s", PQgetvalue(res, 0, 0));
@@ -108,6 +108,21 @@ static void database_from_old_schema(void **state)
     assert_int_equal(scalar(db, "SELECT count(*) FROM reservations"), 3);
     assert_int_equal(scalar(db, "SELECT count(*) FROM reservations WHERE status = 'CANCELLED'"), 1);
     assert_int_equal(scalar(db, "SELECT reserved_tickets FROM events WHERE id = 1"), 2);
+    /* 0003: every old reservation is one final ticket, every old event takes
+     * the purchase defaults, nothing is held or waiting */
+    assert_int_equal(scalar(db, "SELECT count(*) FROM reservations WHERE quantity = 1 "
+                                "AND expires_at IS NULL AND expired_at IS NULL"),
+                     3);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM events WHERE held_tickets = 0 "
+                                "AND waiting_count = 0 AND max_per_user = 1 "
+                                "AND hold_seconds = 900 AND offer_seconds = 86400"),
+                     1);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM pg_indexes WHERE indexname IN "
+                                "('reservations_one_active', 'reservations_held_expiry')"),
+                     2);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM pg_indexes "
+                                "WHERE indexname = 'reservations_one_active_per_user'"),
+                     0);
     /* the foreign keys gave way to the set-based check (0002) */
     assert_int_equal(scalar(db, "SELECT count(*) FROM pg_constraint WHERE contype = 'f'"), 0);
     assert_int_equal(

@@ -409,13 +409,15 @@ static void busy_when_no_connection_is_free(void **state)
 /* The batch statement on its own: one group with duplicates, unknown
  * users, a holder and more candidates than tickets gets exactly the answers
  * the per-request path would give in arrival order. */
-static PGresult *run_batch_statement(struct fixture *f, long long event, const char *users)
+static PGresult *run_batch_statement(struct fixture *f, long long event, const char *users,
+                                     const char *quantities, const char *holds)
 {
     char ev[24];
     snprintf(ev, sizeof(ev), "%lld", event);
-    const char *params[] = { ev, users, "5000" }; /* $3: lock wait budget, ms */
+    /* $3: lock wait budget, ms; $4 quantities, $5 holds */
+    const char *params[] = { ev, users, "5000", quantities, holds };
     PGresult *res =
-        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 3, NULL, params, NULL, NULL, 0);
+        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 5, NULL, params, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     return res;
 }
@@ -431,7 +433,9 @@ static void batch_statement_answers_each_request(void **state)
     char users[256], got[512] = "";
     snprintf(users, sizeof(users), "{%lld,%lld,999999,%lld,%lld,%lld,%lld,%lld,%lld}", u[0], u[0],
              u[5], u[1], u[2], u[3], u[4], u[3]);
-    PGresult *res = run_batch_statement(f, ev, users);
+    PGresult *res = run_batch_statement(f, ev, users, "{1,1,1,1,1,1,1,1,1}", "{f,f,f,f,f,f,f,f,f}");
+    /* tickets left after each row's turn */
+    static const int left[9] = { 2, 2, 2, 2, 1, 0, 0, 0, 0 };
     assert_int_equal(PQntuples(res), 9);
     for (int row = 0; row < 9; row++) {
         assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_ORD)), row + 1); /* in arrival order */
@@ -439,8 +443,7 @@ static void batch_statement_answers_each_request(void **state)
                  PQgetvalue(res, row, BATCH_COL_OUTCOME));
         assert_int_equal(PQgetisnull(res, row, BATCH_COL_RESERVATION_ID),
                          strcmp(PQgetvalue(res, row, BATCH_COL_OUTCOME), "reserved") != 0);
-        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_TICKETS_LEFT)),
-                         0); /* tickets left after it */
+        assert_int_equal(atoi(PQgetvalue(res, row, BATCH_COL_TICKETS_LEFT)), left[row]);
     }
     assert_string_equal(got, "reserved,already_reserved,user_not_found,already_reserved,"
                              "reserved,reserved,sold_out,sold_out,sold_out");
@@ -448,7 +451,7 @@ static void batch_statement_answers_each_request(void **state)
     check_event(f, ev, 4, 4);
 
     snprintf(users, sizeof(users), "{%lld}", u[0]);
-    res = run_batch_statement(f, ev + 1000, users);
+    res = run_batch_statement(f, ev + 1000, users, "{1}", "{f}");
     assert_string_equal(PQgetvalue(res, 0, BATCH_COL_OUTCOME), "event_not_found");
     PQclear(res);
 }

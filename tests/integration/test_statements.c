@@ -75,18 +75,6 @@ static void every_statement_returns_its_declared_columns(void **state)
     assert_int_equal(wrong, 0);
 }
 
-/* The NOWAIT twin is its file with the marker made the keyword. */
-static void the_nowait_twin_differs_only_by_nowait(void **state)
-{
-    (void)state;
-    const char *wait = db_statement_sql(STMT_RESERVE_FOR_UPDATE);
-    const char *nowait = db_statement_sql(STMT_RESERVE_FOR_UPDATE_NOWAIT);
-    assert_non_null(strstr(wait, "FOR UPDATE OF e /* NOWAIT */)"));
-    assert_null(strstr(nowait, "/* NOWAIT */"));
-    assert_non_null(strstr(nowait, "FOR UPDATE OF e NOWAIT)"));
-    assert_int_equal(strlen(wait) - strlen(nowait), strlen("/*  */"));
-}
-
 /* A decoder refuses a result that does not have its statement's columns
  * rather than read the wrong ones. */
 static void decoders_refuse_other_shapes(void **state)
@@ -113,7 +101,6 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_statement_returns_its_declared_columns),
-        cmocka_unit_test(the_nowait_twin_differs_only_by_nowait),
         cmocka_unit_test(decoders_refuse_other_shapes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
