@@ -443,6 +443,8 @@ DECLARE
     v_count integer;
     v_seen integer := 0;
 BEGIN
+    -- a reservation row someone else holds: give up rather than wait long
+    PERFORM set_config('lock_timeout', '1000', true);
     expired := 0;
     more := false;
     FOR v_event IN
