@@ -80,6 +80,11 @@ DECLARE
     v_count integer;
     v_tickets integer;
 BEGIN
+    -- usually none: skip the UPDATE (and its statement-level triggers)
+    IF NOT EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = p_event
+                   AND r.status = 'HELD' AND r.expires_at <= now()) THEN
+        RETURN 0;
+    END IF;
     WITH due AS (SELECT r.id FROM reservations r
                   WHERE r.event_id = p_event AND r.status = 'HELD' AND r.expires_at <= now()
                   ORDER BY r.expires_at LIMIT p_limit),
@@ -114,7 +119,12 @@ RETURNS TABLE (g_ord integer, g_outcome text, g_reservation_id bigint,
 LANGUAGE plpgsql AS $$
 DECLARE
     n integer := coalesce(cardinality(p_users), 0);
-    e events%ROWTYPE;
+    v_max integer;
+    v_reserved integer;
+    v_held integer;
+    v_waiting integer;
+    v_max_per_user integer;
+    v_hold_seconds integer;
     v_expired integer := 0;
     v_left integer;
     v_user_ok boolean[];
@@ -134,38 +144,71 @@ DECLARE
     v_i_id bigint[];
     v_i_at timestamptz[];
     v_i_exp timestamptz[];
-    v_add_reserved integer;
-    v_add_held integer;
     q integer;
 BEGIN
-    PERFORM set_config('lock_timeout', p_lock_timeout, true);
+    -- One statement: the lock budget, the lock, and each user's facts. The
+    -- facts read the statement's snapshot, taken before any lock wait (as
+    -- the granting statements always did): a reservation committed
+    -- meanwhile is caught by ON CONFLICT below ('conflict'). Overdue holds
+    -- never count as active, whether or not their expiry is written.
     IF p_nowait THEN
-        SELECT * INTO e FROM events WHERE id = p_event FOR UPDATE NOWAIT;
+        SELECT x.max_tickets, x.reserved_tickets, x.held_tickets, x.waiting_count, x.max_per_user,
+               x.hold_seconds, f.user_ok, f.active, f.prev
+          INTO v_max, v_reserved, v_held, v_waiting, v_max_per_user, v_hold_seconds,
+               v_user_ok, v_active, v_prev
+          FROM events x,
+               LATERAL (SELECT array_agg(EXISTS (SELECT 1 FROM users k WHERE k.id = u.id)
+                                         ORDER BY u.o) AS user_ok,
+                               array_agg(EXISTS (SELECT 1 FROM reservations r
+                                                  WHERE r.event_id = p_event AND r.user_id = u.id
+                                                    AND (r.status = 'RESERVED'
+                                                         OR (r.status = 'HELD'
+                                                             AND r.expires_at > now())))
+                                         ORDER BY u.o) AS active,
+                               array_agg(u.prev ORDER BY u.o) AS prev
+                          FROM (SELECT y.id, y.o,
+                                       lag(y.o) OVER (PARTITION BY y.id ORDER BY y.o)::integer
+                                           AS prev
+                                  FROM unnest(p_users) WITH ORDINALITY AS y (id, o)) u) f
+         WHERE x.id = p_event AND set_config('lock_timeout', p_lock_timeout, true) IS NOT NULL
+           FOR UPDATE OF x NOWAIT;
     ELSE
-        SELECT * INTO e FROM events WHERE id = p_event FOR UPDATE;
+        SELECT x.max_tickets, x.reserved_tickets, x.held_tickets, x.waiting_count, x.max_per_user,
+               x.hold_seconds, f.user_ok, f.active, f.prev
+          INTO v_max, v_reserved, v_held, v_waiting, v_max_per_user, v_hold_seconds,
+               v_user_ok, v_active, v_prev
+          FROM events x,
+               LATERAL (SELECT array_agg(EXISTS (SELECT 1 FROM users k WHERE k.id = u.id)
+                                         ORDER BY u.o) AS user_ok,
+                               array_agg(EXISTS (SELECT 1 FROM reservations r
+                                                  WHERE r.event_id = p_event AND r.user_id = u.id
+                                                    AND (r.status = 'RESERVED'
+                                                         OR (r.status = 'HELD'
+                                                             AND r.expires_at > now())))
+                                         ORDER BY u.o) AS active,
+                               array_agg(u.prev ORDER BY u.o) AS prev
+                          FROM (SELECT y.id, y.o,
+                                       lag(y.o) OVER (PARTITION BY y.id ORDER BY y.o)::integer
+                                           AS prev
+                                  FROM unnest(p_users) WITH ORDINALITY AS y (id, o)) u) f
+         WHERE x.id = p_event AND set_config('lock_timeout', p_lock_timeout, true) IS NOT NULL
+           FOR UPDATE OF x;
     END IF;
-    IF NOT FOUND THEN
+    IF v_max IS NULL THEN
         RETURN QUERY SELECT g::integer, 'event_not_found'::text, NULL::bigint,
                             NULL::timestamptz, NULL::timestamptz, NULL::integer,
                             NULL::integer, 0
                        FROM generate_series(1, n) g;
         RETURN;
     END IF;
-    v_expired := reservd_expire_holds(p_event, NULL);
-    IF v_expired > 0 THEN -- the waiting list may have taken some
-        SELECT * INTO e FROM events WHERE id = p_event;
+    IF EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = p_event
+               AND r.status = 'HELD' AND r.expires_at <= now()) THEN
+        v_expired := reservd_expire_holds(p_event, NULL);
+        -- the row as the expiry (and the waiting list) left it
+        SELECT x.max_tickets, x.reserved_tickets, x.held_tickets, x.waiting_count
+          INTO v_max, v_reserved, v_held, v_waiting FROM events x WHERE x.id = p_event;
     END IF;
-    v_left := CASE WHEN e.waiting_count > 0 THEN 0
-                   ELSE e.max_tickets - e.reserved_tickets - e.held_tickets END;
-
-    SELECT array_agg(EXISTS (SELECT 1 FROM users x WHERE x.id = u.id) ORDER BY u.o),
-           array_agg(EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = p_event
-                             AND r.user_id = u.id AND r.status IN ('HELD', 'RESERVED'))
-                     ORDER BY u.o),
-           array_agg(u.prev ORDER BY u.o)
-      INTO v_user_ok, v_active, v_prev
-      FROM (SELECT x.id, x.o, lag(x.o) OVER (PARTITION BY x.id ORDER BY x.o)::integer AS prev
-              FROM unnest(p_users) WITH ORDINALITY AS x (id, o)) u;
+    v_left := CASE WHEN v_waiting > 0 THEN 0 ELSE v_max - v_reserved - v_held END;
 
     v_has := array_fill(false, ARRAY[n]);
     FOR i IN 1 .. n LOOP
@@ -173,7 +216,7 @@ BEGIN
         v_has[i] := v_prev[i] IS NOT NULL AND v_has[v_prev[i]];
         IF NOT v_user_ok[i] THEN
             v_out[i] := 'user_not_found';
-        ELSIF q > e.max_per_user THEN
+        ELSIF q > v_max_per_user THEN
             v_out[i] := 'over_limit';
         ELSIF v_active[i] OR v_has[i] THEN
             v_out[i] := 'already_reserved';
@@ -192,25 +235,27 @@ BEGIN
     END LOOP;
 
     IF cardinality(v_g_users) > 0 THEN
+        -- one statement: the rows, and the counters by what was inserted
         WITH ins AS (
             INSERT INTO reservations AS r (event_id, user_id, quantity, status, expires_at)
             SELECT p_event, g.user_id, g.qty, CASE WHEN g.hold THEN 'HELD' ELSE 'RESERVED' END,
-                   CASE WHEN g.hold THEN now() + make_interval(secs => e.hold_seconds) END
+                   CASE WHEN g.hold THEN now() + make_interval(secs => v_hold_seconds) END
               FROM unnest(v_g_users, v_g_qty, v_g_hold, v_g_ords) AS g (user_id, qty, hold, ord)
              ORDER BY g.ord
             ON CONFLICT (event_id, user_id) WHERE status IN ('HELD', 'RESERVED') DO NOTHING
-            RETURNING r.id, r.user_id, r.quantity, r.status, r.reserved_at, r.expires_at)
+            RETURNING r.id, r.user_id, r.quantity, r.status, r.reserved_at, r.expires_at),
+        upd AS (
+            UPDATE events x
+               SET reserved_tickets = x.reserved_tickets
+                       + (SELECT coalesce(sum(ins.quantity), 0) FROM ins
+                           WHERE ins.status = 'RESERVED'),
+                   held_tickets = x.held_tickets
+                       + (SELECT coalesce(sum(ins.quantity), 0) FROM ins WHERE ins.status = 'HELD')
+             WHERE x.id = p_event AND EXISTS (SELECT 1 FROM ins))
         SELECT array_agg(g.ord), array_agg(ins.id), array_agg(ins.reserved_at),
-               array_agg(ins.expires_at),
-               coalesce(sum(ins.quantity) FILTER (WHERE ins.status = 'RESERVED'), 0),
-               coalesce(sum(ins.quantity) FILTER (WHERE ins.status = 'HELD'), 0)
-          INTO v_i_ord, v_i_id, v_i_at, v_i_exp, v_add_reserved, v_add_held
+               array_agg(ins.expires_at)
+          INTO v_i_ord, v_i_id, v_i_at, v_i_exp
           FROM ins JOIN unnest(v_g_users, v_g_ords) AS g (user_id, ord) ON g.user_id = ins.user_id;
-        IF v_add_reserved + v_add_held > 0 THEN
-            UPDATE events SET reserved_tickets = reserved_tickets + v_add_reserved,
-                              held_tickets = held_tickets + v_add_held
-             WHERE id = p_event;
-        END IF;
         v_id := array_fill(NULL::bigint, ARRAY[n]);
         v_at := array_fill(NULL::timestamptz, ARRAY[n]);
         v_exp := array_fill(NULL::timestamptz, ARRAY[n]);
@@ -231,7 +276,7 @@ BEGIN
             g_outcome := 'conflict';
         END IF;
         g_tickets_left := v_left_at[i];
-        g_max_per_user := e.max_per_user;
+        g_max_per_user := v_max_per_user;
         g_holds_expired := CASE WHEN i = 1 THEN v_expired ELSE 0 END;
         RETURN NEXT;
     END LOOP;
