@@ -1,251 +1,8 @@
-/* The purchase flow (issue 13): quantities, holds that expire, confirm,
- * cancel, capacity changes, for every safe strategy; each run checked
- * against the database. The spikes go through reservd-load. */
+/* The purchase flow (issue 13): quantities, confirm, cancel, limits, the
+ * database's own rules and capacity changes, for every safe strategy; each
+ * run checked against the database. (Expiry under load: test_expiry.c.) */
 
-#include <setjmp.h>
-#include <stdarg.h>
-#include <stddef.h>
-#include <stdint.h>
-#include <cmocka.h>
-#include <pthread.h>
-#include <signal.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-#include <sys/wait.h>
-#include <time.h>
-#include <unistd.h>
-
-#include "harness.h"
-
-static int start(void **state, const char *strategy, const char *sweep_ms)
-{
-    const char *args[] = { "--reservation-strategy", strategy, "--sweep-interval-ms", sweep_ms,
-                           NULL };
-    return fixture_start(state, args);
-}
-static int setup_for_update(void **state)
-{
-    return start(state, "for-update", "250");
-}
-static int setup_batch(void **state)
-{
-    return start(state, "batch", "250");
-}
-static int setup_atomic(void **state)
-{
-    return start(state, "atomic", "250");
-}
-/* No sweeper: what clients see must not depend on it. */
-static int setup_for_update_unswept(void **state)
-{
-    return start(state, "for-update", "0");
-}
-static int setup_batch_unswept(void **state)
-{
-    return start(state, "batch", "0");
-}
-static int setup_atomic_unswept(void **state)
-{
-    return start(state, "atomic", "0");
-}
-static int setup_unsafe(void **state)
-{
-    const char *args[] = { "--reservation-strategy", "unsafe", "--i-understand-unsafe-oversells",
-                           NULL };
-    return fixture_start(state, args);
-}
-static int teardown(void **state)
-{
-    return fixture_stop(state);
-}
-
-static long long scalar(struct fixture *f, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return test_db_scalar(f->db, sql);
-}
-
-static long long seed_users(struct fixture *f, const char *prefix, int n)
-{
-    long long first = scalar(f, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    assert_int_equal(scalar(f,
-                            "WITH ins AS (INSERT INTO users (id, name, email) "
-                            "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-                            "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
-                            first, prefix, prefix, n),
-                     n);
-    scalar(f, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
-    return first;
-}
-
-static long long seed_event(struct fixture *f, const char *name, int tickets, int max_per_user,
-                            int hold_seconds)
-{
-    return scalar(f,
-                  "INSERT INTO events (name, date, location, max_tickets, max_per_user, "
-                  "hold_seconds) VALUES ('%s', now() + interval '30 days', 'Hall', %d, %d, %d) "
-                  "RETURNING id",
-                  name, tickets, max_per_user, hold_seconds);
-}
-
-/* Tickets out, by the rows: confirmed and held quantities. */
-static long long rows_quantity(struct fixture *f, long long ev, const char *status)
-{
-    return scalar(f,
-                  "SELECT coalesce(sum(quantity), 0) FROM reservations WHERE event_id = %lld "
-                  "AND status = '%s'",
-                  ev, status);
-}
-
-/* The counters agree with the rows, and never exceed the capacity. */
-static void check_counters(struct fixture *f, long long ev)
-{
-    long long reserved = scalar(f, "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
-    long long held = scalar(f, "SELECT held_tickets FROM events WHERE id = %lld", ev);
-    long long max = scalar(f, "SELECT max_tickets FROM events WHERE id = %lld", ev);
-    assert_int_equal(reserved, rows_quantity(f, ev, "RESERVED"));
-    assert_int_equal(held, rows_quantity(f, ev, "HELD"));
-    assert_true(reserved + held <= max);
-    assert_int_equal(scalar(f,
-                            "SELECT count(*) - count(DISTINCT user_id) FROM reservations "
-                            "WHERE event_id = %lld AND status IN ('HELD', 'RESERVED')",
-                            ev),
-                     0);
-}
-
-/* reservd-load with args, started (not waited for). */
-static FILE *load_start(struct fixture *f, const char *args)
-{
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "'%s' %s --json --url http://127.0.0.1:%d",
-             test_binary("RESERVD_LOAD_BIN"), args, f->srv.port);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    return p;
-}
-
-/* Its report; its exit status in *rc. */
-static json_t *load_finish(FILE *p, int *rc)
-{
-    char *text = NULL, buf[4096];
-    size_t len = 0, n;
-    FILE *mem = open_memstream(&text, &len);
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(mem);
-    int status = pclose(p);
-    *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    json_error_t err;
-    json_t *rep = json_loads(text, 0, &err);
-    if (!rep)
-        fprintf(stderr, "reservd-load printed no JSON: %s\n%s\n", err.text, text);
-    assert_non_null(rep);
-    free(text);
-    return rep;
-}
-
-static json_t *load(struct fixture *f, const char *fmt, ...)
-{
-    char args[1536];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(args, sizeof(args), fmt, ap);
-    va_end(ap);
-    int rc;
-    json_t *rep = load_finish(load_start(f, args), &rc);
-    assert_int_equal(rc, 0);
-    assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
-    return rep;
-}
-
-static long long count_of(json_t *report, const char *group, const char *key)
-{
-    json_t *v = json_object_get(json_object_get(report, group), key);
-    return json_is_integer(v) ? (long long)json_integer_value(v) : 0;
-}
-
-/* An answers file of reservd-load: "<i> <status> <id>" lines. */
-struct answer {
-    long long i;
-    int status;
-    long long id;
-};
-static int read_answers(const char *path, struct answer *out, int max)
-{
-    FILE *in = fopen(path, "r");
-    assert_non_null(in);
-    int n = 0;
-    while (n < max && fscanf(in, "%lld %d %lld", &out[n].i, &out[n].status, &out[n].id) == 3)
-        n++;
-    fclose(in);
-    return n;
-}
-
-static void answers_path(struct fixture *f, const char *tag, char *out, size_t len)
-{
-    snprintf(out, len, "/tmp/reservd_holds_%d_%s.txt", f->srv.port, tag);
-}
-
-static double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static void sleep_s(double s)
-{
-    struct timespec t = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-    nanosleep(&t, NULL);
-}
-
-static struct http_result call(struct fixture *f, const char *method, const char *path, int status,
-                               const char *fmt, ...)
-{
-    char body[512];
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(body, sizeof(body), fmt, ap);
-        va_end(ap);
-    }
-    return test_call(f->srv.port, method, path, fmt ? body : NULL, status);
-}
-
-static const char *json_str(const struct http_result *r, const char *key)
-{
-    return json_string_value(json_object_get(r->json, key));
-}
-
-static long long event_field(struct fixture *f, long long ev, const char *key)
-{
-    char path[64];
-    snprintf(path, sizeof(path), "/events/%lld", ev);
-    struct http_result r = call(f, "GET", path, 200, NULL);
-    long long v = http_json_int(&r, key);
-    http_result_free(&r);
-    return v;
-}
-
-/* Everything a client sees of one event, as one string (to show that a
- * refused request changed nothing). */
-static void event_snapshot(struct fixture *f, long long ev, char *out, size_t len)
-{
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT row_to_json(e)::text || (SELECT count(*) FROM reservations r "
-             "WHERE r.event_id = e.id)::text FROM events e WHERE id = %lld",
-             ev);
-    PGresult *res = PQexec(f->db, sql);
-    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
-    snprintf(out, len, "%s", PQgetvalue(res, 0, 0));
-    PQclear(res);
-}
+#include "holds.h"
 
 /* The API contract, on a server without a sweeper: quantities, limits,
  * holds, confirm, cancel, expiry seen at once, PATCH, the status filter. */
@@ -429,6 +186,56 @@ static void purchase_flow_contract(void **state)
     check_counters(f, ev);
 }
 
+/* The database refuses, by itself, what the server never writes. */
+static void the_database_keeps_the_rules(void **state)
+{
+    struct fixture *f = *state;
+    long long u = seed_users(f, "rules", 2);
+    long long ev = seed_event(f, "Rules", 3, 3, 60);
+    static const char *const refused[] = {
+        "UPDATE events SET held_tickets = 4 WHERE id = %lld",
+        "UPDATE events SET reserved_tickets = 2, held_tickets = 2 WHERE id = %lld",
+        "UPDATE events SET held_tickets = -1 WHERE id = %lld",
+        "UPDATE events SET waiting_count = -1 WHERE id = %lld",
+        "UPDATE events SET max_per_user = 101 WHERE id = %lld",
+        "UPDATE events SET hold_seconds = 0 WHERE id = %lld",
+        "UPDATE events SET offer_seconds = 604801 WHERE id = %lld",
+        "INSERT INTO reservations (event_id, user_id, quantity) VALUES (%lld, %lld, 0)",
+        "INSERT INTO reservations (event_id, user_id, quantity) VALUES (%lld, %lld, 101)",
+        "INSERT INTO reservations (event_id, user_id, status) VALUES (%lld, %lld, 'HELD')",
+        "INSERT INTO reservations (event_id, user_id, status) VALUES (%lld, %lld, 'WAITING')",
+        "INSERT INTO reservations (event_id, user_id, expires_at) VALUES (%lld, %lld, now())",
+        "INSERT INTO reservations (event_id, user_id, status, expires_at) "
+        "VALUES (%lld, %lld, 'EXPIRED', now())",
+        "INSERT INTO reservations (event_id, user_id, status, expires_at, expired_at) "
+        "VALUES (%lld, %lld, 'EXPIRED', now(), now() - interval '1 s')",
+        "INSERT INTO reservations (event_id, user_id, status, expires_at, expired_at) "
+        "VALUES (%lld, %lld, 'HELD', now(), now())",
+    };
+    for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+        char sql[256];
+        snprintf(sql, sizeof(sql), refused[i], ev, u);
+        PGresult *res = PQexec(f->db, sql);
+        if (PQresultStatus(res) == PGRES_COMMAND_OK)
+            fail_msg("the database accepted: %s", sql);
+        assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23514"); /* CHECK */
+        PQclear(res);
+    }
+    /* one active reservation per user and event, held or confirmed */
+    assert_int_equal(scalar(f,
+                            "WITH ins AS (INSERT INTO reservations (event_id, user_id, status, "
+                            "expires_at) VALUES (%lld, %lld, 'HELD', now() + interval '1 min') "
+                            "RETURNING 1) SELECT count(*) FROM ins",
+                            ev, u),
+                     1);
+    char sql[256];
+    snprintf(sql, sizeof(sql), "INSERT INTO reservations (event_id, user_id) VALUES (%lld, %lld)",
+             ev, u);
+    PGresult *res = PQexec(f->db, sql);
+    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23505"); /* unique */
+    PQclear(res);
+}
+
 /* unsafe keeps the original app's logic: no quantities, no holds. */
 static void unsafe_refuses_quantities_and_holds(void **state)
 {
@@ -502,230 +309,6 @@ static void quantities_under_a_spike(void **state)
     check_counters(f, ev);
 }
 
-/* 1,000 holds at once (holdSeconds 2) on 1,000 tickets, half confirmed:
- * after expiry exactly the unconfirmed tickets remain, and a second wave
- * of 1,000 gets exactly those. The confirms go to the 500 newest holds;
- * on a loaded machine a strategy that grants one hold per transaction may
- * take over 2 s for the spike, so a confirm can meet an expired hold
- * (409 hold_expired): the figures are checked against the answers. */
-static void holds_expire_and_tickets_return(void **state)
-{
-    struct fixture *f = *state;
-    long long first = seed_users(f, "hold", 2000);
-    long long ev = seed_event(f, "Holds", 1000, 1, 2);
-    double t0 = now_s();
-    json_t *rep = load(f,
-                       "spike -n 1000 --timeout 120 --method POST --path /reservations "
-                       "--body '{\"eventId\":%lld,\"userId\":{i},\"hold\":true}' "
-                       "--user-start %lld --expect-status 201=1000",
-                       ev, first);
-    json_decref(rep);
-    double t_held = now_s();
-    long long high = scalar(f, "SELECT max(id) FROM reservations WHERE event_id = %lld", ev);
-    assert_int_equal(scalar(f,
-                            "SELECT count(*) FROM reservations WHERE event_id = %lld "
-                            "AND id BETWEEN %lld AND %lld",
-                            ev, high - 499, high),
-                     500); /* all ours: the database is fresh */
-    rep = load(f,
-               "steady -c 16 -n 500 --method POST --path /reservations/{i}/confirm "
-               "--user-start %lld",
-               high - 499);
-    long long confirmed = count_of(rep, "status", "200");
-    assert_int_equal(count_of(rep, "errors", "hold_expired"), 500 - confirmed);
-    json_decref(rep);
-    double t_confirmed = now_s();
-    fprintf(stderr, "holds: 1000 held in %.2f s, %lld of 500 confirmed in %.2f s\n", t_held - t0,
-            confirmed, t_confirmed - t_held);
-    assert_true(confirmed > 0);
-    assert_int_equal(event_field(f, ev, "reservedTickets"), confirmed);
-    /* after expiry: exactly the rest remain, at once and once written down */
-    while (now_s() < t_held + 2.1)
-        sleep_s(0.05);
-    assert_int_equal(event_field(f, ev, "remainingTickets"), 1000 - confirmed);
-    assert_int_equal(event_field(f, ev, "heldTickets"), 0);
-    for (int i = 0; i < 40 && rows_quantity(f, ev, "HELD") > 0; i++)
-        sleep_s(0.1); /* the sweeper writes them within about a second */
-    assert_int_equal(rows_quantity(f, ev, "HELD"), 0);
-    assert_int_equal(rows_quantity(f, ev, "EXPIRED"), 1000 - confirmed);
-    assert_int_equal(rows_quantity(f, ev, "RESERVED"), confirmed);
-    check_counters(f, ev);
-    /* a second wave of 1,000 users */
-    rep = load(f, "spike -n 1000 --timeout 120 --scenario reserve --event %lld --user-start %lld",
-               ev, first + 1000);
-    assert_int_equal(count_of(rep, "status", "201"), 1000 - confirmed);
-    assert_int_equal(count_of(rep, "errors", "sold_out"), confirmed);
-    json_decref(rep);
-    assert_int_equal(rows_quantity(f, ev, "RESERVED"), 1000);
-    check_counters(f, ev);
-}
-
-/* Confirms fired around expiresAt: each of N holds is confirmed at its own
- * expiresAt plus an offset from -30 to +30 ms. */
-enum { RACE_N = 300, RACE_THREADS = 8 };
-static const int race_offsets_ms[] = { -30, -5, -2, 0, 2, 5, 30 };
-struct race {
-    int port;
-    long long ids[RACE_N];
-    double expires[RACE_N];
-    int status[RACE_N];
-    int code_ok[RACE_N]; /* a 409 said hold_expired */
-    int next;
-    pthread_mutex_t lock;
-};
-
-static void *race_confirms(void *arg)
-{
-    struct race *race = arg;
-    for (;;) {
-        pthread_mutex_lock(&race->lock);
-        int i = race->next < RACE_N ? race->next++ : -1;
-        pthread_mutex_unlock(&race->lock);
-        if (i < 0)
-            return NULL;
-        int offset = race_offsets_ms[i % (sizeof(race_offsets_ms) / sizeof(race_offsets_ms[0]))];
-        double at = race->expires[i] + offset / 1000.0;
-        while (now_s() < at)
-            sleep_s(0.001);
-        char path[64];
-        snprintf(path, sizeof(path), "/reservations/%lld/confirm", race->ids[i]);
-        struct http_result r;
-        race->status[i] = http_call(race->port, "POST", path, NULL, NULL, &r) == 0 ? r.status : -1;
-        race->code_ok[i] = strcmp(http_error_code(&r), "hold_expired") == 0;
-        http_result_free(&r);
-    }
-}
-
-/* Every hold ends RESERVED with a 200 or EXPIRED with a 409 hold_expired,
- * never both; the counters agree. */
-static void confirm_racing_expiry(void **state)
-{
-    struct fixture *f = *state;
-    long long first = seed_users(f, "race", RACE_N);
-    long long ev = seed_event(f, "Race", RACE_N, 1, 1);
-    json_t *rep = load(f,
-                       "spike -n %d --method POST --path /reservations "
-                       "--body '{\"eventId\":%lld,\"userId\":{i},\"hold\":true}' "
-                       "--user-start %lld --expect-status 201=%d",
-                       RACE_N, ev, first, RACE_N);
-    json_decref(rep);
-    static struct race race;
-    memset(&race, 0, sizeof(race));
-    race.port = f->srv.port;
-    pthread_mutex_init(&race.lock, NULL);
-    char sql[256];
-    snprintf(sql, sizeof(sql),
-             "SELECT id, extract(epoch FROM expires_at) FROM reservations "
-             "WHERE event_id = %lld ORDER BY expires_at",
-             ev);
-    PGresult *res = PQexec(f->db, sql);
-    assert_int_equal(PQntuples(res), RACE_N);
-    for (int i = 0; i < RACE_N; i++) {
-        race.ids[i] = atoll(PQgetvalue(res, i, 0));
-        race.expires[i] = atof(PQgetvalue(res, i, 1));
-    }
-    PQclear(res);
-    pthread_t threads[RACE_THREADS];
-    for (int t = 0; t < RACE_THREADS; t++)
-        assert_int_equal(pthread_create(&threads[t], NULL, race_confirms, &race), 0);
-    for (int t = 0; t < RACE_THREADS; t++)
-        pthread_join(threads[t], NULL);
-    pthread_mutex_destroy(&race.lock);
-    long long ok = 0, late = 0;
-    for (int i = 0; i < RACE_N; i++) {
-        assert_true(race.status[i] == 200 || (race.status[i] == 409 && race.code_ok[i]));
-        ok += race.status[i] == 200;
-        late += race.status[i] == 409;
-    }
-    fprintf(stderr, "confirm racing expiry: %lld confirmed, %lld hold_expired\n", ok, late);
-    for (int k = 0; k < 30 && rows_quantity(f, ev, "HELD") > 0; k++)
-        sleep_s(0.1); /* the sweeper writes the rest */
-    for (int i = 0; i < RACE_N; i++) {
-        const char *want = race.status[i] == 200 ? "RESERVED" : "EXPIRED";
-        if (scalar(f, "SELECT count(*) FROM reservations WHERE id = %lld AND status = '%s'",
-                   race.ids[i], want) != 1)
-            fail_msg("reservation %lld answered %d is not %s", race.ids[i], race.status[i], want);
-    }
-    assert_int_equal(rows_quantity(f, ev, "RESERVED"), ok);
-    assert_int_equal(rows_quantity(f, ev, "EXPIRED"), late);
-    assert_true(ok > 0 && late > 0); /* the offsets straddle the expiry */
-    check_counters(f, ev);
-}
-
-/* A counter from a server's /metrics. */
-static long long metric(int port, const char *name)
-{
-    struct http_result r = test_call(port, "GET", "/metrics", NULL, 200);
-    char pattern[128];
-    snprintf(pattern, sizeof(pattern), "\n%s ", name);
-    const char *at = strstr(r.body, pattern);
-    long long v = at ? atoll(at + strlen(pattern)) : -1;
-    http_result_free(&r);
-    return v;
-}
-
-/* Two instances on one database, holds expiring on both: every expiry
- * written once (a trigger logs each HELD -> EXPIRED), each instance counts
- * only its own, and the figures agree. */
-static void two_instances_expire_each_hold_once(void **state)
-{
-    struct fixture *f = *state;
-    struct test_server second = { 0 };
-    const char *args[] = { "--reservation-strategy", "for-update", NULL };
-    assert_int_equal(test_server_start_url(&second, f->srv.url, "holds_second", args), 0);
-    assert_int_equal(test_db_scalar(f->db, "CREATE TABLE expiry_log (id bigint); "
-                                           "CREATE FUNCTION log_expiry() RETURNS trigger "
-                                           "LANGUAGE plpgsql AS $$ BEGIN "
-                                           "INSERT INTO expiry_log VALUES (NEW.id); RETURN NEW; "
-                                           "END $$; "
-                                           "CREATE TRIGGER log_expiry AFTER UPDATE ON reservations "
-                                           "FOR EACH ROW WHEN (OLD.status = 'HELD' AND "
-                                           "NEW.status = 'EXPIRED') EXECUTE FUNCTION log_expiry(); "
-                                           "SELECT 0"),
-                     0);
-    enum { EVENTS = 6, PER = 100 };
-    long long first = seed_users(f, "twice", EVENTS * PER);
-    long long evs[EVENTS];
-    for (int e = 0; e < EVENTS; e++) {
-        char name[32];
-        snprintf(name, sizeof(name), "Twice %d", e);
-        evs[e] = seed_event(f, name, PER, 1, 1);
-    }
-    /* half the events' holds through each instance, all at once */
-    FILE *runs[EVENTS];
-    for (int e = 0; e < EVENTS; e++) {
-        char args_s[512];
-        snprintf(args_s, sizeof(args_s),
-                 "spike -n %d --method POST --path /reservations "
-                 "--body '{\"eventId\":%lld,\"userId\":{i},\"hold\":true}' --user-start %lld "
-                 "--expect-status 201=%d --url http://127.0.0.1:%d",
-                 PER, evs[e], first + (long long)e * PER, PER, e % 2 ? second.port : f->srv.port);
-        runs[e] = load_start(f, args_s);
-    }
-    for (int e = 0; e < EVENTS; e++) {
-        int rc;
-        json_decref(load_finish(runs[e], &rc));
-        assert_int_equal(rc, 0);
-    }
-    for (int i = 0; i < 50 && scalar(f, "SELECT count(*) FROM reservations WHERE status = 'HELD'");
-         i++)
-        sleep_s(0.1);
-    long long total = EVENTS * PER;
-    assert_int_equal(scalar(f, "SELECT count(*) FROM reservations WHERE status = 'EXPIRED'"),
-                     total);
-    assert_int_equal(scalar(f, "SELECT count(*) FROM expiry_log"), total);
-    assert_int_equal(scalar(f, "SELECT count(DISTINCT id) FROM expiry_log"), total);
-    long long mine = metric(f->srv.port, "reservd_holds_expired_total");
-    long long theirs = metric(second.port, "reservd_holds_expired_total");
-    fprintf(stderr, "two instances: %lld and %lld expiries written\n", mine, theirs);
-    assert_int_equal(mine + theirs, total);
-    for (int e = 0; e < EVENTS; e++) {
-        check_counters(f, evs[e]);
-        assert_int_equal(event_field(f, evs[e], "remainingTickets"), PER);
-    }
-    assert_int_equal(test_server_kill(&second, SIGTERM), 0);
-}
-
 struct patcher {
     struct fixture *f;
     long long event;
@@ -795,15 +378,11 @@ int main(void)
         cmocka_unit_test_setup_teardown(purchase_flow_contract, setup_for_update_unswept, teardown),
         cmocka_unit_test_setup_teardown(purchase_flow_contract, setup_batch_unswept, teardown),
         cmocka_unit_test_setup_teardown(purchase_flow_contract, setup_atomic_unswept, teardown),
+        cmocka_unit_test_setup_teardown(the_database_keeps_the_rules, setup_for_update, teardown),
         cmocka_unit_test_setup_teardown(unsafe_refuses_quantities_and_holds, setup_unsafe,
                                         teardown),
         PER_STRATEGY(quantities_under_a_spike),
-        PER_STRATEGY(holds_expire_and_tickets_return),
-        PER_STRATEGY(confirm_racing_expiry),
         PER_STRATEGY(capacity_changes_under_load),
-        cmocka_unit_test_setup_teardown(two_instances_expire_each_hold_once, setup_for_update,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(two_instances_expire_each_hold_once, setup_batch, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
