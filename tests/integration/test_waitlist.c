@@ -44,8 +44,10 @@ static int setup_for_update_unswept(void **state)
 {
     return start(state, "for-update", "0");
 }
+static void background_stop(void);
 static int teardown(void **state)
 {
+    background_stop(); /* a failed test leaves its threads running */
     return fixture_stop(state);
 }
 
@@ -185,11 +187,14 @@ static long long violations(PGconn *db, const char *evs)
  * connection. */
 struct checker {
     PGconn *db;
-    const char *evs;
+    char evs[128];
     pthread_t thread;
+    bool running;
     atomic_bool stop;
     long long polls, bad;
 };
+/* One at a time, static so that teardown can stop them after a failure. */
+static struct checker checker;
 
 static void *check_loop(void *arg)
 {
@@ -211,15 +216,24 @@ static void checker_start(struct checker *c, struct fixture *f, const char *evs)
     memset(c, 0, sizeof(*c));
     c->db = test_db_connect(&f->srv);
     assert_non_null(c->db);
-    c->evs = evs;
+    snprintf(c->evs, sizeof(c->evs), "%s", evs);
     assert_int_equal(pthread_create(&c->thread, NULL, check_loop, c), 0);
+    c->running = true;
+}
+
+static void checker_stop(struct checker *c)
+{
+    if (!c->running)
+        return;
+    atomic_store(&c->stop, true);
+    pthread_join(c->thread, NULL);
+    PQfinish(c->db);
+    c->running = false;
 }
 
 static void checker_finish(struct checker *c)
 {
-    atomic_store(&c->stop, true);
-    pthread_join(c->thread, NULL);
-    PQfinish(c->db);
+    checker_stop(c);
     fprintf(stderr, "checker: %lld polls, %lld with violations\n", c->polls, c->bad);
     assert_true(c->polls > 10);
     assert_int_equal(c->bad, 0);
@@ -231,9 +245,26 @@ struct buyers {
     int port;
     long long event, first;
     pthread_t thread;
+    bool running;
     atomic_bool stop;
     int sent, granted, sold_out, other;
 };
+static struct buyers buyers;
+
+static void buyers_stop(struct buyers *b)
+{
+    if (!b->running)
+        return;
+    atomic_store(&b->stop, true);
+    pthread_join(b->thread, NULL);
+    b->running = false;
+}
+
+static void background_stop(void)
+{
+    checker_stop(&checker);
+    buyers_stop(&buyers);
+}
 
 static void *buy_loop(void *arg)
 {
@@ -257,10 +288,19 @@ static void *buy_loop(void *arg)
     return NULL;
 }
 
+static void buyers_start(struct buyers *b, int port, long long event, long long first)
+{
+    memset(b, 0, sizeof(*b));
+    b->port = port;
+    b->event = event;
+    b->first = first;
+    assert_int_equal(pthread_create(&b->thread, NULL, buy_loop, b), 0);
+    b->running = true;
+}
+
 static void buyers_finish(struct buyers *b)
 {
-    atomic_store(&b->stop, true);
-    pthread_join(b->thread, NULL);
+    buyers_stop(b);
     fprintf(stderr, "buyers: %d sent, %d granted, %d sold out, %d other\n", b->sent, b->granted,
             b->sold_out, b->other);
     assert_true(b->sent > 0);
@@ -566,7 +606,6 @@ static void waitlist_under_concurrency(void **state)
     reserve_all(f, ev, holders, TICKETS, sold);
     char evs[24];
     snprintf(evs, sizeof(evs), "%lld", ev);
-    struct checker checker;
     checker_start(&checker, f, evs);
 
     join_at_once(f->srv.port, ev, waiters, WAITERS);
@@ -575,8 +614,7 @@ static void waitlist_under_concurrency(void **state)
                             "AND %d) FROM waitlist WHERE event_id = %lld AND status = 'WAITING'",
                             WAITERS, ev),
                      WAITERS);
-    struct buyers buyers = { .port = f->srv.port, .event = ev, .first = newcomers };
-    assert_int_equal(pthread_create(&buyers.thread, NULL, buy_loop, &buyers), 0);
+    buyers_start(&buyers, f->srv.port, ev, newcomers);
 
     /* cancel 5 at once */
     struct background_call calls[CANCELS];
@@ -648,11 +686,29 @@ struct patcher {
     int max, status;
 };
 
+/* A counter of /metrics without asserting (for threads); -1 when absent. */
+static long long metric_quiet(int port, const char *name)
+{
+    struct http_result r;
+    if (http_call(port, "GET", "/metrics", NULL, NULL, &r) != 0)
+        return -1;
+    char pattern[128];
+    snprintf(pattern, sizeof(pattern), "\n%s ", name);
+    const char *at = r.body ? strstr(r.body, pattern) : NULL;
+    long long v = at ? atoll(at + strlen(pattern)) : -1;
+    http_result_free(&r);
+    return v;
+}
+
+/* Raise maxTickets once the load is under way (500 buyers refused). */
 static void *raise_capacity(void *arg)
 {
     struct patcher *p = arg;
     char path[64], body[64];
-    sleep_s(0.05);
+    for (int i = 0; i < 2000 && metric_quiet(p->port, "reservd_reservations_rejected_total"
+                                                      "{reason=\"sold_out\"}") < 500;
+         i++)
+        sleep_s(0.005);
     snprintf(path, sizeof(path), "/events/%lld", p->event);
     snprintf(body, sizeof(body), "{\"maxTickets\":%d}", p->max);
     struct http_result r;
@@ -661,22 +717,21 @@ static void *raise_capacity(void *arg)
     return NULL;
 }
 
-/* Raising maxTickets while reservations race: the waiting list is served
- * first (every entry offered, every new buyer's ticket granted after the
- * offers), and the rest of the new tickets go on sale. */
+/* Raising maxTickets (by 30, for 20 waiting) while 3,000 new buyers race:
+ * the waiting list is served first (every entry offered, every buyer's
+ * ticket granted after the offers), and the other 10 go on sale. */
 static void capacity_raise_feeds_the_list_first(void **state)
 {
     struct fixture *f = *state;
-    enum { TICKETS = 10, WAITERS = 20, RAISED = 40, BUYERS = 700 };
+    enum { TICKETS = 10, WAITERS = 20, RAISED = 40, BUYERS = 3100 };
     long long holders = seed_users(f, "cap", TICKETS);
     long long waiters = seed_users(f, "capwait", WAITERS);
-    long long buyers = seed_users(f, "capbuy", BUYERS);
+    long long buyer0 = seed_users(f, "capbuy", BUYERS);
     long long ev = seed_event(f, "Raise", TICKETS, 1, 600);
     reserve_all(f, ev, holders, TICKETS, NULL);
     join_at_once(f->srv.port, ev, waiters, WAITERS);
     char evs[24];
     snprintf(evs, sizeof(evs), "%lld", ev);
-    struct checker checker;
     checker_start(&checker, f, evs);
     struct patcher p = { f->srv.port, ev, RAISED, 0 };
     pthread_t thread;
@@ -684,7 +739,7 @@ static void capacity_raise_feeds_the_list_first(void **state)
     json_t *rep = load_on(f->srv.port,
                           "steady -c 16 -n %d --scenario reserve --event %lld "
                           "--user-start %lld",
-                          BUYERS - 100, ev, buyers);
+                          BUYERS - 100, ev, buyer0);
     long long granted = count_of(rep, "status", "201");
     long long raced = granted;
     assert_int_equal(granted + count_of(rep, "errors", "sold_out"), BUYERS - 100);
@@ -701,16 +756,17 @@ static void capacity_raise_feeds_the_list_first(void **state)
                             "SELECT count(*) FROM reservations WHERE event_id = %lld AND "
                             "user_id >= %lld AND id < (SELECT max(reservation_id) FROM waitlist "
                             "WHERE event_id = %lld)",
-                            ev, buyers, ev),
+                            ev, buyer0, ev),
                      0);
     /* whatever the raise met, the rest of the demand takes the remainder */
     rep = load_on(f->srv.port, "spike -n 100 --scenario reserve --event %lld --user-start %lld", ev,
-                  buyers + BUYERS - 100);
+                  buyer0 + BUYERS - 100);
     granted += count_of(rep, "status", "201");
     json_decref(rep);
     checker_finish(&checker);
     fprintf(stderr, "capacity: %lld granted to buyers (%lld while the raise raced), %d offered\n",
             granted, raced, WAITERS);
+    assert_true(raced > 0); /* the raise landed while the first wave ran */
     assert_int_equal(granted, RAISED - TICKETS - WAITERS);
     assert_int_equal(
         scalar(f, "SELECT held_tickets + reserved_tickets FROM events WHERE id = %lld", ev),
@@ -749,7 +805,6 @@ static void two_instances_offer_each_ticket_once(void **state)
         }
         join_at_once(ports[e % 2], evs[e], waiters + (long long)e * WAITERS, WAITERS);
     }
-    struct checker checker;
     checker_start(&checker, f, list);
     /* confirm every fifth position's offer as it appears, through alternating
      * instances, until nobody waits or holds an offer */
