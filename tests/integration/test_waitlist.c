@@ -592,7 +592,7 @@ static void waitlist_contract(void **state)
 
 /* The issue's run: a 10-ticket event sold out, 50 users join at once,
  * cancel 5: the first 5 positions get offers; they expire: the next 5;
- * confirm 3 of those. A checker polls the invariants throughout, and new
+ * 3 of those confirm, one cancels (the eleventh gets its ticket). A checker polls the invariants throughout, and new
  * buyers never get a ticket while anyone waits. */
 static void waitlist_under_concurrency(void **state)
 {
@@ -657,6 +657,13 @@ static void waitlist_under_concurrency(void **state)
         http_result_free(&r);
         assert_entry(f, ev, p, "FULFILLED");
     }
+    /* the ninth cancels its offer: EXPIRED, and the ticket goes to the eleventh */
+    cancel(f->srv.port,
+           scalar(f, "SELECT reservation_id FROM waitlist WHERE event_id = %lld AND position = %d",
+                  ev, 2 * CANCELS - 1));
+    assert_entry(f, ev, 2 * CANCELS - 1, "EXPIRED");
+    assert_entry(f, ev, 2 * CANCELS + 1, "OFFERED");
+    assert_entry(f, ev, 2 * CANCELS + 2, "WAITING");
     buyers_finish(&buyers);
     checker_finish(&checker);
     assert_int_equal(violations(f->db, evs), 0);
@@ -717,13 +724,13 @@ static void *raise_capacity(void *arg)
     return NULL;
 }
 
-/* Raising maxTickets (by 30, for 20 waiting) while 3,000 new buyers race:
+/* Raising maxTickets (by 30, for 20 waiting) while 2,000 new buyers race:
  * the waiting list is served first (every entry offered, every buyer's
  * ticket granted after the offers), and the other 10 go on sale. */
 static void capacity_raise_feeds_the_list_first(void **state)
 {
     struct fixture *f = *state;
-    enum { TICKETS = 10, WAITERS = 20, RAISED = 40, BUYERS = 3100 };
+    enum { TICKETS = 10, WAITERS = 20, RAISED = 40, BUYERS = 2100 };
     long long holders = seed_users(f, "cap", TICKETS);
     long long waiters = seed_users(f, "capwait", WAITERS);
     long long buyer0 = seed_users(f, "capbuy", BUYERS);
@@ -737,7 +744,7 @@ static void capacity_raise_feeds_the_list_first(void **state)
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, raise_capacity, &p), 0);
     json_t *rep = load_on(f->srv.port,
-                          "steady -c 16 -n %d --scenario reserve --event %lld "
+                          "steady -c 16 -d 50 -n %d --scenario reserve --event %lld "
                           "--user-start %lld",
                           BUYERS - 100, ev, buyer0);
     long long granted = count_of(rep, "status", "201");
