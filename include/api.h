@@ -45,6 +45,12 @@ void reservations_cancel(struct app *app, const struct http_request *req,
 void reservations_confirm(struct app *app, const struct http_request *req,
                           struct http_response *resp);
 
+/* waitlist.c */
+void waitlist_join(struct app *app, const struct http_request *req, struct http_response *resp);
+void waitlist_list(struct app *app, const struct http_request *req, struct http_response *resp);
+void waitlist_get(struct app *app, const struct http_request *req, struct http_response *resp);
+void waitlist_leave(struct app *app, const struct http_request *req, struct http_response *resp);
+
 /* api.c: helpers shared by the handlers. */
 
 /* Acquire a pooled connection by the request's deadline, or write

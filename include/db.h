@@ -39,6 +39,12 @@ enum db_statement {
     STMT_RESERVATION_LIST,
     STMT_RESERVATION_LIST_BY_EVENT,
     STMT_RESERVATION_LIST_BY_USER,
+    /* the waiting list (src/api/waitlist.c) */
+    STMT_WAITLIST_JOIN,
+    STMT_WAITLIST_LEAVE,
+    STMT_WAITLIST_GET,
+    STMT_WAITLIST_LIST,
+    STMT_WAITLIST_TOTALS,
     STMT_COUNT
 };
 

@@ -5,6 +5,7 @@
  * from any thread and free of locks; rendering reads them. */
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "reservation.h"
 #include "router.h"
@@ -27,6 +28,12 @@ void metrics_count_hold_granted(struct metrics *m);
 void metrics_count_hold_confirmed(struct metrics *m);
 void metrics_count_holds_expired(struct metrics *m, int n);
 void metrics_count_db_error(struct metrics *m);
+/* Waiting-list offers made, fulfilled (confirmed) and expired (expired
+ * or cancelled), over the whole database: the database keeps them
+ * (sql/migrations/0005) and the sweeper reads them after each sweep, so
+ * every instance reports the same figures. */
+void metrics_set_waitlist_totals(struct metrics *m, uint64_t offered, uint64_t fulfilled,
+                                 uint64_t expired);
 
 /* Text exposition format 0.0.4; malloc'd, caller frees. */
 char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t *len);

@@ -239,4 +239,79 @@ int sweep_row_decode(const PGresult *res, int row, struct sweep_row *out);
 #define PING_COLUMNS(X) X(PING_COL_ONE, "one", DB_TYPE_INT4)
 enum ping_col { PING_COLUMNS(DB_COLUMN_ENUM) PING_NCOLS };
 
+/* The waiting list (sql/migrations/0005). An entry as clients see it
+ * (status: an offer past its expiry is EXPIRED), as STMT_WAITLIST_GET and
+ * STMT_WAITLIST_LIST return it and at the end of STMT_WAITLIST_JOIN's and
+ * _LEAVE's rows (NULL there when there is no entry). */
+#define WAITLIST_ENTRY_COLUMNS(X, P)                          \
+    X(P##_COL_ID, "id", DB_TYPE_INT8)                         \
+    X(P##_COL_EVENT_ID, "event_id", DB_TYPE_INT8)             \
+    X(P##_COL_USER_ID, "user_id", DB_TYPE_INT8)               \
+    X(P##_COL_QUANTITY, "quantity", DB_TYPE_INT4)             \
+    X(P##_COL_STATUS, "status", DB_TYPE_TEXT)                 \
+    X(P##_COL_POSITION, "position", DB_TYPE_INT4)             \
+    X(P##_COL_RESERVATION_ID, "reservation_id", DB_TYPE_INT8) \
+    X(P##_COL_JOINED_AT_MS, "joined_at_ms", DB_TYPE_INT8)     \
+    X(P##_COL_OFFER_EXPIRES_AT_MS, "offer_expires_at_ms", DB_TYPE_INT8) /* NULL unless OFFERED */
+#define WAITLIST_COLUMNS(X) WAITLIST_ENTRY_COLUMNS(X, WAITLIST)
+enum waitlist_col { WAITLIST_COLUMNS(DB_COLUMN_ENUM) WAITLIST_NCOLS };
+struct waitlist_row {
+    int64_t id, event_id, user_id, quantity;
+    const char *status;
+    int64_t position;
+    bool offered; /* reservation_id is set: an offer was made */
+    int64_t reservation_id;
+    int64_t joined_at_ms;
+    bool has_offer_expiry; /* offer_expires_at_ms is set */
+    int64_t offer_expires_at_ms;
+};
+int waitlist_row_decode(const PGresult *res, int row, struct waitlist_row *out);
+
+/* STMT_WAITLIST_JOIN */
+#define WAITLIST_JOIN_COLUMNS(X)                                      \
+    X(WAITLIST_JOIN_COL_OUTCOME, "outcome", DB_TYPE_TEXT)             \
+    X(WAITLIST_JOIN_COL_TICKETS_LEFT, "tickets_left", DB_TYPE_INT4)   \
+    X(WAITLIST_JOIN_COL_MAX_PER_USER, "max_per_user", DB_TYPE_INT4)   \
+    X(WAITLIST_JOIN_COL_HOLDS_EXPIRED, "holds_expired", DB_TYPE_INT4) \
+    WAITLIST_ENTRY_COLUMNS(X, WAITLIST_JOIN)
+enum waitlist_join_col { WAITLIST_JOIN_COLUMNS(DB_COLUMN_ENUM) WAITLIST_JOIN_NCOLS };
+struct waitlist_join_row {
+    /* "joined", "event_not_found", "user_not_found", "over_limit",
+     * "already_reserved", "already_waiting" or "tickets_available" */
+    const char *outcome;
+    int tickets_left; /* what a new reservation would find (0 while anyone waits) */
+    int max_per_user, holds_expired;
+    bool has_entry;
+    struct waitlist_row entry; /* "joined": WAITING, or OFFERED when tickets fit at once */
+};
+int waitlist_join_row_decode(const PGresult *res, int row, struct waitlist_join_row *out);
+
+/* STMT_WAITLIST_LEAVE */
+#define WAITLIST_LEAVE_COLUMNS(X)                                          \
+    X(WAITLIST_LEAVE_COL_OUTCOME, "outcome", DB_TYPE_TEXT)                 \
+    X(WAITLIST_LEAVE_COL_LEFT_NOW, "left_now", DB_TYPE_BOOL)               \
+    X(WAITLIST_LEAVE_COL_OFFER_CANCELLED, "offer_cancelled", DB_TYPE_BOOL) \
+    X(WAITLIST_LEAVE_COL_HOLDS_EXPIRED, "holds_expired", DB_TYPE_INT4)     \
+    WAITLIST_ENTRY_COLUMNS(X, WAITLIST_LEAVE)
+enum waitlist_leave_col { WAITLIST_LEAVE_COLUMNS(DB_COLUMN_ENUM) WAITLIST_LEAVE_NCOLS };
+struct waitlist_leave_row {
+    const char *outcome; /* "left" or "waitlist_entry_not_found" */
+    bool left_now, offer_cancelled;
+    int holds_expired;
+    bool has_entry;
+    struct waitlist_row entry; /* as it is after the call */
+};
+int waitlist_leave_row_decode(const PGresult *res, int row, struct waitlist_leave_row *out);
+
+/* STMT_WAITLIST_TOTALS: offers made, fulfilled and expired, all events. */
+#define WAITLIST_TOTALS_COLUMNS(X)                              \
+    X(WAITLIST_TOTALS_COL_OFFERED, "offered", DB_TYPE_INT8)     \
+    X(WAITLIST_TOTALS_COL_FULFILLED, "fulfilled", DB_TYPE_INT8) \
+    X(WAITLIST_TOTALS_COL_EXPIRED, "expired", DB_TYPE_INT8)
+enum waitlist_totals_col { WAITLIST_TOTALS_COLUMNS(DB_COLUMN_ENUM) WAITLIST_TOTALS_NCOLS };
+struct waitlist_totals_row {
+    int64_t offered, fulfilled, expired;
+};
+int waitlist_totals_row_decode(const PGresult *res, int row, struct waitlist_totals_row *out);
+
 #endif

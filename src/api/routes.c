@@ -35,6 +35,11 @@ const struct route app_routes[] = {
     { HTTP_POST, "/reservations/{id}/confirm", reservations_confirm, DB | ROUTE_NO_BODY,
       "POST /reservations/{id}/confirm" },
 
+    { HTTP_POST, "/events/{id}/waitlist", waitlist_join, DB, "POST /events/{id}/waitlist" },
+    { HTTP_GET, "/events/{id}/waitlist", waitlist_list, DB, "GET /events/{id}/waitlist" },
+    { HTTP_GET, "/waitlist/{id}", waitlist_get, DB, "GET /waitlist/{id}" },
+    { HTTP_DELETE, "/waitlist/{id}", waitlist_leave, DB | ROUTE_NO_BODY, "DELETE /waitlist/{id}" },
+
     /* Compatibility with the original NestJS app's singular routes. */
     { HTTP_POST, "/user", users_create, DB, "POST /user" },
     { HTTP_GET, "/user/{id}", users_get, DB, "GET /user/{id}" },

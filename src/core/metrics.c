@@ -35,6 +35,7 @@ struct metrics {
     atomic_uint_fast64_t cancellations;
     atomic_uint_fast64_t holds_granted, holds_confirmed, holds_expired;
     atomic_uint_fast64_t db_errors;
+    atomic_uint_fast64_t waitlist_offered, waitlist_fulfilled, waitlist_expired;
     struct route_metrics per_route[]; /* nroutes + 1 (unmatched) */
 };
 
@@ -116,6 +117,16 @@ void metrics_count_db_error(struct metrics *m)
 {
     if (m)
         atomic_fetch_add_explicit(&m->db_errors, 1, memory_order_relaxed);
+}
+
+void metrics_set_waitlist_totals(struct metrics *m, uint64_t offered, uint64_t fulfilled,
+                                 uint64_t expired)
+{
+    if (!m)
+        return;
+    atomic_store_explicit(&m->waitlist_offered, offered, memory_order_relaxed);
+    atomic_store_explicit(&m->waitlist_fulfilled, fulfilled, memory_order_relaxed);
+    atomic_store_explicit(&m->waitlist_expired, expired, memory_order_relaxed);
 }
 
 /* A growable text buffer; on allocation failure it stops growing and
@@ -242,6 +253,21 @@ char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t
         "reservd_holds_expired_total %llu\n",
         (unsigned long long)load(&m->holds_granted), (unsigned long long)load(&m->holds_confirmed),
         (unsigned long long)load(&m->holds_expired));
+    put(&b,
+        "# HELP reservd_waitlist_offers_made_total Waiting-list offers made (all instances).\n"
+        "# TYPE reservd_waitlist_offers_made_total counter\n"
+        "reservd_waitlist_offers_made_total %llu\n"
+        "# HELP reservd_waitlist_offers_fulfilled_total Waiting-list offers confirmed (all "
+        "instances).\n"
+        "# TYPE reservd_waitlist_offers_fulfilled_total counter\n"
+        "reservd_waitlist_offers_fulfilled_total %llu\n"
+        "# HELP reservd_waitlist_offers_expired_total Waiting-list offers expired or cancelled "
+        "(all instances).\n"
+        "# TYPE reservd_waitlist_offers_expired_total counter\n"
+        "reservd_waitlist_offers_expired_total %llu\n",
+        (unsigned long long)load(&m->waitlist_offered),
+        (unsigned long long)load(&m->waitlist_fulfilled),
+        (unsigned long long)load(&m->waitlist_expired));
     put(&b,
         "# HELP reservd_db_errors_total Database failures answered with 503.\n"
         "# TYPE reservd_db_errors_total counter\n"

@@ -31,6 +31,11 @@ static const struct db_column cancel_columns[] = { CANCEL_COLUMNS(DB_COLUMN_ROW)
 static const struct db_column confirm_columns[] = { CONFIRM_COLUMNS(DB_COLUMN_ROW) };
 static const struct db_column event_update_columns[] = { EVENT_UPDATE_COLUMNS(DB_COLUMN_ROW) };
 static const struct db_column sweep_columns[] = { SWEEP_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column waitlist_columns[] = { WAITLIST_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column waitlist_join_columns[] = { WAITLIST_JOIN_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column waitlist_leave_columns[] = { WAITLIST_LEAVE_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column waitlist_totals_columns[] = { WAITLIST_TOTALS_COLUMNS(
+    DB_COLUMN_ROW) };
 
 static const struct {
     const struct db_column *columns;
@@ -58,6 +63,11 @@ static const struct {
     [STMT_RESERVATION_LIST] = COLS(reservation_columns),
     [STMT_RESERVATION_LIST_BY_EVENT] = COLS(reservation_columns),
     [STMT_RESERVATION_LIST_BY_USER] = COLS(reservation_columns),
+    [STMT_WAITLIST_JOIN] = COLS(waitlist_join_columns),
+    [STMT_WAITLIST_LEAVE] = COLS(waitlist_leave_columns),
+    [STMT_WAITLIST_GET] = COLS(waitlist_columns),
+    [STMT_WAITLIST_LIST] = COLS(waitlist_columns),
+    [STMT_WAITLIST_TOTALS] = COLS(waitlist_totals_columns),
 };
 
 const char *db_statement_sql(enum db_statement stmt)
@@ -316,5 +326,69 @@ int sweep_row_decode(const PGresult *res, int row, struct sweep_row *out)
         return -1;
     out->expired = (int)col_int(res, row, SWEEP_COL_EXPIRED);
     out->more = col_bool(res, row, SWEEP_COL_MORE);
+    return 0;
+}
+
+/* The entry columns starting at column base (statements.h). */
+static void waitlist_entry_at(const PGresult *res, int row, int base, struct waitlist_row *out)
+{
+    out->id = col_int(res, row, base + WAITLIST_COL_ID);
+    out->event_id = col_int(res, row, base + WAITLIST_COL_EVENT_ID);
+    out->user_id = col_int(res, row, base + WAITLIST_COL_USER_ID);
+    out->quantity = col_int(res, row, base + WAITLIST_COL_QUANTITY);
+    out->status = col_text(res, row, base + WAITLIST_COL_STATUS);
+    out->position = col_int(res, row, base + WAITLIST_COL_POSITION);
+    out->offered = !col_null(res, row, base + WAITLIST_COL_RESERVATION_ID);
+    out->reservation_id = opt_int64(res, row, base + WAITLIST_COL_RESERVATION_ID);
+    out->joined_at_ms = col_int(res, row, base + WAITLIST_COL_JOINED_AT_MS);
+    out->has_offer_expiry = !col_null(res, row, base + WAITLIST_COL_OFFER_EXPIRES_AT_MS);
+    out->offer_expires_at_ms = opt_int64(res, row, base + WAITLIST_COL_OFFER_EXPIRES_AT_MS);
+}
+
+int waitlist_row_decode(const PGresult *res, int row, struct waitlist_row *out)
+{
+    if (fits(res, row, WAITLIST_NCOLS) != 0)
+        return -1;
+    waitlist_entry_at(res, row, 0, out);
+    return 0;
+}
+
+int waitlist_join_row_decode(const PGresult *res, int row, struct waitlist_join_row *out)
+{
+    if (fits(res, row, WAITLIST_JOIN_NCOLS) != 0)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->outcome = col_text(res, row, WAITLIST_JOIN_COL_OUTCOME);
+    out->tickets_left = opt_int(res, row, WAITLIST_JOIN_COL_TICKETS_LEFT);
+    out->max_per_user = opt_int(res, row, WAITLIST_JOIN_COL_MAX_PER_USER);
+    out->holds_expired = opt_int(res, row, WAITLIST_JOIN_COL_HOLDS_EXPIRED);
+    out->has_entry = !col_null(res, row, WAITLIST_JOIN_COL_ID);
+    if (out->has_entry)
+        waitlist_entry_at(res, row, WAITLIST_JOIN_COL_ID, &out->entry);
+    return 0;
+}
+
+int waitlist_leave_row_decode(const PGresult *res, int row, struct waitlist_leave_row *out)
+{
+    if (fits(res, row, WAITLIST_LEAVE_NCOLS) != 0)
+        return -1;
+    memset(out, 0, sizeof(*out));
+    out->outcome = col_text(res, row, WAITLIST_LEAVE_COL_OUTCOME);
+    out->left_now = col_bool(res, row, WAITLIST_LEAVE_COL_LEFT_NOW);
+    out->offer_cancelled = col_bool(res, row, WAITLIST_LEAVE_COL_OFFER_CANCELLED);
+    out->holds_expired = opt_int(res, row, WAITLIST_LEAVE_COL_HOLDS_EXPIRED);
+    out->has_entry = !col_null(res, row, WAITLIST_LEAVE_COL_ID);
+    if (out->has_entry)
+        waitlist_entry_at(res, row, WAITLIST_LEAVE_COL_ID, &out->entry);
+    return 0;
+}
+
+int waitlist_totals_row_decode(const PGresult *res, int row, struct waitlist_totals_row *out)
+{
+    if (fits(res, row, WAITLIST_TOTALS_NCOLS) != 0)
+        return -1;
+    out->offered = col_int(res, row, WAITLIST_TOTALS_COL_OFFERED);
+    out->fulfilled = col_int(res, row, WAITLIST_TOTALS_COL_FULFILLED);
+    out->expired = col_int(res, row, WAITLIST_TOTALS_COL_EXPIRED);
     return 0;
 }
