@@ -11,6 +11,8 @@
 -- The build also makes STMT_RESERVE_FOR_UPDATE_NOWAIT from this file, with
 -- the marker comment after FOR UPDATE OF e replaced by NOWAIT: that twin
 -- runs behind another in a pipeline (src/reservation/for_update.c).
+-- $4, $5, $6: the Idempotency-Key record to write with the grant (key hash,
+-- fingerprint, seconds to keep it), all NULL without a key.
 WITH cfg AS MATERIALIZED (SELECT set_config('lock_timeout', $3, true) AS v),
 ev AS (SELECT e.reserved_tickets < e.max_tickets AS has_room,
               e.max_tickets - e.reserved_tickets AS left_before
@@ -21,7 +23,17 @@ held AS (SELECT EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = $1
 ins AS (INSERT INTO reservations (event_id, user_id) SELECT $1, $2 FROM ev, usr, held
         WHERE ev.has_room AND usr.found AND NOT held.yes RETURNING id, reserved_at),
 upd AS (UPDATE events SET reserved_tickets = reserved_tickets + 1
-        WHERE id = $1 AND EXISTS (SELECT 1 FROM ins))
+        WHERE id = $1 AND EXISTS (SELECT 1 FROM ins)),
+idem AS (INSERT INTO idempotency_keys AS k (key_hash, fingerprint, status, body, location,
+                                            expires_at)
+         SELECT $4::text, $5::text, 201,
+                reservd_reservation_created_json(ins.id, $1, $2, ins.reserved_at),
+                '/reservations/' || ins.id, now() + make_interval(secs => $6::int4)
+         FROM ins WHERE $4::text IS NOT NULL
+         ON CONFLICT (key_hash) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
+             status = EXCLUDED.status, body = EXCLUDED.body, location = EXCLUDED.location,
+             created_at = now(), expires_at = EXCLUDED.expires_at
+         WHERE k.expires_at <= now())
 SELECT CASE WHEN ev.has_room IS NULL THEN 'event_not_found'
             WHEN NOT usr.found THEN 'user_not_found'
             WHEN held.yes THEN 'already_reserved'

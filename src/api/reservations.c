@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "idempotency.h"
 #include "metrics.h"
 #include "reservation.h"
 #include "statements.h"
@@ -32,6 +33,7 @@ struct pending_reservation {
     struct app *app;
     struct http_response *resp;
     struct http_deferred *deferred;
+    const struct http_request *req;
 };
 
 static void respond(struct app *app, struct http_response *resp,
@@ -81,6 +83,8 @@ static void respond(struct app *app, struct http_response *resp,
 static void reservation_done(struct reservation_request *r)
 {
     struct pending_reservation *p = (struct pending_reservation *)r;
+    if (r->outcome == RESERVATION_RESERVED && r->idem_key)
+        idempotency_recorded(p->req); /* the grant's transaction wrote the key's record */
     respond(p->app, p->resp, r);
     http_complete(p->deferred);
     free(p);
@@ -100,6 +104,14 @@ static void reserve(struct app *app, const struct http_request *req, struct http
     p->r.user_id = user_id;
     p->r.deadline = req->deadline;
     p->r.done = reservation_done;
+    struct idempotency_ref key;
+    if (idempotency_ref(req, &key) == 0 && strcmp(app->cfg.strategy, "unsafe") != 0) {
+        /* unsafe keeps the original app's statements: its record is stored after */
+        p->r.idem_key = key.key_hash;
+        p->r.idem_fingerprint = key.fingerprint;
+        p->r.idem_ttl = key.ttl;
+    }
+    p->req = req;
     p->app = app;
     p->resp = resp;
     p->deferred = http_defer(req);
@@ -162,6 +174,27 @@ void reservations_list(struct app *app, const struct http_request *req, struct h
     api_list(app, req, resp, stmt, 5, params, page.limit, reservation_json);
 }
 
+/* With an Idempotency-Key, the cancellation and its record are one
+ * transaction: the 200's body is the record's. 0, or -1 (resp filled). */
+static int record_cancel(struct app *app, struct db_conn *conn, const struct http_request *req,
+                         struct http_response *resp)
+{
+    struct idempotency_ref key;
+    if (idempotency_ref(req, &key) != 0)
+        return 0;
+    char *body = http_response_body(resp, &(size_t){ 0 });
+    int rc = body ? idempotency_write(conn, &key, resp->status, body, NULL) : -1;
+    free(body);
+    if (rc < 0 || db_command(conn, "COMMIT") != 0) {
+        http_response_clear(resp);
+        api_db_failure(app, resp, NULL);
+        return -1;
+    }
+    if (rc == 0)
+        idempotency_recorded(req);
+    return 0;
+}
+
 void reservations_cancel(struct app *app, const struct http_request *req,
                          struct http_response *resp)
 {
@@ -170,6 +203,13 @@ void reservations_cancel(struct app *app, const struct http_request *req,
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)
         return;
+    struct idempotency_ref key;
+    bool keyed = idempotency_ref(req, &key) == 0;
+    if (keyed && db_command(conn, "BEGIN") != 0) {
+        api_db_failure(app, resp, NULL);
+        api_release(app, conn);
+        return;
+    }
     char budget[DB_LOCK_BUDGET_SIZE];
     db_lock_budget(app->pool, &req->deadline, budget);
     const char *params[] = { id, budget };
@@ -183,17 +223,18 @@ void reservations_cancel(struct app *app, const struct http_request *req,
     } else if (strcmp(c.outcome, "reservation_not_found") == 0) {
         http_respond_error(resp, 404, "reservation_not_found", "no reservation with id %s", id);
     } else {
-        if (c.cancelled_now)
-            metrics_count_cancellation(app->metrics);
         PQclear(res);
         /* 200 with the row as it is now (already cancelled: unchanged). */
         res = db_exec(conn, STMT_RESERVATION_GET, 1, params);
         if (res && db_result_classify(res) == DB_RESULT_OK && PQntuples(res) == 1 &&
-            (body = reservation_json(res, 0, &ignored)))
+            (body = reservation_json(res, 0, &ignored))) {
             http_respond_json(resp, 200, body);
-        else
+            if (record_cancel(app, conn, req, resp) == 0 && c.cancelled_now)
+                metrics_count_cancellation(app->metrics);
+        } else {
             api_db_failure(app, resp, res);
+        }
     }
     PQclear(res);
-    api_release(app, conn);
+    api_release(app, conn); /* an open transaction (a failure) is rolled back */
 }

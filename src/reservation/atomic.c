@@ -16,8 +16,8 @@ void atomic_run(struct reservation_strategy *s, struct db_conn *conn, int64_t ev
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
     snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
     db_lock_budget(s->pool, &r->deadline, budget);
-    const char *params[] = { ev, user, budget };
-    PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 3, params);
+    const char *params[] = { ev, user, budget, r->idem_key, r->idem_fingerprint, r->idem_ttl };
+    PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 6, params);
     struct grant_row g;
     if (!res)
         r->outcome = RESERVATION_UNKNOWN; /* it may have committed before the connection died */

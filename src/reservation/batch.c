@@ -4,11 +4,59 @@
  * forms the groups; STMT_RESERVE_BATCH (sql/statements/reserve_batch.sql) answers each
  * request as the per-request path would have at that point. */
 
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "log.h"
 #include "strategy.h"
+
+/* "{h1,NULL,h2}": each request's text field at off (SHA-256 hex or NULL,
+ * so nothing to quote). Caller frees; NULL when out of memory. */
+static char *text_array(struct reservation_request *const *group, int n, size_t off)
+{
+    size_t cap = (size_t)n * 66 + 3, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        const char *v = *(const char *const *)((const char *)group[i] + off);
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", v ? v : "NULL");
+    }
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/* STMT_RESERVE_BATCH for the group: users, lock budget, and each request's
+ * Idempotency-Key record ($4, $5, $6), written in the group's transaction. */
+static PGresult *batch_exec(struct db_conn *conn, struct reservation_request *const *group, int n,
+                            const char *budget)
+{
+    size_t cap = (size_t)n * 21 + 3, len = 0;
+    char *users = malloc(cap), ev[24];
+    char *keys = text_array(group, n, offsetof(struct reservation_request, idem_key));
+    char *prints = text_array(group, n, offsetof(struct reservation_request, idem_fingerprint));
+    const char *ttl = NULL;
+    PGresult *res = NULL;
+    if (users && keys && prints) {
+        users[len++] = '{';
+        for (int i = 0; i < n; i++) {
+            len += (size_t)snprintf(users + len, cap - len, "%s%lld", i ? "," : "",
+                                    (long long)group[i]->user_id);
+            ttl = ttl ? ttl : group[i]->idem_ttl;
+        }
+        snprintf(users + len, cap - len, "}");
+        snprintf(ev, sizeof(ev), "%lld", (long long)group[0]->event_id);
+        const char *params[] = { ev, users, budget, keys, prints, ttl };
+        res = db_exec(conn, STMT_RESERVE_BATCH, 6, params);
+    }
+    free(users);
+    free(keys);
+    free(prints);
+    return res;
+}
 
 /* Grant undecided[0..m) in one locked transaction whose lock wait the
  * earliest deadline caps. Requests whose outcome the connection's death
@@ -25,8 +73,7 @@ static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
     for (int i = 0; i < m; i++)
         undecided[i]->outcome = RESERVATION_UNAVAILABLE; /* until its row says */
     db_lock_budget(s->pool, earliest_deadline(undecided, m), budget);
-    PGresult *res =
-        group_exec(conn, STMT_RESERVE_BATCH, undecided[0]->event_id, undecided, m, budget);
+    PGresult *res = batch_exec(conn, undecided, m, budget);
     if (!res) {
         /* the statement may have committed before the connection died */
         fail = RESERVATION_UNKNOWN;

@@ -26,7 +26,7 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
 {
     enum db_statement stmts[PIPELINE_MAX] = { 0 };
     char ids[PIPELINE_MAX][2][24], budgets[PIPELINE_MAX][DB_LOCK_BUDGET_SIZE];
-    const char *params[PIPELINE_MAX * 3] = { 0 };
+    const char *params[PIPELINE_MAX * 6] = { 0 };
     PGresult *results[PIPELINE_MAX];
     if (m > PIPELINE_MAX)
         m = PIPELINE_MAX; /* the rest stay undecided: back to the queue */
@@ -34,12 +34,15 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
         snprintf(ids[j][0], sizeof(ids[j][0]), "%lld", (long long)undecided[j]->event_id);
         snprintf(ids[j][1], sizeof(ids[j][1]), "%lld", (long long)undecided[j]->user_id);
         db_lock_budget(s->pool, &undecided[j]->deadline, budgets[j]);
-        params[3 * j] = ids[j][0];
-        params[3 * j + 1] = ids[j][1];
-        params[3 * j + 2] = budgets[j];
+        params[6 * j] = ids[j][0];
+        params[6 * j + 1] = ids[j][1];
+        params[6 * j + 2] = budgets[j];
+        params[6 * j + 3] = undecided[j]->idem_key; /* the key's record, with the grant */
+        params[6 * j + 4] = undecided[j]->idem_fingerprint;
+        params[6 * j + 5] = undecided[j]->idem_ttl;
         stmts[j] = j == 0 ? STMT_RESERVE_FOR_UPDATE : STMT_RESERVE_FOR_UPDATE_NOWAIT;
     }
-    int done = db_exec_pipelined(conn, stmts, m, 3, params, results);
+    int done = db_exec_pipelined(conn, stmts, m, 6, params, results);
     bool busy = false;
     if (done < m)
         *left = 0;
