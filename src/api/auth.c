@@ -423,12 +423,12 @@ static int identify(const struct auth *a, struct http_request *req, struct http_
     if (!req->authorization)
         return 0;
     const char *token = bearer_token(req->authorization), *why = "malformed Authorization header";
-    if (token && a->mode == MODE_JWT) {
-        if (verify_jwt(a, token, req, &why) == 0)
-            return 0;
-    } else if (token && is_admin_token(a, token)) {
+    if (token && is_admin_token(a, token)) { /* in every mode: operators, Prometheus */
         req->who = HTTP_ADMIN;
         return 0;
+    } else if (token && a->mode == MODE_JWT) {
+        if (verify_jwt(a, token, req, &why) == 0)
+            return 0;
     } else if (token && (req->who_user = token_user(token)) > 0) {
         req->who = HTTP_CLAIMED;
         return 0;

@@ -413,9 +413,10 @@ static PGresult *run_batch_statement(struct fixture *f, long long event, const c
 {
     char ev[24];
     snprintf(ev, sizeof(ev), "%lld", event);
-    const char *params[] = { ev, users, "5000" }; /* $3: lock wait budget, ms */
+    /* $3: lock wait budget, ms; $4-$6: no Idempotency-Key records */
+    const char *params[] = { ev, users, "5000", NULL, NULL, NULL };
     PGresult *res =
-        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 3, NULL, params, NULL, NULL, 0);
+        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 6, NULL, params, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     return res;
 }
