@@ -2,9 +2,10 @@
 
 -- A user's API token: only its SHA-256 (hex) is kept; the token itself is
 -- shown once, in the answer that made it. One per user: a new one replaces
--- the old (POST /users/{id}/token).
+-- the old (POST /users/{id}/token). No foreign key, as elsewhere since 0002:
+-- both statements that write here take the user from the users table itself.
 CREATE TABLE user_tokens (
-    user_id      bigint PRIMARY KEY REFERENCES users (id),
+    user_id      bigint PRIMARY KEY,
     token_sha256 text NOT NULL CHECK (token_sha256 ~ '^[0-9a-f]{64}$'),
     created_at   timestamptz NOT NULL DEFAULT now()
 );

@@ -13,6 +13,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <jwt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -48,7 +49,7 @@ static int teardown(void **state)
 
 struct user {
     long long id;
-    char token[AUTH_TOKEN_SIZE];
+    char token[1024]; /* a reservd token, or a JWT */
 };
 
 static int seq;
@@ -57,7 +58,8 @@ static struct user sign_up(int port)
 {
     char body[160];
     struct user u = { 0 };
-    snprintf(body, sizeof(body), "{\"name\":\"U%d\",\"email\":\"u%d.%d@example.com\"}", ++seq, seq,
+    seq++;
+    snprintf(body, sizeof(body), "{\"name\":\"U%d\",\"email\":\"u%d.%d@example.com\"}", seq, seq,
              (int)getpid());
     struct http_result r;
     assert_int_equal(http_call_as(port, "POST", "/users", NULL, NULL, body, &r), 0);
@@ -123,7 +125,7 @@ static int expected(const struct auth_rule *rule, enum caller c, bool metrics_op
 struct world {
     int port;
     struct user owner, other;
-    char admin[128];
+    char admin[1024];
     const char *malformed;
 };
 
@@ -152,8 +154,9 @@ static void make_request(struct world *w, const struct route *route, char *path,
         snprintf(path, plen, "%s", p);
     if (route->method != HTTP_POST || (route->flags & ROUTE_NO_BODY))
         return;
+    seq++;
     if (strcmp(p, "/users") == 0 || strcmp(p, "/user") == 0)
-        snprintf(body, blen, "{\"name\":\"M%d\",\"email\":\"m%d.%d@example.com\"}", ++seq, seq,
+        snprintf(body, blen, "{\"name\":\"M%d\",\"email\":\"m%d.%d@example.com\"}", seq, seq,
                  (int)getpid());
     else if (strcmp(p, "/events") == 0 || strcmp(p, "/event") == 0)
         snprintf(body, blen,
@@ -190,7 +193,7 @@ static int run_matrix(struct world *w, bool metrics_open)
             char path[160], body[256];
             make_request(w, route, path, sizeof(path), body, sizeof(body));
             const char *token = token_of(w, c);
-            char raw[200];
+            char raw[1100];
             /* malformed: not "Bearer <token68>" */
             snprintf(raw, sizeof(raw), "Authorization: %s\r\n", token ? token : "");
             struct http_result r;
@@ -568,31 +571,88 @@ static void jwt_matrix_and_bad_tokens(void **state)
         { "no exp", sign(JWT_ALG_HS256, HS_SECRET, w.owner.id, false, 0, "reservd") },
         { "HS512 instead", sign(JWT_ALG_HS512, HS_SECRET, w.owner.id, false, 600, "reservd") },
     };
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        /* refused on a user's route and on an admin route alike */
-        for (int k = 0; k < 2; k++) {
-            assert_int_equal(
-                http_call_as(s.port, "GET", k ? "/users" : path, bad[i].token, NULL, NULL, &r), 0);
+    /* every route refuses each of them (a public one too: a token that
+     * fails verification is 401 wherever it is sent) */
+    int refusals = 0;
+    for (size_t k = 0; k < app_nroutes; k++) {
+        const struct route *route = &app_routes[k];
+        for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+            char rpath[160], body[256];
+            make_request(&w, route, rpath, sizeof(rpath), body, sizeof(body));
+            assert_int_equal(http_call_as(s.port, http_method_name(route->method), rpath,
+                                          bad[i].token, NULL, body[0] ? body : NULL, &r),
+                             0);
             if (r.status != 401)
-                fprintf(stderr, "jwt %s: %d %s\n", bad[i].what, r.status, r.body);
+                fprintf(stderr, "jwt %s on %s: %d %s\n", bad[i].what, route->name, r.status,
+                        r.body);
             assert_int_equal(r.status, 401);
             assert_string_equal(http_error_code(&r), "unauthorized");
             http_result_free(&r);
+            refusals++;
         }
-        free(bad[i].token);
     }
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+        free(bad[i].token);
     /* the same token, well made, is accepted: the refusals were the flaws */
     assert_int_equal(http_call_as(s.port, "GET", path, own, NULL, NULL, &r), 0);
     assert_int_equal(r.status, 200);
     http_result_free(&r);
     int cells = run_matrix(&w, false);
-    fprintf(stderr, "jwt permission matrix: %d cells, %zu bad tokens refused\n", cells,
-            sizeof(bad) / sizeof(bad[0]));
+    fprintf(stderr, "jwt permission matrix: %d cells; %d refusals of %zu bad tokens\n", cells,
+            refusals, sizeof(bad) / sizeof(bad[0]));
     free(admin);
     free(own);
     free(other);
     assert_int_equal(test_server_stop(&s), 0);
     unlink(keyfile);
+}
+
+/* ES256 with a PEM public key: a token signed by the private key is
+ * accepted; an HS256 token keyed with the public key's text (the classic
+ * algorithm confusion) and an RS256 one are not. */
+static void jwt_es256_public_key(void **state)
+{
+    (void)state;
+    char dir[] = "/tmp/reservd-es256-XXXXXX", cmd[512], priv[96], pub[96];
+    assert_non_null(mkdtemp(dir));
+    snprintf(priv, sizeof(priv), "%s/key.pem", dir);
+    snprintf(pub, sizeof(pub), "%s/pub.pem", dir);
+    snprintf(cmd, sizeof(cmd),
+             "openssl ecparam -name prime256v1 -genkey -noout -out %s 2>/dev/null && "
+             "openssl ec -in %s -pubout -out %s 2>/dev/null",
+             priv, priv, pub);
+    assert_int_equal(system(cmd), 0);
+    char key[4096] = "", pubkey[4096] = "";
+    FILE *f = fopen(priv, "r");
+    assert_non_null(f);
+    assert_true(fread(key, 1, sizeof(key) - 1, f) > 0);
+    fclose(f);
+    f = fopen(pub, "r");
+    assert_non_null(f);
+    assert_true(fread(pubkey, 1, sizeof(pubkey) - 1, f) > 0);
+    fclose(f);
+    struct test_server s;
+    assert_int_equal(
+        test_server_start(&s, (const char *const[]){ "--auth", "jwt", "--jwt-alg", "ES256",
+                                                     "--jwt-key-file", pub, NULL }),
+        0);
+    struct user u = sign_up(s.port);
+    char path[64];
+    snprintf(path, sizeof(path), "/users/%lld", u.id);
+    char *good = sign(JWT_ALG_ES256, key, u.id, false, 600, NULL);
+    char *confused = sign(JWT_ALG_HS256, pubkey, u.id, false, 600, NULL);
+    struct http_result r;
+    assert_int_equal(http_call_as(s.port, "GET", path, good, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    assert_int_equal(http_call_as(s.port, "GET", path, confused, NULL, NULL, &r), 0);
+    assert_int_equal(r.status, 401);
+    http_result_free(&r);
+    free(good);
+    free(confused);
+    assert_int_equal(test_server_stop(&s), 0);
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+    assert_int_equal(system(cmd), 0);
 }
 
 int main(void)
@@ -606,6 +666,7 @@ int main(void)
         cmocka_unit_test(tokens_hashed_rotated_never_logged),
         cmocka_unit_test(metrics_open_and_auth_off),
         cmocka_unit_test(jwt_matrix_and_bad_tokens),
+        cmocka_unit_test(jwt_es256_public_key),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -47,7 +48,8 @@ struct user {
 static struct user sign_up(int port)
 {
     char body[160];
-    snprintf(body, sizeof(body), "{\"name\":\"I%d\",\"email\":\"i%d.%d@example.com\"}", ++seq, seq,
+    seq++;
+    snprintf(body, sizeof(body), "{\"name\":\"I%d\",\"email\":\"i%d.%d@example.com\"}", seq, seq,
              (int)getpid());
     struct http_result r = test_call(port, "POST", "/users", body, 201);
     struct user u = { .id = http_json_int(&r, "id") };

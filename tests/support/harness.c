@@ -320,7 +320,7 @@ int http_call_headers(int port, const char *method, const char *path, const char
 int http_call_as(int port, const char *method, const char *path, const char *token,
                  const char *extra_headers, const char *body, struct http_result *out)
 {
-    char auth[256] = "";
+    char auth[1100] = "";
     if (token)
         snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
     return call(port, method, path, auth, extra_headers, NULL, body, body ? strlen(body) : 0, out);
@@ -343,7 +343,7 @@ static int call(int port, const char *method, const char *path, const char *auth
         close(fd);
         return -1;
     }
-    char head[2048];
+    char head[4096];
     int n = snprintf(head, sizeof(head),
                      "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s", method, path,
                      auth, extra_headers ? extra_headers : "");
