@@ -33,7 +33,7 @@ CREATE INDEX idempotency_keys_expires_at ON idempotency_keys (expires_at);
 -- (reserve_for_update.sql, reserve_batch.sql, reserve_atomic.sql).
 CREATE FUNCTION reservd_reservation_created_json(p_id bigint, p_event bigint, p_user bigint,
                                                  p_reserved_at timestamptz) RETURNS text
-LANGUAGE sql IMMUTABLE AS $$
+LANGUAGE sql STABLE AS $$
     SELECT json_build_object('id', p_id, 'eventId', p_event, 'userId', p_user,
                              'status', 'RESERVED',
                              'reservedAt', to_char(p_reserved_at AT TIME ZONE 'UTC',
