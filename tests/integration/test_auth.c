@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -607,6 +608,37 @@ static void jwt_matrix_and_bad_tokens(void **state)
     unlink(keyfile);
 }
 
+/* Exit 2 and the setting named, before anything opens. */
+static void bad_settings_stop_the_start(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *args, *says;
+    } cases[] = {
+        { "--auth bogus", "--auth" },
+        { "--auth jwt", "--jwt-key-file" },
+        { "--auth jwt --jwt-key-file /nonexistent/key.pem", "/nonexistent/key.pem" },
+        { "--admin-tokens short", "at least 16" },
+        { "--admin-token-file /nonexistent/tokens", "/nonexistent/tokens" },
+        { "--jwt-alg none", "--jwt-alg" },
+        { "--idempotency-ttl 0", "--idempotency-ttl" },
+    };
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char cmd[512], out[2048] = "";
+        snprintf(cmd, sizeof(cmd), "'%s' --database-url postgresql://127.0.0.1:1/x %s 2>&1",
+                 test_binary("RESERVD_BIN"), cases[i].args);
+        FILE *p = popen(cmd, "r");
+        assert_non_null(p);
+        size_t n = fread(out, 1, sizeof(out) - 1, p);
+        out[n] = '\0';
+        int status = pclose(p);
+        if (!WIFEXITED(status) || WEXITSTATUS(status) != 2 || !strstr(out, cases[i].says))
+            fprintf(stderr, "%s: status %d, said: %s\n", cases[i].args, status, out);
+        assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 2);
+        assert_non_null(strstr(out, cases[i].says));
+    }
+}
+
 /* ES256 with a PEM public key: a token signed by the private key is
  * accepted; an HS256 token keyed with the public key's text (the classic
  * algorithm confusion) and an RS256 one are not. */
@@ -667,6 +699,7 @@ int main(void)
         cmocka_unit_test(metrics_open_and_auth_off),
         cmocka_unit_test(jwt_matrix_and_bad_tokens),
         cmocka_unit_test(jwt_es256_public_key),
+        cmocka_unit_test(bad_settings_stop_the_start),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
