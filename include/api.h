@@ -26,6 +26,7 @@ void ops_docs(struct app *app, const struct http_request *req, struct http_respo
 void users_create(struct app *app, const struct http_request *req, struct http_response *resp);
 void users_get(struct app *app, const struct http_request *req, struct http_response *resp);
 void users_list(struct app *app, const struct http_request *req, struct http_response *resp);
+void users_token(struct app *app, const struct http_request *req, struct http_response *resp);
 
 /* events.c */
 void events_create(struct app *app, const struct http_request *req, struct http_response *resp);

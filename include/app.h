@@ -10,12 +10,16 @@
 struct db_pool;
 struct reservation_strategy;
 struct metrics;
+struct auth;
+struct idempotency;
 
 struct app {
     struct config cfg;
     struct db_pool *pool;
     struct reservation_strategy *reservations;
     struct metrics *metrics;
+    struct auth *auth;               /* access control (auth.h) */
+    struct idempotency *idempotency; /* Idempotency-Key records (idempotency.h) */
 };
 
 /* The route table (src/api/routes.c). */

@@ -28,6 +28,18 @@ struct config {
     int sweep_interval_ms;    /* --sweep-interval-ms / RESERVD_SWEEP_INTERVAL_MS */
     char log_level[16];       /* --log-level / RESERVD_LOG_LEVEL */
     char log_format[16];      /* --log-format / RESERVD_LOG_FORMAT */
+    /* Access control and idempotency keys (src/api/auth.c, idempotency.c). */
+    char auth[8];               /* --auth / RESERVD_AUTH: token, jwt, off */
+    char admin_token_file[512]; /* --admin-token-file / RESERVD_ADMIN_TOKEN_FILE */
+    char admin_tokens[1024];    /* --admin-tokens / RESERVD_ADMIN_TOKENS */
+    bool metrics_open;          /* --metrics-open / RESERVD_METRICS_OPEN */
+    char jwt_key_file[512];     /* --jwt-key-file / RESERVD_JWT_KEY_FILE */
+    char jwt_alg[8];            /* --jwt-alg / RESERVD_JWT_ALG */
+    char jwt_issuer[256];       /* --jwt-issuer / RESERVD_JWT_ISSUER */
+    char jwt_audience[256];     /* --jwt-audience / RESERVD_JWT_AUDIENCE */
+    char jwt_admin_claim[64];   /* --jwt-admin-claim / RESERVD_JWT_ADMIN_CLAIM */
+    char jwt_admin_role[64];    /* --jwt-admin-role / RESERVD_JWT_ADMIN_ROLE */
+    int idempotency_ttl_s;      /* --idempotency-ttl / RESERVD_IDEMPOTENCY_TTL */
 };
 
 enum config_result {

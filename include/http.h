@@ -34,6 +34,15 @@ struct http_query_arg {
     const char *value; /* may be NULL for "?flag" */
 };
 
+/* Who sent a request, as the access control (src/api/auth.c) decided. */
+enum http_principal {
+    HTTP_ANONYMOUS, /* no token */
+    HTTP_USER,      /* a user's token: who_user */
+    HTTP_ADMIN,     /* an admin token */
+    HTTP_OPEN,      /* --auth off: everyone may do everything */
+    HTTP_CLAIMED,   /* a user token not yet checked against the database (the gate's own) */
+};
+
 struct http_request {
     enum http_method method;
     const char *path; /* without the query string */
@@ -46,6 +55,15 @@ struct http_request {
     const char *request_id;
     struct timespec deadline; /* CLOCK_MONOTONIC: answer 503 busy after */
     void *exchange;           /* private to the server */
+    /* Headers the gate (server.h) reads; NULL when absent. */
+    const char *authorization;
+    const char *idempotency_key;
+    /* Set by the gate before the handler runs. */
+    enum http_principal who;
+    int64_t who_user;     /* HTTP_USER: the user */
+    void *gate_state;     /* private to the gate, which frees it */
+    bool gate_after;      /* the gate's after step runs before the answer is sent */
+    char forced_user[24]; /* a query value the gate forces (GET /reservations?userId=) */
 };
 
 /* Whether a client's X-Request-Id may be echoed and logged as given: 1 to

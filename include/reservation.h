@@ -103,6 +103,10 @@ struct reservation_request {
     int quantity;             /* 1..RESERVATION_MAX_QUANTITY */
     bool hold;                /* grant a HELD reservation that expires */
     struct timespec deadline; /* CLOCK_MONOTONIC: answer busy after it */
+    /* The Idempotency-Key record a grant writes in its own transaction
+     * (SHA-256 hex of the key's scope and of the request, seconds to keep
+     * it, as text); all NULL without a key. Owned by the submitter. */
+    const char *idem_key, *idem_fingerprint, *idem_ttl;
     /* Called exactly once, on any thread, possibly before
      * reservation_submit() returns; outcome is decided (and grant is set
      * for RESERVATION_RESERVED). */

@@ -16,6 +16,28 @@
 struct workers;
 struct http_server;
 
+/* What runs around every routed request's handler: access control and
+ * Idempotency-Key records (src/api/auth.c). */
+enum http_gate_step {
+    HTTP_GATE_ANSWERED,  /* resp is filled: send it, run nothing */
+    HTTP_GATE_CONTINUE,  /* run the route as its flags say */
+    HTTP_GATE_ON_WORKER, /* run check_db on a worker first, then the handler there */
+};
+struct http_gate {
+    /* On the HTTP thread, never blocking. */
+    enum http_gate_step (*check)(struct app *app, const struct route *route,
+                                 struct http_request *req, struct http_response *resp);
+    /* On a worker, for every request of a ROUTE_NEEDS_DB route and after
+     * HTTP_GATE_ON_WORKER: the checks that need the database. True to run
+     * the handler; false when resp is filled. */
+    bool (*check_db)(struct app *app, const struct route *route, struct http_request *req,
+                     struct http_response *resp);
+    /* On a worker, when req->gate_after is set and the answer is complete
+     * (deferred ones too), before it is sent: may replace it. */
+    void (*after)(struct app *app, const struct route *route, struct http_request *req,
+                  struct http_response *resp);
+};
+
 struct http_server_options {
     const char *bind; /* IPv4 or IPv6 literal */
     int port;
@@ -28,6 +50,7 @@ struct http_server_options {
     size_t nroutes;
     struct app *app;
     struct workers *workers;
+    const struct http_gate *gate; /* NULL: none */
 };
 
 /* 0, or -1 with a message in err. */

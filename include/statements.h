@@ -234,6 +234,49 @@ struct sweep_row {
     bool more;   /* more may be due: sweep again at once */
 };
 int sweep_row_decode(const PGresult *res, int row, struct sweep_row *out);
+/* STMT_USER_NEXT_ID */
+#define NEXT_ID_COLUMNS(X) X(NEXT_ID_COL_ID, "id", DB_TYPE_INT8)
+enum next_id_col { NEXT_ID_COLUMNS(DB_COLUMN_ENUM) NEXT_ID_NCOLS };
+int next_id_row_decode(const PGresult *res, int row, int64_t *id);
+
+/* STMT_USER_TOKEN_SET */
+#define TOKEN_SET_COLUMNS(X) X(TOKEN_SET_COL_USER_ID, "user_id", DB_TYPE_INT8)
+enum token_set_col { TOKEN_SET_COLUMNS(DB_COLUMN_ENUM) TOKEN_SET_NCOLS };
+int token_set_row_decode(const PGresult *res, int row, int64_t *user_id);
+
+/* STMT_USER_TOKEN_GET */
+#define TOKEN_COLUMNS(X) X(TOKEN_COL_SHA256, "token_sha256", DB_TYPE_TEXT)
+enum token_col { TOKEN_COLUMNS(DB_COLUMN_ENUM) TOKEN_NCOLS };
+int token_row_decode(const PGresult *res, int row, const char **sha256_hex);
+
+/* STMT_RESERVATION_OWNER, STMT_WAITLIST_OWNER */
+#define OWNER_COLUMNS(X) X(OWNER_COL_OWNER_ID, "owner_id", DB_TYPE_INT8)
+enum owner_col { OWNER_COLUMNS(DB_COLUMN_ENUM) OWNER_NCOLS };
+int owner_row_decode(const PGresult *res, int row, int64_t *owner_id);
+
+/* STMT_IDEMPOTENCY_GET */
+#define IDEMPOTENCY_COLUMNS(X)                                  \
+    X(IDEMPOTENCY_COL_FINGERPRINT, "fingerprint", DB_TYPE_TEXT) \
+    X(IDEMPOTENCY_COL_STATUS, "status", DB_TYPE_INT4)           \
+    X(IDEMPOTENCY_COL_BODY, "body", DB_TYPE_TEXT)               \
+    X(IDEMPOTENCY_COL_LOCATION, "location", DB_TYPE_TEXT) /* NULL: none */
+enum idempotency_col { IDEMPOTENCY_COLUMNS(DB_COLUMN_ENUM) IDEMPOTENCY_NCOLS };
+struct idempotency_row {
+    const char *fingerprint;
+    int status;
+    const char *body;
+    const char *location; /* NULL when the answer had none */
+};
+int idempotency_row_decode(const PGresult *res, int row, struct idempotency_row *out);
+
+/* STMT_IDEMPOTENCY_PUT: a row when the record was stored */
+#define IDEMPOTENCY_PUT_COLUMNS(X) X(IDEMPOTENCY_PUT_COL_STORED, "stored", DB_TYPE_INT4)
+enum idempotency_put_col { IDEMPOTENCY_PUT_COLUMNS(DB_COLUMN_ENUM) IDEMPOTENCY_PUT_NCOLS };
+
+/* STMT_IDEMPOTENCY_SWEEP */
+#define IDEMPOTENCY_SWEEP_COLUMNS(X) X(IDEMPOTENCY_SWEEP_COL_DELETED, "deleted", DB_TYPE_INT4)
+enum idempotency_sweep_col { IDEMPOTENCY_SWEEP_COLUMNS(DB_COLUMN_ENUM) IDEMPOTENCY_SWEEP_NCOLS };
+int idempotency_sweep_row_decode(const PGresult *res, int row, int *deleted);
 
 /* STMT_PING */
 #define PING_COLUMNS(X) X(PING_COL_ONE, "one", DB_TYPE_INT4)

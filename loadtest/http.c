@@ -15,7 +15,8 @@ long long lt_event_of(const struct lt_config *c, long long k)
 
 bool lt_template_is_static(const struct lt_config *c)
 {
-    return !strchr(c->path, '{') && (!c->body || !strchr(c->body, '{'));
+    return !strchr(c->path, '{') && (!c->body || !strchr(c->body, '{')) &&
+           (!c->idem_key || !strchr(c->idem_key, '{')) && !strchr(c->auth, '{');
 }
 
 /* Copies tpl into out expanding {i} and {event}; -1 if out is too small. */
@@ -56,10 +57,24 @@ int lt_render_request(const struct lt_config *c, long long k, bool close_conn, c
     long long i = c->user_start + k, ev = lt_event_of(c, k);
     long pl = expand(c->path, i, ev, path, sizeof path);
     long bl = c->body ? expand(c->body, i, ev, body, sizeof body) : 0;
+    char key[320] = "", kv[300], auth[700];
+    /* a token with {i} is one per user (e.g. a benchmark's seeded user tokens) */
+    if (strchr(c->auth, '{')) {
+        if (expand(c->auth, i, ev, auth, sizeof auth) < 0)
+            return -1;
+    } else {
+        snprintf(auth, sizeof auth, "%s", c->auth);
+    }
+    if (c->idem_key) {
+        if (expand(c->idem_key, i, ev, kv, sizeof kv) < 0)
+            return -1;
+        snprintf(key, sizeof key, "Idempotency-Key: %s\r\n", kv);
+    }
     if (pl < 0 || bl < 0)
         return -1;
-    int n = snprintf(out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reservd-load\r\n%s",
-                     c->method, path, c->host, close_conn ? "Connection: close\r\n" : "");
+    int n =
+        snprintf(out, cap, "%s %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reservd-load\r\n%s%s%s",
+                 c->method, path, c->host, auth, key, close_conn ? "Connection: close\r\n" : "");
     if (n < 0 || (size_t)n >= cap)
         return -1;
     int m;

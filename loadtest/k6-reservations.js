@@ -8,6 +8,8 @@
 //          -e USER_START=1 loadtest/k6-reservations.js
 // With reservd-seed --export (see the README's load-testing section), pass its ids:
 //   k6 run -e EVENT_ID="$EVENT_ID" -e USER_START="$USER_START" -e VUS="$USER_COUNT" loadtest/k6-reservations.js
+// With reservd's access control on, add -e TOKEN="$(cat .data/admin-token)" (an admin
+// token: it may reserve for any user); --auth off and the original app need none.
 //
 // Scenarios (SCENARIO, default spike):
 //   spike   per-vu-iterations: VUS (10,000) VUs run exactly one iteration each
@@ -48,6 +50,10 @@ const DURATION = env('DURATION', '30s');
 const EVENTS = parseInt(env('EVENTS', '1'), 10);
 const USER_START = parseInt(env('USER_START', '1'), 10);
 const MAX_VUS = parseInt(env('MAX_VUS', String(2 * RATE)), 10);
+// An admin token (reservd's --auth token: .data/admin-token); unset for the
+// original app or reservd --auth off, where the requests carry none.
+const TOKEN = env('TOKEN', '');
+const AUTH = TOKEN ? { Authorization: `Bearer ${TOKEN}` } : {};
 
 const successfulBookings = new Counter('successful_bookings');
 const refusedBookings = new Counter('refused_bookings');
@@ -109,7 +115,12 @@ function record(res) {
 // One booking per VU, user USER_START + __VU - 1 (the original: user __VU).
 export function spike() {
   const user = USER_START + __VU - 1;
-  record(http.post(`${BASE_URL}/reservation/${EVENT_ID}/${user}`, null, { tags: { name: 'reserve-compat' } }));
+  record(
+    http.post(`${BASE_URL}/reservation/${EVENT_ID}/${user}`, null, {
+      headers: { ...AUTH },
+      tags: { name: 'reserve-compat' },
+    }),
+  );
 }
 
 // Unique user per iteration, events cycled.
@@ -118,7 +129,7 @@ export function steady() {
   const body = JSON.stringify({ eventId: EVENT_ID + (i % EVENTS), userId: USER_START + i });
   record(
     http.post(`${BASE_URL}/reservations`, body, {
-      headers: { 'Content-Type': 'application/json' },
+      headers: { 'Content-Type': 'application/json', ...AUTH },
       tags: { name: 'reserve' },
     }),
   );

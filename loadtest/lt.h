@@ -35,8 +35,10 @@ struct lt_config {
     enum lt_mode mode;
     struct sockaddr_storage addr;
     socklen_t addrlen;
-    char url[320];  /* normalised http://host:port for display */
-    char host[300]; /* Host header */
+    char url[320];        /* normalised http://host:port for display */
+    char host[300];       /* Host header */
+    char auth[640];       /* "Authorization: Bearer ...\r\n" (--token / RESERVD_TOKEN) or "" */
+    const char *idem_key; /* --idempotency-key template ({i}, {event}), or NULL */
     const char *scenario;
     const char *method, *path, *body; /* templates with {i} and {event} */
     bool reservation_run;             /* every request is a reservation attempt */

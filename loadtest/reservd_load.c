@@ -46,6 +46,9 @@ static const char usage_text[] =
     "  --verify              read back every event and its reservations, check invariants (exit "
     "3)\n"
     "  --allow-prior         events had reservations before the run: skip 201s == active check\n"
+    "  --token TOKEN         send Authorization: Bearer TOKEN (default: $RESERVD_TOKEN;\n"
+    "                        {i} and {event} expanded)\n"
+    "  --idempotency-key T   send Idempotency-Key: T ({i} and {event} expanded)\n"
     "  --expect-granted N    with --verify: active reservations over all events must equal N\n"
     "  --json                print exactly one JSON object on stdout\n"
     "  --answers FILE        write one line per finished request: \"<i> <status> <id>\"\n"
@@ -222,6 +225,12 @@ static int parse_option(struct lt_config *c, int opt, const char *a, const char 
     case 'j': c->json = true; break;
     case 'v': c->verify = true; break;
     case 'A': c->allow_prior = true; break;
+    case 'I': c->idem_key = a; break;
+    case 'K':
+        bad = strlen(a) > 600;
+        if (!bad)
+            snprintf(c->auth, sizeof c->auth, "Authorization: Bearer %s\r\n", a);
+        break;
     default: return usage_error("%s", "invalid option");
     }
     return bad ? usage_error("bad value: %s", a) : 0;
@@ -276,6 +285,8 @@ static int parse_args(struct lt_config *c, int argc, char **argv)
                                           { "url", 1, 0, 'u' },
                                           { "help", 0, 0, 'h' },
                                           { "answers", 1, 0, 'a' },
+                                          { "token", 1, 0, 'K' },
+                                          { "idempotency-key", 1, 0, 'I' },
                                           { 0, 0, 0, 0 } };
     const char *url = NULL, *url_path = "";
     *c = (struct lt_config){ .mode = LT_STEADY,
@@ -288,6 +299,9 @@ static int parse_args(struct lt_config *c, int argc, char **argv)
                              .events = 1,
                              .user_start = 1,
                              .expect_granted = -1 };
+    const char *token = getenv("RESERVD_TOKEN");
+    if (token && *token && parse_option(c, 'K', token, &url) < 0)
+        return -1;
     int opt;
     while ((opt = getopt_long(argc, argv, "n:c:d:t:h", opts, NULL)) != -1) {
         if (opt == 'h') {

@@ -100,9 +100,9 @@ static int http_get(const struct lt_config *c, const char *path, int *status, js
     };
     char req[2048];
     int n = snprintf(req, sizeof req,
-                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reservd-load\r\n"
+                     "GET %s HTTP/1.1\r\nHost: %s\r\nUser-Agent: reservd-load\r\n%s"
                      "Accept: application/json\r\nConnection: close\r\n\r\n",
-                     path, c->host);
+                     path, c->host, strchr(c->auth, '{') ? "" : c->auth); /* per-user: none */
     struct lt_resp r = { 0 };
     lt_resp_reset(&r, true, VERIFY_BODY_MAX);
     int rc = -1;

@@ -3,7 +3,8 @@
 # Without DATABASE_URL it starts a private PostgreSQL cluster under .data/
 # and serves its database $RESERVD_DB (default reservd); it prints that URL.
 # Extra arguments go to reservd (see: scripts/run.sh --help); --help and
-# --version start no database.
+# --version start no database. It makes an admin token under .data/ on the
+# first run and prints where it is.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ensure_packages
@@ -23,4 +24,15 @@ if [ -z "${DATABASE_URL:-}" ]; then
 else
     log "using the DATABASE_URL of the environment"
 fi
+# An admin token of this checkout's own, made on the first run (reservd
+# reads it from RESERVD_ADMIN_TOKEN_FILE; --admin-token-file overrides).
+token_file=${RESERVD_ADMIN_TOKEN_FILE:-$REPO_ROOT/.data/admin-token}
+if [ ! -s "$token_file" ]; then
+    mkdir -p "$(dirname "$token_file")"
+    (umask 077 && printf 'rsv_admin_%s\n' \
+        "$(head -c 32 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')" >"$token_file")
+    log "made an admin token in $token_file"
+fi
+export RESERVD_ADMIN_TOKEN_FILE=$token_file
+log "admin token: $token_file (curl -H \"authorization: Bearer \$(cat $token_file)\" ...)"
 exec "$dir/reservd" "$@"

@@ -32,7 +32,7 @@ for i in $(seq 30); do
     curl -fsS -o /dev/null -XPOST "$base/users" -H 'content-type: application/json' \
         -d "{\"name\":\"U$i\",\"email\":\"u$i@example.com\"}" || fail "POST /users $i"
 done
-curl -fsS -o /dev/null -XPOST "$base/events" -H 'content-type: application/json' \
+curl -fsS -o /dev/null -XPOST "$base/events" -H "$auth_header" -H 'content-type: application/json' \
     -d '{"name":"Charts","date":"2026-12-31T20:00:00Z","location":"Hall","maxTickets":10}' || fail "POST /events"
 
 # --- real reservd-load output ----------------------------------------------------------

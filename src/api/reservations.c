@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "api.h"
+#include "idempotency.h"
 #include "metrics.h"
 #include "reservation.h"
 #include "statements.h"
@@ -51,6 +52,7 @@ struct pending_reservation {
     struct app *app;
     struct http_response *resp;
     struct http_deferred *deferred;
+    const struct http_request *req;
 };
 
 static void respond_granted(struct app *app, struct http_response *resp,
@@ -114,6 +116,8 @@ static void respond(struct app *app, struct http_response *resp,
 static void reservation_done(struct reservation_request *r)
 {
     struct pending_reservation *p = (struct pending_reservation *)r;
+    if (r->outcome == RESERVATION_RESERVED && r->idem_key)
+        idempotency_recorded(p->req); /* the grant's transaction wrote the key's record */
     respond(p->app, p->resp, r);
     http_complete(p->deferred);
     free(p);
@@ -135,6 +139,14 @@ static void reserve(struct app *app, const struct http_request *req, struct http
     p->r.hold = hold;
     p->r.deadline = req->deadline;
     p->r.done = reservation_done;
+    struct idempotency_ref key;
+    if (idempotency_ref(req, &key) == 0 && strcmp(app->cfg.strategy, "unsafe") != 0) {
+        /* unsafe keeps the original app's statements: its record is stored after */
+        p->r.idem_key = key.key_hash;
+        p->r.idem_fingerprint = key.fingerprint;
+        p->r.idem_ttl = key.ttl;
+    }
+    p->req = req;
     p->app = app;
     p->resp = resp;
     p->deferred = http_defer(req);
@@ -237,6 +249,45 @@ static void respond_current(struct app *app, struct http_response *resp, struct 
     PQclear(res);
 }
 
+/* With an Idempotency-Key, a cancellation or confirmation runs in a
+ * transaction (true: begun; false without a key, or resp filled). */
+static bool begin_keyed(struct app *app, const struct http_request *req, struct http_response *resp,
+                        struct db_conn *conn, bool *failed)
+{
+    struct idempotency_ref key;
+    *failed = false;
+    if (idempotency_ref(req, &key) != 0)
+        return false;
+    if (db_command(conn, "BEGIN") == 0)
+        return true;
+    api_db_failure(app, resp, NULL);
+    *failed = true;
+    return false;
+}
+
+/* The effect's transaction begun by begin_keyed: write the answer (2xx or
+ * 4xx) as the key's record in it and commit both; a 5xx is kept by
+ * nobody, and the release rolls the transaction back. 0, or -1 when the
+ * commit failed (resp is then the 503). */
+static int commit_keyed(struct app *app, struct db_conn *conn, const struct http_request *req,
+                        struct http_response *resp)
+{
+    struct idempotency_ref key;
+    if (idempotency_ref(req, &key) != 0 || resp->status >= 500)
+        return 0;
+    char *body = http_response_body(resp, &(size_t){ 0 });
+    int rc = body ? idempotency_write(conn, &key, resp->status, body, NULL) : -1;
+    free(body);
+    if (rc < 0 || db_command(conn, "COMMIT") != 0) {
+        http_response_clear(resp);
+        api_db_failure(app, resp, NULL);
+        return -1;
+    }
+    if (rc == 0)
+        idempotency_recorded(req); /* else another request's record answers (finish) */
+    return 0;
+}
+
 /* Run a locked statement on a reservation ($1 the id, $2 the lock
  * budget): its result, or NULL after writing the failure into resp. */
 static PGresult *run_locked(struct app *app, const struct http_request *req,
@@ -258,11 +309,13 @@ void reservations_cancel(struct app *app, const struct http_request *req,
                          struct http_response *resp)
 {
     char id[24];
+    bool failed;
     snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)
         return;
-    PGresult *res = run_locked(app, req, resp, conn, STMT_CANCEL, id);
+    bool keyed = begin_keyed(app, req, resp, conn, &failed);
+    PGresult *res = failed ? NULL : run_locked(app, req, resp, conn, STMT_CANCEL, id);
     struct cancel_row c;
     if (!res) {
         /* answered */
@@ -271,47 +324,59 @@ void reservations_cancel(struct app *app, const struct http_request *req,
     } else if (strcmp(c.outcome, "reservation_not_found") == 0) {
         http_respond_error(resp, 404, "reservation_not_found", "no reservation with id %s", id);
     } else {
-        metrics_count_holds_expired(app->metrics, c.holds_expired);
-        if (c.cancelled_now)
-            metrics_count_cancellation(app->metrics);
         /* already cancelled or expired: 200, unchanged */
         respond_current(app, resp, conn, id);
+        if (!keyed || commit_keyed(app, conn, req, resp) == 0) {
+            metrics_count_holds_expired(app->metrics, c.holds_expired);
+            if (c.cancelled_now)
+                metrics_count_cancellation(app->metrics);
+        }
     }
     PQclear(res);
-    api_release(app, conn);
+    api_release(app, conn); /* an open transaction (a failure) is rolled back */
 }
 
+/* confirm's answer for an outcome other than confirmed. */
+static void respond_unconfirmed(struct http_response *resp, const char *outcome, const char *id)
+{
+    if (strcmp(outcome, "reservation_not_found") == 0)
+        http_respond_error(resp, 404, "reservation_not_found", "no reservation with id %s", id);
+    else if (strcmp(outcome, "hold_expired") == 0)
+        http_respond_error(resp, 409, "hold_expired",
+                           "reservation %s was a hold that expired before it was confirmed", id);
+    else
+        http_respond_error(resp, 409, "reservation_cancelled", "reservation %s is cancelled", id);
+}
+
+/* With an Idempotency-Key the confirmation and its record are one
+ * transaction, as a cancellation's. */
 void reservations_confirm(struct app *app, const struct http_request *req,
                           struct http_response *resp)
 {
     char id[24];
+    bool failed;
     snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)
         return;
-    PGresult *res = run_locked(app, req, resp, conn, STMT_CONFIRM, id);
+    bool keyed = begin_keyed(app, req, resp, conn, &failed);
+    PGresult *res = failed ? NULL : run_locked(app, req, resp, conn, STMT_CONFIRM, id);
     struct confirm_row c;
     if (!res) {
         /* answered */
     } else if (confirm_row_decode(res, 0, &c) != 0) {
         api_db_failure(app, resp, NULL);
     } else {
-        metrics_count_holds_expired(app->metrics, c.holds_expired);
-        if (strcmp(c.outcome, "reservation_not_found") == 0) {
-            http_respond_error(resp, 404, "reservation_not_found", "no reservation with id %s", id);
-        } else if (strcmp(c.outcome, "hold_expired") == 0) {
-            http_respond_error(resp, 409, "hold_expired",
-                               "reservation %s was a hold that expired before it was confirmed",
-                               id);
-        } else if (strcmp(c.outcome, "reservation_cancelled") == 0) {
-            http_respond_error(resp, 409, "reservation_cancelled", "reservation %s is cancelled",
-                               id);
-        } else {
+        if (strcmp(c.outcome, "confirmed") == 0)
+            respond_current(app, resp, conn, id); /* confirmed, now or before */
+        else
+            respond_unconfirmed(resp, c.outcome, id);
+        if (!keyed || commit_keyed(app, conn, req, resp) == 0) {
+            metrics_count_holds_expired(app->metrics, c.holds_expired);
             if (c.confirmed_now)
                 metrics_count_hold_confirmed(app->metrics);
-            respond_current(app, resp, conn, id); /* confirmed, now or before */
         }
     }
     PQclear(res);
-    api_release(app, conn);
+    api_release(app, conn); /* an open transaction (a failure) is rolled back */
 }

@@ -1,4 +1,5 @@
-/* The route table: every path the server answers. */
+/* The route table: every path the server answers. Each route also has a
+ * row in the permission table (src/api/auth.c): who may call it. */
 
 #include "api.h"
 #include "app.h"
@@ -21,6 +22,7 @@ const struct route app_routes[] = {
     { HTTP_POST, "/users", users_create, DB, "POST /users" },
     { HTTP_GET, "/users", users_list, DB, "GET /users" },
     { HTTP_GET, "/users/{id}", users_get, DB, "GET /users/{id}" },
+    { HTTP_POST, "/users/{id}/token", users_token, DB | ROUTE_NO_BODY, "POST /users/{id}/token" },
 
     { HTTP_POST, "/events", events_create, DB, "POST /events" },
     { HTTP_GET, "/events", events_list, DB, "GET /events" },

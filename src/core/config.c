@@ -99,6 +99,30 @@ static const struct setting settings[] = {
     CHOICE_SETTING("log-level", "RESERVD_LOG_LEVEL", log_level, "debug|info|warn|error",
                    "least severe level logged"),
     CHOICE_SETTING("log-format", "RESERVD_LOG_FORMAT", log_format, "text|json", "log line format"),
+    CHOICE_SETTING("auth", "RESERVD_AUTH", auth, "token|jwt|off",
+                   "access control: reservd's tokens, JWTs, or off (open: teaching and "
+                   "benchmarks; logs a warning at every start)"),
+    STR_SETTING("admin-token-file", "RESERVD_ADMIN_TOKEN_FILE", admin_token_file,
+                "file of admin tokens, one a line (scripts/run.sh makes one under .data/)"),
+    STR_SETTING("admin-tokens", "RESERVD_ADMIN_TOKENS", admin_tokens,
+                "admin tokens, separated by commas or spaces (prefer the environment or the "
+                "file: a flag is visible to ps)"),
+    { "metrics-open", "RESERVD_METRICS_OPEN", SET_BOOL, offsetof(struct config, metrics_open), 0, 0,
+      0, NULL, "serve /metrics without a token (for a port only the scraper reaches)" },
+    STR_SETTING("jwt-key-file", "RESERVD_JWT_KEY_FILE", jwt_key_file,
+                "--auth jwt: the HS256 secret, or the RS256/ES256 public key (PEM)"),
+    CHOICE_SETTING("jwt-alg", "RESERVD_JWT_ALG", jwt_alg, "HS256|RS256|ES256",
+                   "--auth jwt: the one algorithm accepted"),
+    STR_SETTING("jwt-issuer", "RESERVD_JWT_ISSUER", jwt_issuer,
+                "--auth jwt: required iss (unset: not checked)"),
+    STR_SETTING("jwt-audience", "RESERVD_JWT_AUDIENCE", jwt_audience,
+                "--auth jwt: required aud (unset: not checked)"),
+    STR_SETTING("jwt-admin-claim", "RESERVD_JWT_ADMIN_CLAIM", jwt_admin_claim,
+                "--auth jwt: the claim (a string or an array) that makes an admin"),
+    STR_SETTING("jwt-admin-role", "RESERVD_JWT_ADMIN_ROLE", jwt_admin_role,
+                "--auth jwt: the value of that claim that makes an admin"),
+    INT_SETTING("idempotency-ttl", "RESERVD_IDEMPOTENCY_TTL", idempotency_ttl_s, 1, 31 * 86400,
+                "seconds an Idempotency-Key's answer is kept"),
 };
 
 #define NSETTINGS (sizeof(settings) / sizeof(settings[0]))
@@ -140,6 +164,13 @@ void config_defaults(struct config *cfg, int ncpu)
     cfg->sweep_interval_ms = 250;
     strcpy(cfg->log_level, "info");
     strcpy(cfg->log_format, "text");
+    strcpy(cfg->auth, "token");
+    strcpy(cfg->jwt_alg, "HS256");
+    strcpy(cfg->jwt_admin_claim, "roles");
+    strcpy(cfg->jwt_admin_role, "reservd-admin");
+    /* A day, as pretix keeps its idempotency answers: longer than any
+     * client's retries, short enough that the table stays small. */
+    cfg->idempotency_ttl_s = 86400;
 }
 
 static const struct setting *find_by_flag(const char *flag)
@@ -339,6 +370,10 @@ int config_validate(const struct config *cfg, char *err, size_t errlen)
                  "--reservation-strategy %s oversells tickets by design; "
                  "add --i-understand-unsafe-oversells to run it anyway",
                  cfg->strategy);
+        return -1;
+    }
+    if (strcmp(cfg->auth, "jwt") == 0 && !cfg->jwt_key_file[0]) {
+        snprintf(err, errlen, "--auth jwt needs --jwt-key-file (the secret or the public key)");
         return -1;
     }
     return 0;

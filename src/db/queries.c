@@ -36,6 +36,15 @@ static const struct db_column waitlist_join_columns[] = { WAITLIST_JOIN_COLUMNS(
 static const struct db_column waitlist_leave_columns[] = { WAITLIST_LEAVE_COLUMNS(DB_COLUMN_ROW) };
 static const struct db_column waitlist_totals_columns[] = { WAITLIST_TOTALS_COLUMNS(
     DB_COLUMN_ROW) };
+static const struct db_column next_id_columns[] = { NEXT_ID_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column token_set_columns[] = { TOKEN_SET_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column token_columns[] = { TOKEN_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column owner_columns[] = { OWNER_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column idempotency_columns[] = { IDEMPOTENCY_COLUMNS(DB_COLUMN_ROW) };
+static const struct db_column idempotency_put_columns[] = { IDEMPOTENCY_PUT_COLUMNS(
+    DB_COLUMN_ROW) };
+static const struct db_column idempotency_sweep_columns[] = { IDEMPOTENCY_SWEEP_COLUMNS(
+    DB_COLUMN_ROW) };
 
 static const struct {
     const struct db_column *columns;
@@ -68,6 +77,15 @@ static const struct {
     [STMT_WAITLIST_GET] = COLS(waitlist_columns),
     [STMT_WAITLIST_LIST] = COLS(waitlist_columns),
     [STMT_WAITLIST_TOTALS] = COLS(waitlist_totals_columns),
+    [STMT_USER_NEXT_ID] = COLS(next_id_columns),
+    [STMT_USER_INSERT_WITH_TOKEN] = COLS(user_columns),
+    [STMT_USER_TOKEN_SET] = COLS(token_set_columns),
+    [STMT_USER_TOKEN_GET] = COLS(token_columns),
+    [STMT_RESERVATION_OWNER] = COLS(owner_columns),
+    [STMT_WAITLIST_OWNER] = COLS(owner_columns),
+    [STMT_IDEMPOTENCY_GET] = COLS(idempotency_columns),
+    [STMT_IDEMPOTENCY_PUT] = COLS(idempotency_put_columns),
+    [STMT_IDEMPOTENCY_SWEEP] = COLS(idempotency_sweep_columns),
 };
 
 const char *db_statement_sql(enum db_statement stmt)
@@ -390,5 +408,58 @@ int waitlist_totals_row_decode(const PGresult *res, int row, struct waitlist_tot
     out->offered = col_int(res, row, WAITLIST_TOTALS_COL_OFFERED);
     out->fulfilled = col_int(res, row, WAITLIST_TOTALS_COL_FULFILLED);
     out->expired = col_int(res, row, WAITLIST_TOTALS_COL_EXPIRED);
+    return 0;
+}
+
+int token_set_row_decode(const PGresult *res, int row, int64_t *user_id)
+{
+    if (fits(res, row, TOKEN_SET_NCOLS) != 0)
+        return -1;
+    *user_id = col_int(res, row, TOKEN_SET_COL_USER_ID);
+    return 0;
+}
+
+int token_row_decode(const PGresult *res, int row, const char **sha256_hex)
+{
+    if (fits(res, row, TOKEN_NCOLS) != 0)
+        return -1;
+    *sha256_hex = col_text(res, row, TOKEN_COL_SHA256);
+    return 0;
+}
+
+int owner_row_decode(const PGresult *res, int row, int64_t *owner_id)
+{
+    if (fits(res, row, OWNER_NCOLS) != 0)
+        return -1;
+    *owner_id = col_int(res, row, OWNER_COL_OWNER_ID);
+    return 0;
+}
+
+int idempotency_row_decode(const PGresult *res, int row, struct idempotency_row *out)
+{
+    if (fits(res, row, IDEMPOTENCY_NCOLS) != 0)
+        return -1;
+    out->fingerprint = col_text(res, row, IDEMPOTENCY_COL_FINGERPRINT);
+    out->status = (int)col_int(res, row, IDEMPOTENCY_COL_STATUS);
+    out->body = col_text(res, row, IDEMPOTENCY_COL_BODY);
+    out->location = col_null(res, row, IDEMPOTENCY_COL_LOCATION)
+                        ? NULL
+                        : col_text(res, row, IDEMPOTENCY_COL_LOCATION);
+    return 0;
+}
+
+int idempotency_sweep_row_decode(const PGresult *res, int row, int *deleted)
+{
+    if (fits(res, row, IDEMPOTENCY_SWEEP_NCOLS) != 0)
+        return -1;
+    *deleted = (int)col_int(res, row, IDEMPOTENCY_SWEEP_COL_DELETED);
+    return 0;
+}
+
+int next_id_row_decode(const PGresult *res, int row, int64_t *id)
+{
+    if (fits(res, row, NEXT_ID_NCOLS) != 0)
+        return -1;
+    *id = col_int(res, row, NEXT_ID_COL_ID);
     return 0;
 }

@@ -88,6 +88,7 @@ struct exchange {
     bool close_after;      /* the answer ends the connection */
     struct guard_conn *gc; /* the connection's guard record (may be NULL) */
     bool answered;         /* resp is ready to send */
+    bool after_done;       /* the gate's after step has been scheduled */
     atomic_int holds;      /* the running handler + open deferrals */
     struct http_request req;
     struct http_response resp;
@@ -208,12 +209,25 @@ struct http_deferred *http_defer(const struct http_request *req)
     return (struct http_deferred *)ex;
 }
 
+static void run_after(struct work *work);
+
 /* Drop one hold. True when the answer is ready to send from this very
  * call (the handler ran inline and did not defer). */
 static bool release_hold(struct exchange *ex)
 {
     if (atomic_fetch_sub_explicit(&ex->holds, 1, memory_order_acq_rel) != 1)
         return false;
+    if (ex->req.gate_after && !ex->after_done) {
+        /* the gate's after step may wait on the database: on a worker */
+        ex->after_done = true;
+        if (!ex->suspended) { /* only ever on the HTTP thread */
+            MHD_suspend_connection(ex->conn);
+            ex->suspended = true;
+        }
+        ex->work.run = run_after;
+        workers_submit(ex->srv->opts.workers, &ex->work);
+        return false;
+    }
     ex->answered = true;
     if (!ex->suspended)
         return true;
@@ -228,17 +242,29 @@ void http_complete(struct http_deferred *deferred)
     release_hold((struct exchange *)deferred);
 }
 
-/* Run the handler holding the exchange; true when resp is ready now. */
-static bool run_handler(struct exchange *ex)
+/* The gate's after step is done: the answer goes out. */
+static void run_after(struct work *work)
 {
+    struct exchange *ex = (struct exchange *)work;
+    ex->srv->opts.gate->after(ex->srv->opts.app, ex->route, &ex->req, &ex->resp);
     atomic_store_explicit(&ex->holds, 1, memory_order_relaxed);
-    ex->route->handler(ex->srv->opts.app, &ex->req, &ex->resp);
+    release_hold(ex); /* suspended: resumes the connection */
+}
+
+/* Run the handler holding the exchange (on a worker, after the gate's
+ * database checks); true when resp is ready now. */
+static bool run_handler(struct exchange *ex, bool on_worker)
+{
+    const struct http_gate *gate = ex->srv->opts.gate;
+    atomic_store_explicit(&ex->holds, 1, memory_order_relaxed);
+    if (!on_worker || !gate || gate->check_db(ex->srv->opts.app, ex->route, &ex->req, &ex->resp))
+        ex->route->handler(ex->srv->opts.app, &ex->req, &ex->resp);
     return release_hold(ex);
 }
 
 static void run_on_worker(struct work *work)
 {
-    run_handler((struct exchange *)work);
+    run_handler((struct exchange *)work, true);
 }
 
 /* Route the complete request; either fill ex->resp or hand it off.
@@ -295,14 +321,24 @@ static bool start_request(struct exchange *ex)
         req->deadline.tv_sec++;
         req->deadline.tv_nsec -= 1000000000L;
     }
-    if (m.route->flags & ROUTE_NEEDS_DB) {
+    enum http_gate_step step = HTTP_GATE_CONTINUE;
+    if (srv->opts.gate) {
+        req->authorization =
+            MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+        req->idempotency_key =
+            MHD_lookup_connection_value(ex->conn, MHD_HEADER_KIND, "Idempotency-Key");
+        step = srv->opts.gate->check(srv->opts.app, m.route, req, &ex->resp);
+    }
+    if (step == HTTP_GATE_ANSWERED)
+        return true;
+    if (step == HTTP_GATE_ON_WORKER || (m.route->flags & ROUTE_NEEDS_DB)) {
         MHD_suspend_connection(ex->conn);
         ex->suspended = true;
         ex->work.run = run_on_worker;
         workers_submit(srv->opts.workers, &ex->work);
         return false;
     }
-    return run_handler(ex);
+    return run_handler(ex, false);
 }
 
 /* What the header block says about framing, for the checks below. */

@@ -17,8 +17,11 @@ void atomic_run(struct reservation_strategy *s, struct db_conn *conn, int64_t ev
     snprintf(user, sizeof(user), "%lld", (long long)r->user_id);
     snprintf(quantity, sizeof(quantity), "%d", r->quantity);
     db_lock_budget(s->pool, &r->deadline, budget);
-    const char *params[] = { ev, user, budget, quantity, r->hold ? "t" : "f" };
-    PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 5, params);
+    const char *params[] = {
+        ev,         user, budget, quantity, r->hold ? "t" : "f", r->idem_key, r->idem_fingerprint,
+        r->idem_ttl
+    };
+    PGresult *res = db_exec(conn, STMT_RESERVE_ATOMIC, 8, params);
     struct grant_row g;
     if (!res)
         r->outcome = RESERVATION_UNKNOWN; /* it may have committed before the connection died */

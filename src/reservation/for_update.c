@@ -14,8 +14,9 @@
  * PostgreSQL busy between WAL flushes, few enough that a pipeline's
  * answers are not held back long. */
 #define PIPELINE_MAX 32
-/* reserve_for_update.sql's: event, user, lock budget, quantity, hold, nowait */
-#define NPARAMS 6
+/* reserve_for_update.sql's: event, user, lock budget, quantity, hold, nowait,
+ * and the Idempotency-Key record's key hash, fingerprint and seconds */
+#define NPARAMS 9
 
 /* The first statement waits for the row lock (as long as its deadline
  * allows), the others take it NOWAIT ($6) behind it: our own statements never
@@ -43,7 +44,10 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
         p[2] = budgets[j];
         p[3] = ids[j][2];
         p[4] = undecided[j]->hold ? "t" : "f";
-        p[5] = j == 0 ? "f" : "t"; /* NOWAIT behind the first */
+        p[5] = j == 0 ? "f" : "t";     /* NOWAIT behind the first */
+        p[6] = undecided[j]->idem_key; /* the key's record, written with the grant */
+        p[7] = undecided[j]->idem_fingerprint;
+        p[8] = undecided[j]->idem_ttl;
         stmts[j] = STMT_RESERVE_FOR_UPDATE;
     }
     int done = db_exec_pipelined(conn, stmts, m, NPARAMS, params, results);

@@ -34,6 +34,33 @@ static char *group_array(struct reservation_request *const *group, int n, enum g
     return out;
 }
 
+/* "{h1,NULL,h2}": each request's Idempotency-Key hash (or fingerprint)
+ * when fingerprint, SHA-256 hex or NULL, so nothing to quote. Caller
+ * frees; NULL when out of memory. */
+static char *group_idem_array(struct reservation_request *const *group, int n, bool fingerprint)
+{
+    size_t cap = (size_t)n * 66 + 3, len = 0;
+    char *out = malloc(cap);
+    if (!out)
+        return NULL;
+    out[len++] = '{';
+    for (int i = 0; i < n; i++) {
+        const char *v = fingerprint ? group[i]->idem_fingerprint : group[i]->idem_key;
+        len += (size_t)snprintf(out + len, cap - len, "%s%s", i ? "," : "", v ? v : "NULL");
+    }
+    snprintf(out + len, cap - len, "}");
+    return out;
+}
+
+/* The seconds to keep the group's records: the same for every key. */
+static const char *group_idem_ttl(struct reservation_request *const *group, int n)
+{
+    for (int i = 0; i < n; i++)
+        if (group[i]->idem_ttl)
+            return group[i]->idem_ttl;
+    return NULL;
+}
+
 PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event_id,
                      struct reservation_request *const *group, int n, enum group_params which,
                      const char *budget)
@@ -42,13 +69,17 @@ PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event
     char *users = group_array(group, n, FIELD_USER);
     char *quantities = which != GROUP_USERS ? group_array(group, n, FIELD_QUANTITY) : NULL;
     char *holds = which == GROUP_ALL ? group_array(group, n, FIELD_HOLD) : NULL;
+    char *keys = which == GROUP_ALL ? group_idem_array(group, n, false) : NULL;
+    char *prints = which == GROUP_ALL ? group_idem_array(group, n, true) : NULL;
     PGresult *res = NULL;
     snprintf(ev, sizeof(ev), "%lld", (long long)event_id);
-    if (!users || (which != GROUP_USERS && !quantities) || (which == GROUP_ALL && !holds))
+    if (!users || (which != GROUP_USERS && !quantities) ||
+        (which == GROUP_ALL && (!holds || !keys || !prints)))
         goto out;
     if (which == GROUP_ALL) {
-        const char *params[] = { ev, users, budget, quantities, holds };
-        res = db_exec(conn, stmt, 5, params);
+        const char *params[] = { ev,    users, budget, quantities,
+                                 holds, keys,  prints, group_idem_ttl(group, n) };
+        res = db_exec(conn, stmt, 8, params);
     } else {
         const char *params[] = { ev, users, quantities };
         res = db_exec(conn, stmt, which == GROUP_QUANTITIES ? 3 : 2, params);
@@ -57,6 +88,8 @@ out:
     free(users);
     free(quantities);
     free(holds);
+    free(keys);
+    free(prints);
     return res;
 }
 

@@ -58,7 +58,9 @@ RESERVATION_STRATEGIES(DECLARE_RUN)
 enum group_params {
     GROUP_USERS,      /* nothing else */
     GROUP_QUANTITIES, /* $3 = their quantities */
-    GROUP_ALL,        /* $3 = budget, $4 = their quantities, $5 = their holds */
+    GROUP_ALL,        /* $3 = budget, $4 = their quantities, $5 = their holds, $6 and $7
+                         their Idempotency-Key hashes and fingerprints (NULL: none), $8
+                         the seconds to keep those records */
 };
 /* Run stmt with those parameters. The result (caller PQclear()s it) or
  * NULL when out of memory or the connection failed. Its rows carry ord,

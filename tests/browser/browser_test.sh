@@ -68,7 +68,7 @@ fi
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || { fail "CREATE DATABASE $db"; finish; }
 start_reservd "$bin" "$url" "$logs/reservd.log" || { cat "$logs/reservd.log"; fail "reservd did not start"; finish; }
 base=http://127.0.0.1:$port
-curl -fsS -o /dev/null -XPOST "$base/events" -H 'content-type: application/json' \
+curl -fsS -o /dev/null -XPOST "$base/events" -H "$auth_header" -H 'content-type: application/json' \
     -d '{"name":"Launch","date":"2026-12-31T20:00:00Z","location":"Hall","maxTickets":100}' \
     || fail "POST /events"
 

@@ -31,7 +31,8 @@ static int reservation_request(char *out, size_t cap, long long ev, long long us
     int bl = snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
     int n = snprintf(out, cap,
                      "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
-                     "Connection: close\r\nX-Pad: ");
+                     "Authorization: Bearer %s\r\nConnection: close\r\nX-Pad: ",
+                     test_admin_token());
     memset(out + n, 'p', (size_t)pad);
     n += pad;
     n += snprintf(out + n, cap - (size_t)n,

@@ -38,10 +38,12 @@ static void *probe_main(void *arg)
 {
     struct prober *p = arg;
     while (p->n < MAX_PROBES && (!atomic_load(&p->stop) || p->n < MIN_PROBES)) {
-        char req[256];
+        char req[512];
         int len = snprintf(req, sizeof(req),
-                           "GET /%s/%lld HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n",
-                           p->n % 2 ? "events" : "users", p->n % 2 ? p->other_event : p->user);
+                           "GET /%s/%lld HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                           "Authorization: Bearer %s\r\n\r\n",
+                           p->n % 2 ? "events" : "users", p->n % 2 ? p->other_event : p->user,
+                           test_admin_token());
         struct raw_reply r;
         if (raw_exchange(p->port, req, (size_t)len, 10000, 0, &r) != 0 || r.status != 200)
             p->failed++;

@@ -87,8 +87,9 @@ static void add_post(const char *name, enum expect x, int status, const char *cr
     char *head = NULL;
     int n = asprintf(&head,
                      "POST %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n"
+                     "Authorization: Bearer %s\r\n"
                      "Content-Type: application/json\r\nContent-Length: %zu\r\n\r\n",
-                     path, body_len);
+                     path, test_admin_token(), body_len);
     char *req = n < 0 ? NULL : malloc((size_t)n + body_len);
     if (!req)
         fail_msg("out of memory");
@@ -118,7 +119,9 @@ static void add_json(const char *name, enum expect x, int status, const char *cr
 static void add_get(const char *name, enum expect x, int status, bool mhd, const char *target)
 {
     add(name, x, status, mhd, NULL,
-        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n", target);
+        "GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: Bearer "
+        "%s\r\n\r\n",
+        target, test_admin_token());
 }
 
 static char *repeat(const char *unit, int times, const char *tail)

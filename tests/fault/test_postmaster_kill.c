@@ -28,6 +28,8 @@
 #define KILL_AFTER_MS  1500
 #define DOWN_MS        1000
 #define SERVE_AGAIN_MS 2000
+/* keyed: every key is sent twice, so fewer of them */
+#define KEYED_REQUESTS 20000
 
 struct cluster {
     char dir[64]; /* temp dir: data/, log, socket */
@@ -198,13 +200,14 @@ static int admin_exec(const char *sql)
  * waited, or -1 after limit_ms. */
 static double wait_serving(int port, long long probe_event, long long user, int limit_ms)
 {
-    char req[256], body[96];
+    char req[512], body[96];
     int bl = snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", probe_event, user);
     int len = snprintf(req, sizeof(req),
                        "POST /reservations HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+                       "Authorization: Bearer %s\r\n"
                        "Connection: close\r\nContent-Type: application/json\r\n"
                        "Content-Length: %d\r\n\r\n%s",
-                       bl, body);
+                       test_admin_token(), bl, body);
     double t0 = fault_now_ms();
     while (fault_now_ms() - t0 < limit_ms) {
         struct raw_reply r;
@@ -303,6 +306,132 @@ static void kill_postmaster_under_load(const char *strategy)
             assert_int_equal(led.answered[s], 0);
 }
 
+/* The same kill under a load whose every request carries an Idempotency-Key
+ * (pm-<user>), then every key sent again: each key that got a 201 replays
+ * exactly that reservation, each other key now gets one (its record, if its
+ * grant committed unseen, or a fresh grant), and the database holds one
+ * reservation per key, each with its record: none without, none twice. */
+static void kill_postmaster_keyed(const char *strategy)
+{
+    char sql[128], url[160], dbname[32];
+    snprintf(dbname, sizeof(dbname), "pmk_%s", strategy[0] == 'f' ? "for_update" : strategy);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", dbname);
+    assert_int_equal(admin_exec(sql), 0);
+    snprintf(url, sizeof(url), "postgresql://postgres@127.0.0.1:%d/%s", pg.port, dbname);
+    const char *args[] = { "--reservation-strategy", strategy, NULL };
+    struct test_server srv, dbref = { .pid = 0 };
+    snprintf(dbref.url, sizeof(dbref.url), "%s", url);
+    assert_int_equal(fault_server_start_on(&srv, &dbref, "postmaster-keyed", args), 0);
+    PGconn *db = PQconnectdb(url);
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    long long first = fault_seed_users(db, "pmk", USERS + 1);
+    long long ev = fault_seed_event(db, "Keyed", 10000000);
+    long long probe_ev = fault_seed_event(db, "Probe", 10);
+    assert_true(first > 0 && ev > 0 && probe_ev > 0);
+    assert_int_equal(admin_exec("CHECKPOINT"), 0);
+
+    struct fault_load load, again;
+    assert_int_equal(fault_load_spawn(&load, srv.port, first, KEYED_REQUESTS,
+                                      "steady -c 64 -d 5 --timeout 30 --scenario reserve "
+                                      "--event %lld --idempotency-key pm-{i}",
+                                      ev),
+                     0);
+    fault_sleep_ms(KILL_AFTER_MS);
+    pid_t pm = postmaster_pid();
+    assert_true(pm > 0);
+    assert_int_equal(kill(pm, SIGKILL), 0);
+    pg.running = false;
+    fault_sleep_ms(DOWN_MS);
+    for (int waited = 0; waited < 5000 && kill(pm, 0) == 0; waited += 10)
+        fault_sleep_ms(10);
+    for (int waited = 0; waited < 5000 && cluster_processes() > 0; waited += 10)
+        fault_sleep_ms(10);
+    int started = -1;
+    for (int attempts = 0; attempts < 10 && started != 0; attempts++)
+        if ((started = cluster_start()) != 0)
+            fault_sleep_ms(300);
+    assert_int_equal(started, 0);
+    pg.running = true;
+    assert_true(wait_serving(srv.port, probe_ev, first + USERS, 10000) >= 0);
+    assert_int_equal(fault_load_wait(&load), 0);
+    long long sent = 0;
+    for (long long i = 0; i < KEYED_REQUESTS; i++)
+        if (load.status[i] != -1)
+            sent = i + 1;
+    assert_true(sent > 0);
+    /* every key again, the same requests */
+    assert_int_equal(fault_load_spawn(&again, srv.port, first, sent,
+                                      "steady -c 64 -d 60 --timeout 90 --scenario reserve "
+                                      "--event %lld --idempotency-key pm-{i}",
+                                      ev),
+                     0);
+    assert_int_equal(fault_load_wait(&again), 0);
+    long long told = 0, replayed_same = 0, granted_now = 0, not_201 = 0;
+    for (long long i = 0; i < sent; i++) {
+        if (load.status[i] == 201) {
+            told++;
+            replayed_same += again.status[i] == 201 && again.id[i] == load.id[i];
+        } else {
+            granted_now += again.status[i] == 201;
+        }
+        not_201 += again.status[i] != 201;
+    }
+    PQfinish(db);
+    db = PQconnectdb(url);
+    assert_int_equal(PQstatus(db), CONNECTION_OK);
+    char label[64];
+    snprintf(label, sizeof(label), "postmaster kill keyed %s", strategy);
+    fault_report_print(label, &load);
+    fault_report_print("  the same keys again", &again);
+    struct fault_ledger led;
+    struct fault_load *loads[] = { &again };
+    assert_int_equal(fault_ledger_check(db, ev, first, USERS, loads, 1, label, &led), 0);
+    long long rows = fault_scalar(db,
+                                  "SELECT count(*) FROM reservations WHERE event_id = %lld "
+                                  "AND status = 'RESERVED'",
+                                  ev);
+    /* each reservation's record names it: id and user as the record's body says */
+    long long with_record = fault_scalar(
+        db,
+        "WITH k AS MATERIALIZED (SELECT (body::json ->> 'id')::int8 AS id, "
+        "(body::json ->> 'userId')::int8 AS user_id FROM idempotency_keys WHERE status = 201) "
+        "SELECT count(*) FROM reservations r JOIN k ON k.id = r.id AND k.user_id = r.user_id "
+        "WHERE r.event_id = %lld AND r.status = 'RESERVED'",
+        ev);
+    long long records =
+        fault_scalar(db, "SELECT count(*) FROM idempotency_keys WHERE status = 201");
+    long long s503 = fault_report_count(&load, "status", "503");
+    fprintf(stderr,
+            "%s: %lld keys sent, %lld told 201 (%lld replayed the same id), %lld others "
+            "granted on the second pass, %lld not 201; %lld reservations, %lld with their "
+            "record, %lld records\n",
+            label, sent, told, replayed_same, granted_now, not_201, rows, with_record, records);
+    fault_load_free(&load);
+    fault_load_free(&again);
+    PQfinish(db);
+    assert_int_equal(fault_server_stop(&srv), 0);
+
+    assert_true(s503 > 0);                 /* the outage was seen */
+    assert_int_equal(replayed_same, told); /* every 201 replays exactly its reservation */
+    assert_int_equal(not_201, 0);          /* and every key now owns one */
+    assert_true(fault_ledger_clean(&led)); /* nothing in the database that was not answered */
+    assert_int_equal(rows, sent);
+    assert_int_equal(with_record, rows); /* no reservation without its record */
+    assert_int_equal(records, rows);     /* no record without its reservation */
+}
+
+static void postmaster_kill_keyed_batch(void **state)
+{
+    (void)state;
+    kill_postmaster_keyed("batch");
+}
+
+static void postmaster_kill_keyed_for_update(void **state)
+{
+    (void)state;
+    kill_postmaster_keyed("for-update");
+}
+
 static void postmaster_kill_for_update(void **state)
 {
     (void)state;
@@ -320,6 +449,8 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_teardown(postmaster_kill_for_update, fault_teardown),
         cmocka_unit_test_teardown(postmaster_kill_batch, fault_teardown),
+        cmocka_unit_test_teardown(postmaster_kill_keyed_for_update, fault_teardown),
+        cmocka_unit_test_teardown(postmaster_kill_keyed_batch, fault_teardown),
     };
     return cmocka_run_group_tests(tests, cluster_setup, cluster_teardown);
 }

@@ -414,10 +414,11 @@ static PGresult *run_batch_statement(struct fixture *f, long long event, const c
 {
     char ev[24];
     snprintf(ev, sizeof(ev), "%lld", event);
-    /* $3: lock wait budget, ms; $4 quantities, $5 holds */
-    const char *params[] = { ev, users, "5000", quantities, holds };
+    /* $3: lock wait budget, ms; $4 quantities, $5 holds; $6-$8: no
+     * Idempotency-Key records */
+    const char *params[] = { ev, users, "5000", quantities, holds, NULL, NULL, NULL };
     PGresult *res =
-        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 5, NULL, params, NULL, NULL, 0);
+        PQexecParams(f->db, db_statement_sql(STMT_RESERVE_BATCH), 8, NULL, params, NULL, NULL, 0);
     assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
     return res;
 }

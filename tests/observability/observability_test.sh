@@ -35,7 +35,7 @@ check "promtool check config deploy/prometheus/prometheus.yml" \
 psql "$admin" -qc "CREATE DATABASE $db" >/dev/null || { echo "0 passed, 1 failed"; exit 1; }
 start_reservd "$bin" "$url" "$work/log" || { cat "$work/log"; echo "$passed passed, $((failed + 1)) failed"; exit 1; }
 base=http://127.0.0.1:$port
-post() { curl -s -o /dev/null -w '%{http_code}' -XPOST "$base$1" -H 'content-type: application/json' -d "$2"; }
+post() { curl -s -o /dev/null -w '%{http_code}' -XPOST "$base$1" -H "$auth_header" -H 'content-type: application/json' -d "$2"; }
 traffic=$(
     post /users '{"name":"Ada","email":"ada@example.com"}'
     post /users '{"name":"Bob","email":"bob@example.com"}'
@@ -43,12 +43,12 @@ traffic=$(
     post /reservations '{"eventId":1,"userId":1}'     # granted
     post /reservations '{"eventId":1,"userId":1}'     # already_reserved
     post /reservations '{"eventId":1,"userId":2}'     # sold_out
-    curl -s -o /dev/null -w '%{http_code}' -XDELETE "$base/reservations/1"
+    curl -s -o /dev/null -w '%{http_code}' -XDELETE -H "$auth_header" "$base/reservations/1"
     curl -s -o /dev/null -w '%{http_code}' "$base/events?limit=5"
 )
 check "traffic answered 201 201 201 201 409 409 200 200 (got: $traffic)" \
     [ "$traffic" = "201201201201409409200200" ]
-curl -fsS -o "$work/metrics.txt" "$base/metrics" || fail "GET /metrics"
+curl -fsS -o "$work/metrics.txt" -H "$auth_header" "$base/metrics" || fail "GET /metrics"
 
 # --- the dashboard against /metrics -------------------------------------------
 check "every metric the dashboard queries is in /metrics" \

@@ -74,7 +74,8 @@ on_port() { sed -E "s/(localhost|127\.0\.0\.1):3001\b/\1:$port/g" "$1"; }
 on_port "$work/examples.sh" | (cd "$repo" && bash -e) >"$work/examples.out" 2>&1
 if [ "$(grep -o '"id"' "$work/examples.out" | wc -l)" -ge 4 ]; then ok "ran the README's curl examples"
 else bad "the README's curl examples failed:"; cat "$work/examples.out"; fi
-api() { curl -s -o /dev/null -w '%{http_code}' -X "$1" "http://127.0.0.1:$port$2" -H 'content-type: application/json' ${3:+-d "$3"}; }
+admin_auth="authorization: Bearer $(cat "$repo/.data/admin-token")"   # scripts/run.sh made it
+api() { curl -s -o /dev/null -w '%{http_code}' -X "$1" "http://127.0.0.1:$port$2" -H "$admin_auth" -H 'content-type: application/json' ${3:+-d "$3"}; }
 extra=""
 for i in 1 2 3; do   # a failed insert still takes an id: gaps
     extra+=" $(api POST /users '{"name":"Ada","email":"ada@example.com"}')"

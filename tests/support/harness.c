@@ -23,6 +23,22 @@
 #include <time.h>
 #include <unistd.h>
 
+const char *test_admin_token(void)
+{
+    static char token[64];
+    if (!token[0]) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        snprintf(token, sizeof(token), "rsv_admin_test_%d_%lx", (int)getpid(),
+                 (unsigned long)now.tv_nsec);
+        /* inherited by every reservd and reservd-load a test starts, the
+         * harness's or its own */
+        setenv("RESERVD_ADMIN_TOKENS", token, 1);
+        setenv("RESERVD_TOKEN", token, 1);
+    }
+    return token;
+}
+
 static const char *admin_url(void)
 {
     const char *url = getenv("RESERVD_TEST_ADMIN_URL");
@@ -80,6 +96,7 @@ int test_database_create(struct test_server *srv)
 {
     static int seq;
     char sql[128];
+    test_admin_token(); /* in the environment before any server starts */
     memset(srv, 0, sizeof(*srv));
     snprintf(srv->dbname, sizeof(srv->dbname), "reservd_test_%d_%d", (int)getpid(), ++seq);
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", srv->dbname);
@@ -151,6 +168,7 @@ static int start_once(struct test_server *srv, const char *const *extra_args)
         argv[argc++] = extra_args[i];
     argv[argc] = NULL;
 
+    test_admin_token(); /* RESERVD_ADMIN_TOKENS, inherited */
     pid_t pid = fork();
     if (pid < 0)
         return -1;
@@ -285,9 +303,32 @@ static int write_all(int fd, const char *p, size_t n)
     return 0;
 }
 
+static int call(int port, const char *method, const char *path, const char *auth,
+                const char *extra_headers, const char *content_type, const char *body,
+                size_t body_len, struct http_result *out);
+
 int http_call_headers(int port, const char *method, const char *path, const char *extra_headers,
                       const char *content_type, const char *body, size_t body_len,
                       struct http_result *out)
+{
+    char auth[128] = "";
+    if (!extra_headers || !strcasestr(extra_headers, "Authorization:"))
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", test_admin_token());
+    return call(port, method, path, auth, extra_headers, content_type, body, body_len, out);
+}
+
+int http_call_as(int port, const char *method, const char *path, const char *token,
+                 const char *extra_headers, const char *body, struct http_result *out)
+{
+    char auth[1100] = "";
+    if (token)
+        snprintf(auth, sizeof(auth), "Authorization: Bearer %s\r\n", token);
+    return call(port, method, path, auth, extra_headers, NULL, body, body ? strlen(body) : 0, out);
+}
+
+static int call(int port, const char *method, const char *path, const char *auth,
+                const char *extra_headers, const char *content_type, const char *body,
+                size_t body_len, struct http_result *out)
 {
     memset(out, 0, sizeof(*out));
     int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -302,10 +343,10 @@ int http_call_headers(int port, const char *method, const char *path, const char
         close(fd);
         return -1;
     }
-    char head[2048];
-    int n =
-        snprintf(head, sizeof(head), "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s",
-                 method, path, extra_headers ? extra_headers : "");
+    char head[4096];
+    int n = snprintf(head, sizeof(head),
+                     "%s %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n%s%s", method, path,
+                     auth, extra_headers ? extra_headers : "");
     if (body)
         n += snprintf(head + n, sizeof(head) - (size_t)n,
                       "Content-Type: %s\r\nContent-Length: %zu\r\n",

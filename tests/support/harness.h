@@ -19,6 +19,12 @@ struct test_server {
     char log_path[256];
 };
 
+/* Every server the harness starts has this admin token (RESERVD_ADMIN_TOKENS),
+ * and every call below sends it (Authorization: Bearer) unless it says
+ * otherwise; it is also RESERVD_TOKEN for the reservd-load runs a test
+ * starts. Tests about access control use http_call_as. */
+const char *test_admin_token(void);
+
 /* Create a fresh database and start reservd with extra_args (NULL-ended,
  * may be NULL). Returns 0, or -1 after printing why. */
 int test_server_start(struct test_server *srv, const char *const *extra_args);
@@ -81,10 +87,15 @@ struct http_result {
  * with a body means application/json. Returns 0 or -1 (transport). */
 int http_call(int port, const char *method, const char *path, const char *content_type,
               const char *body, struct http_result *out);
-/* Same, with extra raw header lines ("X-Request-Id: abc\r\n"). */
+/* Same, with extra raw header lines ("X-Request-Id: abc\r\n"); an
+ * Authorization line among them replaces the admin token's. */
 int http_call_headers(int port, const char *method, const char *path, const char *extra_headers,
                       const char *content_type, const char *body, size_t body_len,
                       struct http_result *out);
+/* One request as token (NULL: no Authorization header at all), with extra
+ * raw header lines (may be NULL) and a JSON body (may be NULL). */
+int http_call_as(int port, const char *method, const char *path, const char *token,
+                 const char *extra_headers, const char *body, struct http_result *out);
 void http_result_free(struct http_result *r);
 /* Header value (copied into buf) or NULL. */
 const char *http_result_header(const struct http_result *r, const char *name, char *buf,

@@ -1,0 +1,436 @@
+/* Idempotency-Key against the real server: validation, replay with
+ * Idempotent-Replayed, 422 on reuse, scope (principal, method, path
+ * template), 4xx kept and 5xx not, records written with the effect
+ * (reservations, cancellations), the token never kept, expiry and the
+ * sweeper, and 50 identical keyed requests at once for each safe strategy:
+ * one reservation, every answer its 201 or 409 idempotency_in_progress. */
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static struct test_server srv;
+static PGconn *db;
+static int seq;
+
+static int setup(void **state)
+{
+    (void)state;
+    if (test_server_start(&srv, NULL) != 0)
+        return -1;
+    db = test_db_connect(&srv);
+    return PQstatus(db) == CONNECTION_OK ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    PQfinish(db);
+    return test_server_stop(&srv) == 0 ? 0 : -1;
+}
+
+struct user {
+    long long id;
+    char token[128];
+};
+
+static struct user sign_up(int port)
+{
+    char body[160];
+    seq++;
+    snprintf(body, sizeof(body), "{\"name\":\"I%d\",\"email\":\"i%d.%d@example.com\"}", seq, seq,
+             (int)getpid());
+    struct http_result r = test_call(port, "POST", "/users", body, 201);
+    struct user u = { .id = http_json_int(&r, "id") };
+    snprintf(u.token, sizeof(u.token), "%s", json_string_value(json_object_get(r.json, "token")));
+    http_result_free(&r);
+    return u;
+}
+
+static long long new_event(int port, int tickets)
+{
+    char body[200];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"K%d.%d\",\"date\":\"2027-01-01T10:00:00Z\",\"location\":\"Hall\","
+             "\"maxTickets\":%d}",
+             ++seq, (int)getpid(), tickets);
+    struct http_result r = test_call(port, "POST", "/events", body, 201);
+    long long id = http_json_int(&r, "id");
+    http_result_free(&r);
+    return id;
+}
+
+/* One keyed call as token (NULL: the harness's admin). */
+static struct http_result keyed(int port, const char *method, const char *path, const char *token,
+                                const char *key, const char *body)
+{
+    char extra[400];
+    snprintf(extra, sizeof(extra), "Idempotency-Key: %s\r\n", key);
+    struct http_result r;
+    int rc = token ? http_call_as(port, method, path, token, extra, body, &r)
+                   : http_call_headers(port, method, path, extra, NULL, body,
+                                       body ? strlen(body) : 0, &r);
+    assert_int_equal(rc, 0);
+    return r;
+}
+
+static bool replayed(const struct http_result *r)
+{
+    char v[16];
+    return http_result_header(r, "Idempotent-Replayed", v, sizeof(v)) && strcmp(v, "true") == 0;
+}
+
+static long long active_rows(long long event, long long user)
+{
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM reservations WHERE event_id = %lld AND user_id = %lld "
+             "AND status = 'RESERVED'",
+             event, user);
+    return test_db_scalar(db, sql);
+}
+
+static void bad_keys_are_refused(void **state)
+{
+    (void)state;
+    char long_key[300];
+    memset(long_key, 'k', 256);
+    long_key[256] = '\0';
+    const char *bad[] = { long_key, "caf\xc3\xa9", "tab\there", "" };
+    long long before = test_db_scalar(db, "SELECT count(*) FROM events");
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        struct http_result r = keyed(srv.port, "POST", "/events", NULL, bad[i],
+                                     "{\"name\":\"Bad key\",\"date\":\"2027-01-01T10:00:00Z\","
+                                     "\"location\":\"X\",\"maxTickets\":1}");
+        if (r.status != 400)
+            fprintf(stderr, "key %zu: %d %s\n", i, r.status, r.body);
+        assert_int_equal(r.status, 400);
+        assert_string_equal(http_error_code(&r), "validation_failed");
+        http_result_free(&r);
+    }
+    long_key[255] = '\0'; /* 255 is the most */
+    struct http_result r = keyed(srv.port, "POST", "/events", NULL, long_key,
+                                 "{\"name\":\"Long key\",\"date\":\"2027-01-01T10:00:00Z\","
+                                 "\"location\":\"X\",\"maxTickets\":1}");
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_int_equal(test_db_scalar(db, "SELECT count(*) FROM events"), before + 1);
+}
+
+static void replay_reuse_and_scope(void **state)
+{
+    (void)state;
+    struct user a = sign_up(srv.port), b = sign_up(srv.port);
+    long long ev = new_event(srv.port, 10), ev2 = new_event(srv.port, 10);
+    char body[100], body2[100], bbody[100];
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, a.id);
+    snprintf(body2, sizeof(body2), "{\"eventId\":%lld,\"userId\":%lld}", ev2, a.id);
+    snprintf(bbody, sizeof(bbody), "{\"eventId\":%lld,\"userId\":%lld}", ev, b.id);
+    struct http_result first = keyed(srv.port, "POST", "/reservations", a.token, "r-1", body);
+    assert_int_equal(first.status, 201);
+    assert_false(replayed(&first));
+    char loc1[64], loc2[64];
+    assert_non_null(http_result_header(&first, "Location", loc1, sizeof(loc1)));
+    for (int i = 0; i < 3; i++) {
+        struct http_result again = keyed(srv.port, "POST", "/reservations", a.token, "r-1", body);
+        assert_int_equal(again.status, 201);
+        assert_true(replayed(&again));
+        assert_true(json_equal(again.json, first.json)); /* the same answer, field by field */
+        assert_non_null(http_result_header(&again, "Location", loc2, sizeof(loc2)));
+        assert_string_equal(loc1, loc2);
+        http_result_free(&again);
+    }
+    assert_int_equal(active_rows(ev, a.id), 1);
+    /* the same key on another request: 422, nothing happens */
+    struct http_result reuse = keyed(srv.port, "POST", "/reservations", a.token, "r-1", body2);
+    assert_int_equal(reuse.status, 422);
+    assert_string_equal(http_error_code(&reuse), "idempotency_key_reused");
+    http_result_free(&reuse);
+    assert_int_equal(active_rows(ev2, a.id), 0);
+    /* another principal's key space: b's "r-1" is b's own */
+    struct http_result other = keyed(srv.port, "POST", "/reservations", b.token, "r-1", bbody);
+    assert_int_equal(other.status, 201);
+    assert_false(replayed(&other));
+    assert_int_not_equal(http_json_int(&other, "id"), http_json_int(&first, "id"));
+    http_result_free(&other);
+    /* another route's: "r-1" on POST /events is a new key */
+    struct http_result evr = keyed(srv.port, "POST", "/events", NULL, "r-1",
+                                   "{\"name\":\"Scope\",\"date\":\"2027-01-01T10:00:00Z\","
+                                   "\"location\":\"X\",\"maxTickets\":1}");
+    assert_int_equal(evr.status, 201);
+    assert_false(replayed(&evr));
+    http_result_free(&evr);
+    /* the grant's record was written by the granting statement: status 201 */
+    assert_int_equal(test_db_scalar(db, "SELECT count(*) FROM idempotency_keys WHERE status = 201 "
+                                        "AND body LIKE '%\"RESERVED\"%'"),
+                     2);
+    http_result_free(&first);
+}
+
+static void refusals_kept_failures_not(void **state)
+{
+    (void)state;
+    struct user a = sign_up(srv.port), b = sign_up(srv.port);
+    long long ev = new_event(srv.port, 1);
+    char body[100], path[64];
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, b.id);
+    struct http_result r = keyed(srv.port, "POST", "/reservations", b.token, "b-1", body);
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    /* a 409 is final: kept and replayed, even after a ticket comes back */
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, a.id);
+    r = keyed(srv.port, "POST", "/reservations", a.token, "a-1", body);
+    assert_int_equal(r.status, 409);
+    assert_string_equal(http_error_code(&r), "sold_out");
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations?eventId=%lld", ev);
+    r = test_call(srv.port, "GET", path, NULL, 200);
+    long long bid = json_integer_value(
+        json_object_get(json_array_get(json_object_get(r.json, "items"), 0), "id"));
+    http_result_free(&r);
+    snprintf(path, sizeof(path), "/reservations/%lld", bid);
+    r = keyed(srv.port, "DELETE", path, b.token, "b-cancel", NULL);
+    assert_int_equal(r.status, 200);
+    http_result_free(&r);
+    r = keyed(srv.port, "POST", "/reservations", a.token, "a-1", body);
+    assert_int_equal(r.status, 409);
+    assert_true(replayed(&r));
+    http_result_free(&r);
+    assert_int_equal(active_rows(ev, a.id), 0);
+    /* a 403 is not kept: the key is still free for the real request (were
+     * it kept, another body under the same key would be 422) */
+    char bbody[100];
+    snprintf(bbody, sizeof(bbody), "{\"eventId\":%lld,\"userId\":%lld}", ev, b.id);
+    r = keyed(srv.port, "POST", "/reservations", a.token, "a-2", bbody); /* a for b: 403 */
+    assert_int_equal(r.status, 403);
+    http_result_free(&r);
+    r = keyed(srv.port, "POST", "/reservations", a.token, "a-2", body);
+    assert_int_equal(r.status, 201);
+    assert_false(replayed(&r));
+    http_result_free(&r);
+    /* the cancellation's record was written in its own transaction */
+    assert_int_equal(test_db_scalar(db, "SELECT count(*) FROM idempotency_keys WHERE status = 200 "
+                                        "AND body LIKE '%\"CANCELLED\"%'"),
+                     1);
+}
+
+/* A 503 is not kept: a held row lock makes the first attempt busy, the
+ * retry with the same key reserves. */
+static void busy_is_not_kept(void **state)
+{
+    (void)state;
+    struct test_server s;
+    assert_int_equal(
+        test_server_start(&s, (const char *const[]){ "--acquire-timeout-ms", "400", NULL }), 0);
+    struct user a = sign_up(s.port);
+    long long ev = new_event(s.port, 5);
+    PGconn *locker = test_db_connect(&s);
+    char sql[128], body[100];
+    snprintf(sql, sizeof(sql), "SELECT 1 FROM events WHERE id = %lld FOR UPDATE", ev);
+    PQclear(PQexec(locker, "BEGIN"));
+    PQclear(PQexec(locker, sql));
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, a.id);
+    struct http_result r = keyed(s.port, "POST", "/reservations", a.token, "busy-1", body);
+    assert_int_equal(r.status, 503);
+    assert_string_equal(http_error_code(&r), "busy");
+    http_result_free(&r);
+    PQclear(PQexec(locker, "ROLLBACK"));
+    PQfinish(locker);
+    r = keyed(s.port, "POST", "/reservations", a.token, "busy-1", body);
+    assert_int_equal(r.status, 201);
+    assert_false(replayed(&r));
+    http_result_free(&r);
+    assert_int_equal(test_server_stop(&s), 0);
+}
+
+/* A sign-up's token is shown once: its replay carries the user, no token,
+ * and the record holds none. */
+static void signup_replay_has_no_token(void **state)
+{
+    (void)state;
+    const char *body = "{\"name\":\"Once\",\"email\":\"once@example.com\"}";
+    struct http_result r = keyed(srv.port, "POST", "/users", NULL, "signup-1", body);
+    assert_int_equal(r.status, 201);
+    assert_non_null(json_string_value(json_object_get(r.json, "token")));
+    long long id = http_json_int(&r, "id");
+    http_result_free(&r);
+    r = keyed(srv.port, "POST", "/users", NULL, "signup-1", body);
+    assert_int_equal(r.status, 201);
+    assert_true(replayed(&r));
+    assert_int_equal(http_json_int(&r, "id"), id);
+    assert_null(json_object_get(r.json, "token"));
+    http_result_free(&r);
+    assert_int_equal(test_db_scalar(db, "SELECT count(*) FROM idempotency_keys WHERE body LIKE "
+                                        "'%rsv\\_%'"),
+                     0);
+}
+
+/* --idempotency-ttl 1: the record expires (the key is free again) and the
+ * sweeper deletes it. */
+static void records_expire_and_are_swept(void **state)
+{
+    (void)state;
+    struct test_server s;
+    assert_int_equal(test_server_start(&s, (const char *const[]){ "--idempotency-ttl", "1", NULL }),
+                     0);
+    PGconn *sdb = test_db_connect(&s);
+    struct http_result r = keyed(s.port, "POST", "/events", NULL, "ttl-1",
+                                 "{\"name\":\"T1\",\"date\":\"2027-01-01T10:00:00Z\","
+                                 "\"location\":\"X\",\"maxTickets\":1}");
+    assert_int_equal(r.status, 201);
+    http_result_free(&r);
+    assert_int_equal(test_db_scalar(sdb, "SELECT count(*) FROM idempotency_keys"), 1);
+    long long left = 1;
+    for (int i = 0; i < 60 && left != 0; i++) { /* the sweeper runs every second here */
+        struct timespec pause = { 0, 100 * 1000000L };
+        nanosleep(&pause, NULL);
+        left = test_db_scalar(sdb, "SELECT count(*) FROM idempotency_keys");
+    }
+    assert_int_equal(left, 0);
+    r = keyed(s.port, "POST", "/events", NULL, "ttl-1",
+              "{\"name\":\"T2\",\"date\":\"2027-01-01T10:00:00Z\",\"location\":\"X\","
+              "\"maxTickets\":1}");
+    assert_int_equal(r.status, 201); /* a new request, not 422: the old record is gone */
+    assert_false(replayed(&r));
+    http_result_free(&r);
+    PQfinish(sdb);
+    assert_int_equal(test_server_stop(&s), 0);
+}
+
+/* ---- 50 at once ---- */
+
+#define RACERS 50
+
+struct racer {
+    pthread_t thread;
+    pthread_barrier_t *go;
+    int port;
+    const char *token, *body;
+    int status;
+    char code[48];
+    long long id;
+    bool replayed;
+};
+
+static void *race(void *arg)
+{
+    struct racer *r = arg;
+    pthread_barrier_wait(r->go);
+    struct http_result res;
+    r->status = -1;
+    if (http_call_as(r->port, "POST", "/reservations", r->token, "Idempotency-Key: same-key\r\n",
+                     r->body, &res) == 0) {
+        r->status = res.status;
+        snprintf(r->code, sizeof(r->code), "%s", http_error_code(&res));
+        r->id = http_json_int(&res, "id");
+        r->replayed = replayed(&res);
+    }
+    http_result_free(&res);
+    return NULL;
+}
+
+static void fifty_identical_requests(const char *strategy)
+{
+    struct test_server s;
+    assert_int_equal(
+        test_server_start(&s, (const char *const[]){ "--reservation-strategy", strategy, NULL }),
+        0);
+    PGconn *sdb = test_db_connect(&s);
+    struct user u = sign_up(s.port);
+    long long ev = new_event(s.port, 100);
+    char body[100];
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u.id);
+    struct racer racers[RACERS];
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, RACERS);
+    for (int i = 0; i < RACERS; i++) {
+        racers[i] = (struct racer){ .go = &go, .port = s.port, .token = u.token, .body = body };
+        assert_int_equal(pthread_create(&racers[i].thread, NULL, race, &racers[i]), 0);
+    }
+    for (int i = 0; i < RACERS; i++)
+        pthread_join(racers[i].thread, NULL);
+    pthread_barrier_destroy(&go);
+    long long id = -1;
+    int created = 0, replays = 0, in_progress = 0;
+    for (int i = 0; i < RACERS; i++) {
+        struct racer *r = &racers[i];
+        if (r->status == 201) {
+            if (id < 0)
+                id = r->id;
+            assert_int_equal(r->id, id); /* every 201 is the one reservation */
+            created += !r->replayed;
+            replays += r->replayed;
+        } else {
+            if (r->status != 409 || strcmp(r->code, "idempotency_in_progress") != 0)
+                fprintf(stderr, "%s racer %d: %d %s\n", strategy, i, r->status, r->code);
+            assert_int_equal(r->status, 409);
+            assert_string_equal(r->code, "idempotency_in_progress");
+            in_progress++;
+        }
+    }
+    assert_int_equal(created, 1);
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM reservations WHERE event_id = %lld AND user_id = %lld", ev,
+             u.id);
+    assert_int_equal(test_db_scalar(sdb, sql), 1);
+    snprintf(sql, sizeof(sql), "SELECT reserved_tickets FROM events WHERE id = %lld", ev);
+    assert_int_equal(test_db_scalar(sdb, sql), 1);
+    /* after the first completed, every repeat replays it */
+    for (int i = 0; i < 5; i++) {
+        struct http_result r = keyed(s.port, "POST", "/reservations", u.token, "same-key", body);
+        assert_int_equal(r.status, 201);
+        assert_true(replayed(&r));
+        assert_int_equal(http_json_int(&r, "id"), id);
+        http_result_free(&r);
+    }
+    fprintf(stderr, "%s: 50 identical keyed requests: 1 created, %d replayed, %d in progress\n",
+            strategy, replays, in_progress);
+    PQfinish(sdb);
+    assert_int_equal(test_server_stop(&s), 0);
+}
+
+static void fifty_for_update(void **state)
+{
+    (void)state;
+    fifty_identical_requests("for-update");
+}
+
+static void fifty_batch(void **state)
+{
+    (void)state;
+    fifty_identical_requests("batch");
+}
+
+static void fifty_atomic(void **state)
+{
+    (void)state;
+    fifty_identical_requests("atomic");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(bad_keys_are_refused),
+        cmocka_unit_test(replay_reuse_and_scope),
+        cmocka_unit_test(refusals_kept_failures_not),
+        cmocka_unit_test(busy_is_not_kept),
+        cmocka_unit_test(signup_replay_has_no_token),
+        cmocka_unit_test(records_expire_and_are_swept),
+        cmocka_unit_test(fifty_for_update),
+        cmocka_unit_test(fifty_batch),
+        cmocka_unit_test(fifty_atomic),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
