@@ -449,6 +449,44 @@ static void cross_user_delete_changes_nothing(void **state)
     assert_int_equal(test_db_scalar(db, sql), 0);
 }
 
+/* GET /reservations with a user's token is forced to their own userId and
+ * still filters by ?status=: a hold and a confirmed reservation of theirs,
+ * another user's hold beside them. */
+static void own_listing_keeps_the_status_filter(void **state)
+{
+    (void)state;
+    struct user a = sign_up(srv.port), b = sign_up(srv.port);
+    long long ev = new_event(srv.port), held = 0, final = new_reservation(srv.port, a.id);
+    char body[120];
+    const struct user *holders[] = { &a, &b };
+    for (int i = 0; i < 2; i++) {
+        snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld,\"hold\":true}", ev,
+                 holders[i]->id);
+        struct http_result r = test_call(srv.port, "POST", "/reservations", body, 201);
+        if (i == 0)
+            held = http_json_int(&r, "id");
+        http_result_free(&r);
+    }
+    static const char *const statuses[] = { "HELD", "RESERVED", "CANCELLED" };
+    for (int i = 0; i < 3; i++) {
+        char path[64];
+        snprintf(path, sizeof(path), "/reservations?status=%s", statuses[i]);
+        struct http_result r;
+        assert_int_equal(http_call_as(srv.port, "GET", path, a.token, NULL, NULL, &r), 0);
+        assert_int_equal(r.status, 200);
+        json_t *items = json_object_get(r.json, "items");
+        assert_int_equal(json_array_size(items), i == 2 ? 0 : 1);
+        if (i < 2) {
+            json_t *item = json_array_get(items, 0);
+            assert_int_equal(json_integer_value(json_object_get(item, "id")),
+                             i == 0 ? held : final);
+            assert_int_equal(json_integer_value(json_object_get(item, "userId")), a.id);
+            assert_string_equal(json_string_value(json_object_get(item, "status")), statuses[i]);
+        }
+        http_result_free(&r);
+    }
+}
+
 /* The database keeps only SHA-256; the log never shows a token; a new
  * token ends the old one. */
 static void tokens_hashed_rotated_never_logged(void **state)
@@ -747,6 +785,7 @@ int main(void)
         cmocka_unit_test(permission_matrix),
         cmocka_unit_test(emails_only_for_the_user_and_admins),
         cmocka_unit_test(cross_user_delete_changes_nothing),
+        cmocka_unit_test(own_listing_keeps_the_status_filter),
         cmocka_unit_test(tokens_hashed_rotated_never_logged),
         cmocka_unit_test(metrics_open_and_auth_off),
         cmocka_unit_test(jwt_matrix_and_bad_tokens),

@@ -1,7 +1,8 @@
 /* Idempotency-Key against the real server: validation, replay with
  * Idempotent-Replayed, 422 on reuse, scope (principal, method, path
  * template), 4xx kept and 5xx not, records written with the effect
- * (reservations, cancellations), the token never kept, expiry and the
+ * (reservations, holds, confirmations, cancellations; a hold's replayed
+ * 201 equals the live one), the token never kept, expiry and the
  * sweeper, and 50 identical keyed requests at once for each safe strategy:
  * one reservation, every answer its 201 or 409 idempotency_in_progress. */
 
@@ -308,6 +309,124 @@ static void records_expire_and_are_swept(void **state)
     assert_int_equal(test_server_stop(&s), 0);
 }
 
+/* ---- holds: the replayed 201 and the confirmation ---- */
+
+/* Did the transaction that granted reservation id write its record? A
+ * transaction's now() is one instant: the record's created_at is the
+ * row's reserved_at. (Not xmin: atomic inserts in a subtransaction.) */
+static long long granted_with_record(PGconn *sdb, long long id)
+{
+    char sql[240];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM idempotency_keys k, reservations r WHERE r.id = %lld "
+             "AND k.location = '/reservations/' || r.id AND k.status = 201 "
+             "AND k.created_at = r.reserved_at",
+             id);
+    return test_db_scalar(sdb, sql);
+}
+
+/* How many 200 records the transaction that last changed reservation id
+ * wrote (xmin: the writing transaction). */
+static long long changed_with_record(PGconn *sdb, long long id)
+{
+    char sql[240];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM idempotency_keys k, reservations r "
+             "WHERE r.id = %lld AND k.xmin = r.xmin AND k.status = 200",
+             id);
+    return test_db_scalar(sdb, sql);
+}
+
+/* A keyed hold of 3 tickets replays exactly its live 201 (quantity, status
+ * HELD, expiresAt), and its record was written by the grant's transaction;
+ * a keyed confirmation is one transaction with its record and replays its
+ * 200, and so is a keyed cancellation. For one strategy. */
+static void keyed_hold_then_confirm(const char *strategy)
+{
+    struct test_server s;
+    assert_int_equal(
+        test_server_start(&s, (const char *const[]){ "--reservation-strategy", strategy, NULL }),
+        0);
+    PGconn *sdb = test_db_connect(&s);
+    struct user u = sign_up(s.port);
+    char body[200];
+    snprintf(body, sizeof(body),
+             "{\"name\":\"H%d.%d\",\"date\":\"2027-01-01T10:00:00Z\",\"location\":\"Hall\","
+             "\"maxTickets\":10,\"maxPerUser\":4}",
+             ++seq, (int)getpid());
+    struct http_result r = test_call(s.port, "POST", "/events", body, 201);
+    long long ev = http_json_int(&r, "id");
+    http_result_free(&r);
+
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":3,\"hold\":true}",
+             ev, u.id);
+    struct http_result live = keyed(s.port, "POST", "/reservations", u.token, "hold-1", body);
+    assert_int_equal(live.status, 201);
+    assert_false(replayed(&live));
+    assert_int_equal(http_json_int(&live, "quantity"), 3);
+    assert_string_equal(json_string_value(json_object_get(live.json, "status")), "HELD");
+    assert_true(json_is_string(json_object_get(live.json, "expiresAt")));
+    long long id = http_json_int(&live, "id");
+    assert_int_equal(granted_with_record(sdb, id), 1);
+    for (int i = 0; i < 2; i++) {
+        struct http_result again = keyed(s.port, "POST", "/reservations", u.token, "hold-1", body);
+        assert_int_equal(again.status, 201);
+        assert_true(replayed(&again));
+        if (!json_equal(again.json, live.json))
+            fprintf(stderr, "%s: live %s\n%s: replay %s\n", strategy, live.body, strategy,
+                    again.body);
+        assert_true(json_equal(again.json, live.json)); /* field by field */
+        http_result_free(&again);
+    }
+
+    char path[64];
+    snprintf(path, sizeof(path), "/reservations/%lld/confirm", id);
+    struct http_result confirmed = keyed(s.port, "POST", path, u.token, "confirm-1", NULL);
+    assert_int_equal(confirmed.status, 200);
+    assert_false(replayed(&confirmed));
+    assert_string_equal(json_string_value(json_object_get(confirmed.json, "status")), "RESERVED");
+    assert_true(json_is_null(json_object_get(confirmed.json, "expiresAt")));
+    assert_int_equal(changed_with_record(sdb, id), 1);
+    struct http_result again = keyed(s.port, "POST", path, u.token, "confirm-1", NULL);
+    assert_int_equal(again.status, 200);
+    assert_true(replayed(&again));
+    assert_true(json_equal(again.json, confirmed.json));
+    http_result_free(&again);
+    snprintf(body, sizeof(body),
+             "SELECT reserved_tickets * 100 + held_tickets FROM events "
+             "WHERE id = %lld",
+             ev);
+    assert_int_equal(test_db_scalar(sdb, body), 300); /* confirmed once, nothing held */
+    snprintf(path, sizeof(path), "/reservations/%lld", id);
+    struct http_result cancelled = keyed(s.port, "DELETE", path, u.token, "cancel-1", NULL);
+    assert_int_equal(cancelled.status, 200);
+    assert_int_equal(changed_with_record(sdb, id), 1); /* the cancellation's transaction */
+    assert_int_equal(test_db_scalar(sdb, body), 0);
+    http_result_free(&cancelled);
+    http_result_free(&confirmed);
+    http_result_free(&live);
+    PQfinish(sdb);
+    assert_int_equal(test_server_stop(&s), 0);
+}
+
+static void keyed_holds_for_update(void **state)
+{
+    (void)state;
+    keyed_hold_then_confirm("for-update");
+}
+
+static void keyed_holds_batch(void **state)
+{
+    (void)state;
+    keyed_hold_then_confirm("batch");
+}
+
+static void keyed_holds_atomic(void **state)
+{
+    (void)state;
+    keyed_hold_then_confirm("atomic");
+}
+
 /* ---- 50 at once ---- */
 
 #define RACERS 50
@@ -428,6 +547,9 @@ int main(void)
         cmocka_unit_test(busy_is_not_kept),
         cmocka_unit_test(signup_replay_has_no_token),
         cmocka_unit_test(records_expire_and_are_swept),
+        cmocka_unit_test(keyed_holds_for_update),
+        cmocka_unit_test(keyed_holds_batch),
+        cmocka_unit_test(keyed_holds_atomic),
         cmocka_unit_test(fifty_for_update),
         cmocka_unit_test(fifty_batch),
         cmocka_unit_test(fifty_atomic),
