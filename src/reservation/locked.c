@@ -34,9 +34,9 @@ static char *group_array(struct reservation_request *const *group, int n, enum g
     return out;
 }
 
-/* "{h1,NULL,h2}": each request's Idempotency-Key hash (or fingerprint)
- * when fingerprint, SHA-256 hex or NULL, so nothing to quote. Caller
- * frees; NULL when out of memory. */
+/* "{h1,NULL,h2}": each request's Idempotency-Key hash, or its request
+ * fingerprint when fingerprint is true (SHA-256 hex or NULL, so nothing to
+ * quote). Caller frees; NULL when out of memory. */
 static char *group_idem_array(struct reservation_request *const *group, int n, bool fingerprint)
 {
     size_t cap = (size_t)n * 66 + 3, len = 0;
