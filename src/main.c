@@ -150,6 +150,7 @@ int main(int argc, char **argv)
     switch (config_load(&app.cfg, argc, argv, env_lookup, err, sizeof(err))) {
     case CONFIG_EXIT_HELP: config_usage(stdout, argv[0], (int)ncpu); return 0;
     case CONFIG_EXIT_VERSION: printf("reservd %s\n", config_version()); return 0;
+    case CONFIG_EXIT_STRATEGIES: config_list_strategies(stdout); return 0;
     case CONFIG_ERROR: fprintf(stderr, "reservd: %s\n(see reservd --help)\n", err); return 2;
     case CONFIG_OK: break;
     }
