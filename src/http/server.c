@@ -52,6 +52,7 @@
 struct http_loop {
     struct http_server *srv;
     struct MHD_Daemon *daemon;
+    int epoll_fd; /* the daemon's */
     pthread_t thread;
     int wake_fd; /* eventfd: written after each resume */
     bool started;
@@ -74,7 +75,7 @@ struct http_server {
 
 /* One request from its first byte to its completion callback. */
 struct exchange {
-    struct work work; /* must stay first: workers hand it back */
+    struct work work; /* run on a worker (ROUTE_NEEDS_DB) */
     struct http_server *srv;
     struct http_loop *loop; /* the thread that runs the connection */
     struct MHD_Connection *conn;
@@ -174,14 +175,19 @@ static enum MHD_Result send_response(struct exchange *ex)
     }
     if (!mr)
         return MHD_NO;
-    MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            r->content_type ? r->content_type : JSON_CONTENT_TYPE);
-    MHD_add_response_header(mr, "X-Request-Id", ex->request_id);
+    /* A header libmicrohttpd could not add (out of memory) is logged, and
+     * the answer still goes: it may report a commit. */
+    int missing =
+        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONTENT_TYPE,
+                                r->content_type ? r->content_type : JSON_CONTENT_TYPE) != MHD_YES;
+    missing += MHD_add_response_header(mr, "X-Request-Id", ex->request_id) != MHD_YES;
     for (int i = 0; i < r->nheaders; i++)
-        MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value);
+        missing += MHD_add_response_header(mr, r->headers[i].name, r->headers[i].value) != MHD_YES;
     /* While draining, every answer ends its connection. */
     if (ex->close_after || guard_draining(ex->srv->guard))
-        MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close");
+        missing += MHD_add_response_header(mr, MHD_HTTP_HEADER_CONNECTION, "close") != MHD_YES;
+    if (missing)
+        log_error("http: %d headers missing from the answer to %s", missing, ex->request_id);
     enum MHD_Result ret = MHD_queue_response(ex->conn, (unsigned)r->status, mr);
     MHD_destroy_response(mr);
     return ret;
@@ -225,7 +231,8 @@ static bool release_hold(struct exchange *ex)
 
 void http_complete(struct http_deferred *deferred)
 {
-    release_hold((struct exchange *)deferred);
+    /* the connection is suspended (http_defer): the resume sends the answer */
+    (void)release_hold((struct exchange *)deferred);
 }
 
 /* Run the handler holding the exchange; true when resp is ready now. */
@@ -238,7 +245,8 @@ static bool run_handler(struct exchange *ex)
 
 static void run_on_worker(struct work *work)
 {
-    run_handler((struct exchange *)work);
+    /* suspended before it was queued: the resume sends the answer */
+    (void)run_handler(container_of(work, struct exchange, work));
 }
 
 /* Route the complete request; either fill ex->resp or hand it off.
@@ -260,7 +268,8 @@ static bool start_request(struct exchange *ex)
     case ROUTE_METHOD_NOT_ALLOWED:
         http_respond_error(&ex->resp, 405, "method_not_allowed", "%s is not allowed here; use %s",
                            ex->method_name, m.allow);
-        http_response_add_header(&ex->resp, "Allow", "%s", m.allow);
+        if (http_response_add_header(&ex->resp, "Allow", "%s", m.allow) != 0)
+            log_error("http: no room for the Allow header of %s", ex->request_id);
         return true;
     case ROUTE_INVALID_ID:
         ex->route = m.route; /* counted under its route, not as unmatched */
@@ -409,7 +418,8 @@ static int refuse_early(struct exchange *ex, const char *version)
                            "Transfer-Encoding '%.40s' is not supported; use chunked", te);
     } else if (guard_draining(ex->srv->guard)) {
         http_respond_error(resp, 503, "shutting_down", "the server is shutting down; retry");
-        http_response_add_header(resp, "Retry-After", "1");
+        if (http_response_add_header(resp, "Retry-After", "1") != 0)
+            log_error("http: no room for a Retry-After header");
     } else {
         return 0;
     }
@@ -543,8 +553,7 @@ static void *loop_main(void *arg)
 {
     struct http_loop *l = arg;
     struct http_server *srv = l->srv;
-    const union MHD_DaemonInfo *ep = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
-    struct pollfd p[2] = { { .fd = ep->epoll_fd, .events = POLLIN },
+    struct pollfd p[2] = { { .fd = l->epoll_fd, .events = POLLIN },
                            { .fd = l->wake_fd, .events = POLLIN } };
     int phase;
     while ((phase = atomic_load(&srv->phase)) != LOOP_EXIT) {
@@ -553,7 +562,9 @@ static void *loop_main(void *arg)
             l->quiesced = true;
             atomic_fetch_add(&srv->quiesced, 1);
         }
-        MHD_run(l->daemon);
+        /* its failures (a failed epoll_wait) it logs itself, through
+         * mhd_log; the next round tries again */
+        (void)MHD_run(l->daemon);
         MHD_UNSIGNED_LONG_LONG to;
         int ms = MHD_get_timeout(l->daemon, &to) != MHD_YES ? -1 : to > INT_MAX ? INT_MAX : (int)to;
         /* a failed poll() (EINTR) just goes round again */
@@ -579,6 +590,8 @@ static int start_loop(struct http_server *srv, int i, unsigned flags, const stru
     if (i > 0) {
         const union MHD_DaemonInfo *fd =
             MHD_get_daemon_info(srv->loops[0].daemon, MHD_DAEMON_INFO_LISTEN_FD);
+        if (!fd)
+            return -1;
         listen[0] = (struct MHD_OptionItem){ MHD_OPTION_LISTEN_SOCKET, fd->listen_fd, NULL };
     }
     /* libmicrohttpd's own limit is above ours (the guard's): at its limit
@@ -593,6 +606,10 @@ static int start_loop(struct http_server *srv, int i, unsigned flags, const stru
         (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_END);
     if (!l->daemon)
         return -1;
+    const union MHD_DaemonInfo *ep = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
+    if (!ep)
+        return -1;
+    l->epoll_fd = ep->epoll_fd;
     l->started = pthread_create(&l->thread, NULL, loop_main, l) == 0;
     return l->started ? 0 : -1;
 }
