@@ -84,8 +84,8 @@ enum db_use {
 /* Wait until deadline (CLOCK_MONOTONIC) for a connection; (re)connects
  * a slot whose connection is missing or broken. DB_OK, DB_BUSY (also at
  * once when the deadline has passed) or DB_UNAVAILABLE. */
-int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline, enum db_use use,
-                    struct db_conn **out);
+enum db_status db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+                               enum db_use use, struct db_conn **out);
 /* Return a connection. One left broken or inside a transaction is
  * rolled back or closed, so the next user always gets a clean one. */
 void db_pool_release(struct db_pool *pool, struct db_conn *conn);

@@ -2,8 +2,8 @@
 # Build and run reservd in the foreground on :3001 (SERVICE_PORT).
 # Without DATABASE_URL it starts a private PostgreSQL cluster under .data/
 # and serves its database $RESERVD_DB (default reservd); it prints that URL.
-# Extra arguments go to reservd (see: scripts/run.sh --help); --help and
-# --version start no database.
+# Extra arguments go to reservd (see: scripts/run.sh --help); --help,
+# --version and --list-strategies start no database.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ensure_packages
@@ -11,7 +11,7 @@ ensure_packages
 # output at all when nothing changed.
 dir=$(build_tree Release OFF quiet reservd reservd-seed reservd-load)
 for arg in "$@"; do
-    case "$arg" in -h | --help | --version) exec "$dir/reservd" "$@" ;; esac
+    case "$arg" in -h | --help | --version | --list-strategies) exec "$dir/reservd" "$@" ;; esac
 done
 if [ -z "${DATABASE_URL:-}" ]; then
     pg_start

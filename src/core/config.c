@@ -398,6 +398,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
             return CONFIG_EXIT_HELP;
         if (strcmp(argv[i], "--version") == 0)
             return CONFIG_EXIT_VERSION;
+        if (strcmp(argv[i], "--list-strategies") == 0)
+            return CONFIG_EXIT_STRATEGIES;
         if (strncmp(argv[i], "--env-file", 10) == 0) {
             int j = next_option(argc, argv, i, name, sizeof(name), &value, err, errlen);
             if (j < 0 || config_apply_env_file(cfg, value, err, errlen) != 0)
@@ -427,7 +429,9 @@ void config_usage(FILE *out, const char *prog, int ncpu)
             "Every option can also be set by the environment variable shown.\n\n"
             "  --env-file PATH  read KEY=VALUE settings from a dotenv file\n"
             "  --help           show this help\n"
-            "  --version        print the version\n",
+            "  --version        print the version\n"
+            "  --list-strategies  print each reservation strategy's name and whether it is\n"
+            "                   safe, one a line (for tests and the bench)\n",
             prog);
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
@@ -455,6 +459,16 @@ void config_usage(FILE *out, const char *prog, int ncpu)
             ack ? "; needs --i-understand-unsafe-oversells" : "");
     RESERVATION_STRATEGIES(STRATEGY_LINE)
 #undef STRATEGY_LINE
+}
+
+/* "name<TAB>safe" or "name<TAB>unsafe" (it needs the acknowledgement), in
+ * table order: the tests and loadtest/bench cover whatever this lists. */
+void config_list_strategies(FILE *out)
+{
+#define STRATEGY_ROW(id, name, ack, fill, per_event, help) \
+    fprintf(out, "%s\t%s\n", name, ack ? "unsafe" : "safe");
+    RESERVATION_STRATEGIES(STRATEGY_ROW)
+#undef STRATEGY_ROW
 }
 
 const char *config_version(void)

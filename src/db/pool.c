@@ -169,8 +169,8 @@ static bool can_take(const struct db_pool *pool, enum db_use use)
     return pool->nfree > 0 && (use != DB_USE_RESERVATION || pool->reserving < pool->reserving_max);
 }
 
-int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline, enum db_use use,
-                    struct db_conn **out)
+enum db_status db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+                               enum db_use use, struct db_conn **out)
 {
     /* A request past its deadline gets no connection: its client has been
      * (or is about to be) told busy. */

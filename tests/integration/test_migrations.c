@@ -37,7 +37,7 @@ static void empty_database_then_restart(void **state)
                      (long long)db_nmigrations);
     assert_int_equal(scalar(db, "SELECT max(version) FROM schema_migrations"),
                      db_migrations[db_nmigrations - 1].version);
-    char first[256];
+    char first[1024]; /* 30 bytes per migration */
     PGresult *res = PQexec(db, "SELECT string_agg(applied_at::text, ',' ORDER BY version) "
                                "FROM schema_migrations");
     snprintf(first, sizeof(first), "%s", PQgetvalue(res, 0, 0));

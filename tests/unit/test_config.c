@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "reservation.h"
 
 static const char *const *fake_env;
 
@@ -211,6 +212,33 @@ static void help(void **state)
     free(text);
 }
 
+/* --list-strategies prints the strategy table, one "name<TAB>safety" line
+ * per row in order: the tests and the bench iterate over it. */
+static void list_strategies(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = { "reservd", "--port", "1", "--list-strategies" };
+    assert_int_equal(load(&cfg, NULL, 4, argv, err), CONFIG_EXIT_STRATEGIES);
+    char *text = NULL, *expect = NULL;
+    size_t len = 0, elen = 0;
+    FILE *out = open_memstream(&text, &len);
+    config_list_strategies(out);
+    fclose(out);
+    out = open_memstream(&expect, &elen);
+    for (size_t i = 0; i < reservation_nstrategies; i++)
+        fprintf(out, "%s\t%s\n", reservation_strategies[i].name,
+                reservation_strategies[i].needs_ack ? "unsafe" : "safe");
+    fclose(out);
+    assert_true(reservation_nstrategies >= 4);
+    assert_string_equal(text, expect);
+    assert_non_null(strstr(text, "for-update\tsafe\n"));
+    assert_non_null(strstr(text, "unsafe\tunsafe\n"));
+    free(text);
+    free(expect);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -222,6 +250,7 @@ int main(void)
         cmocka_unit_test(unsafe_needs_acknowledgement),
         cmocka_unit_test(env_file),
         cmocka_unit_test(help),
+        cmocka_unit_test(list_strategies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
