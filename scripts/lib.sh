@@ -177,12 +177,13 @@ scale_dir() {
     return 0
 }
 
-# pgbouncer_start DIR PORT DB: PgBouncer on 127.0.0.1:PORT in transaction
-# mode with deploy/pgbouncer.ini's pool settings, serving database DB of the
-# private cluster under the same name (no passwords: auth_type any, the
-# cluster trusts loopback). Returns once it accepts connections.
+# pgbouncer_start DIR PORT DB [POOL]: PgBouncer on 127.0.0.1:PORT in
+# transaction mode with deploy/pgbouncer.ini's pool settings (POOL: another
+# default_pool_size), serving database DB of the private cluster under the
+# same name (no passwords: auth_type any, the cluster trusts loopback).
+# Returns once it accepts connections.
 pgbouncer_start() {
-    local dir i port=$2 db=$3
+    local dir i port=$2 db=$3 pool=${4:-}
     scale_dir "$1"
     dir=$(cd "$1" && pwd)
     # deploy/pgbouncer.ini ends in its [pgbouncer] section: the lines after
@@ -201,6 +202,7 @@ auth_file =
 logfile = $dir/pgbouncer.log
 pidfile = $dir/pgbouncer.pid
 admin_users = postgres
+${pool:+default_pool_size = $pool}
 INI
     pg_as pgbouncer -d -q "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log" >&2; return 1; }
     for i in $(seq 100); do
@@ -225,7 +227,7 @@ haproxy_start() {
     for i in 1 2 3; do
         env+=("RESERVD_$i=127.0.0.1:${!i:-1}")   # port 1: nothing listens, the server stays down
     done
-    pg_as env "${env[@]}" haproxy -D -q -f "$REPO_ROOT/deploy/haproxy.cfg" \
+    pg_as env "${env[@]}" haproxy -D -f "$REPO_ROOT/deploy/haproxy.cfg" \
         >"$dir/haproxy.out" 2>&1 || { cat "$dir/haproxy.out" >&2; return 1; }
     for i in $(seq 100); do
         curl -fs "http://127.0.0.1:$stats/stats;csv" >/dev/null && return 0
