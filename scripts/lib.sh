@@ -170,6 +170,8 @@ pg_reset_db() {
 # DIR (made here; owned by whoever runs them). Debian's packages only: the
 # distribution's services are never touched.
 SCALE_PACKAGES="pgbouncer haproxy"
+# Debian puts both in /usr/sbin, which a normal user's PATH may lack.
+scale_bin() { command -v "$1" 2>/dev/null || echo "/usr/sbin/$1"; }
 
 scale_dir() {
     mkdir -p "$1" || die "cannot create $1"
@@ -204,7 +206,7 @@ pidfile = $dir/pgbouncer.pid
 admin_users = postgres
 ${pool:+default_pool_size = $pool}
 INI
-    pg_as pgbouncer -d -q "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log" >&2; return 1; }
+    pg_as "$(scale_bin pgbouncer)" -d -q "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log" >&2; return 1; }
     for i in $(seq 100); do
         "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$port" -d "$db" && return 0
         sleep 0.1
@@ -227,7 +229,7 @@ haproxy_start() {
     for i in 1 2 3; do
         env+=("RESERVD_$i=127.0.0.1:${!i:-1}")   # port 1: nothing listens, the server stays down
     done
-    pg_as env "${env[@]}" haproxy -D -f "$REPO_ROOT/deploy/haproxy.cfg" \
+    pg_as env "${env[@]}" "$(scale_bin haproxy)" -D -f "$REPO_ROOT/deploy/haproxy.cfg" \
         >"$dir/haproxy.out" 2>&1 || { cat "$dir/haproxy.out" >&2; return 1; }
     for i in $(seq 100); do
         curl -fs "http://127.0.0.1:$stats/stats;csv" >/dev/null && return 0

@@ -31,8 +31,7 @@ export RESERVD_PG_PORT=${hostport##*:}
 . "$root/scripts/lib.sh"
 . "$root/tests/support/checks.sh"
 for tool in pgbouncer haproxy; do
-    command -v "$tool" >/dev/null || PATH=$PATH:/usr/sbin:/sbin
-    command -v "$tool" >/dev/null || { echo "FAIL - $tool is not installed (scripts/test.sh installs it)"; exit 1; }
+    [ -x "$(scale_bin "$tool")" ] || { echo "FAIL - $tool is not installed (scripts/test.sh installs it)"; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 
