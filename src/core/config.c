@@ -117,8 +117,9 @@ void config_defaults(struct config *cfg, int ncpu)
     cfg->db_wait_ms = 10000;
     cfg->pool_size = ncpu * 4 < 8 ? 8 : ncpu * 4;
     cfg->http_threads = ncpu;
-    /* Prepared: the batch statement's generic plan saves its planning on
-     * every call (off's cost is measured in the README). */
+    /* Prepared: generic plans save each call its planning (an unnamed
+     * reserve_for_update took 1.64 times as long at the database; README,
+     * Scaling). off is for PgBouncer's transaction pooling. */
     strcpy(cfg->db_prepared, "on");
     /* Workers wait on PostgreSQL, not on a core: each busy event's queue
      * takes one, other database requests one each. On 1,000 events 8, 16
