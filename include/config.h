@@ -13,6 +13,7 @@ struct config {
     char database_url[1024];  /* --database-url / DATABASE_URL */
     int db_wait_ms;           /* --db-wait-ms / RESERVD_DB_WAIT_MS */
     int pool_size;            /* --pool-size / RESERVD_POOL_SIZE */
+    char db_prepared[4];      /* --db-prepared / RESERVD_DB_PREPARED: "on" or "off" */
     int http_threads;         /* --http-threads / RESERVD_HTTP_THREADS */
     int workers;              /* --workers / RESERVD_WORKERS */
     int max_connections;      /* --max-connections / RESERVD_MAX_CONNECTIONS */

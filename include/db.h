@@ -2,9 +2,11 @@
 #define RESERVD_DB_H
 
 /* The database layer: a fixed-size libpq connection pool whose connections
- * have every statement prepared, and the schema migration. */
+ * have every statement prepared (or, for a transaction pooler such as
+ * PgBouncer, run them unnamed), and the schema migration. */
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -58,6 +60,13 @@ struct db_pool_options {
     const char *conninfo;
     int size;
     int lock_timeout_ms;
+    /* true: every statement is prepared once per connection, and the
+     * connection's session gets lock_timeout and generic plans. false:
+     * statements run unnamed (parsed and planned on each call) and nothing
+     * is set on the session, so that any server connection a transaction
+     * pooler hands each transaction serves it alike; the locking
+     * statements set their own lock_timeout, transaction-local. */
+    bool prepared;
 };
 
 struct db_pool_stats {
@@ -103,7 +112,8 @@ int db_pool_reserving_max(const struct db_pool *pool);
 void db_lock_budget(const struct db_pool *pool, const struct timespec *deadline,
                     char out[static DB_LOCK_BUDGET_SIZE]);
 
-/* Run a prepared statement with text parameters (NULL = SQL NULL).
+/* Run a statement (prepared, or unnamed: see db_pool_options.prepared)
+ * with text parameters (NULL = SQL NULL).
  * Returns the result (caller PQclear()s it) or NULL when the connection
  * failed; a failed connection is marked for replacement. */
 PGresult *db_exec(struct db_conn *conn, enum db_statement stmt, int nparams,

@@ -78,6 +78,7 @@ static int serve(struct app *app)
         .conninfo = cfg->database_url,
         .size = cfg->pool_size,
         .lock_timeout_ms = cfg->lock_timeout_ms,
+        .prepared = strcmp(cfg->db_prepared, "on") == 0,
     };
     struct reservation_options res_opts = {
         .strategy = cfg->strategy,

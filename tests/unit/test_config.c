@@ -193,6 +193,26 @@ static void env_file(void **state)
     assert_non_null(strstr(err, "/nonexistent/.env"));
 }
 
+/* --db-prepared: on by default; off from the environment or a flag; nothing else. */
+static void db_prepared(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = { "reservd" };
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), CONFIG_OK);
+    assert_string_equal(cfg.db_prepared, "on");
+    const char *env[] = { "RESERVD_DB_PREPARED", "off", NULL };
+    assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_OK);
+    assert_string_equal(cfg.db_prepared, "off");
+    const char *flag[] = { "reservd", "--db-prepared", "on" };
+    assert_int_equal(load(&cfg, env, 3, flag, err), CONFIG_OK);
+    assert_string_equal(cfg.db_prepared, "on"); /* flag beats environment */
+    const char *bad[] = { "reservd", "--db-prepared=no" };
+    assert_int_equal(load(&cfg, NULL, 2, bad, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "db-prepared"));
+}
+
 static void help(void **state)
 {
     (void)state;
@@ -249,6 +269,7 @@ int main(void)
         cmocka_unit_test(addresses_and_urls_are_checked),
         cmocka_unit_test(unsafe_needs_acknowledgement),
         cmocka_unit_test(env_file),
+        cmocka_unit_test(db_prepared),
         cmocka_unit_test(help),
         cmocka_unit_test(list_strategies),
     };
