@@ -238,19 +238,17 @@ static void two_instances_expire_each_hold_once(void **state)
     assert_int_equal(test_server_kill(&second, SIGTERM), 0);
 }
 
-#define PER_STRATEGY(test)                                             \
-    cmocka_unit_test_setup_teardown(test, setup_for_update, teardown), \
-        cmocka_unit_test_setup_teardown(test, setup_batch, teardown),  \
-        cmocka_unit_test_setup_teardown(test, setup_atomic, teardown)
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        PER_STRATEGY(holds_expire_and_tickets_return),
-        PER_STRATEGY(confirm_racing_expiry),
-        cmocka_unit_test_setup_teardown(two_instances_expire_each_hold_once, setup_for_update,
-                                        teardown),
-        cmocka_unit_test_setup_teardown(two_instances_expire_each_hold_once, setup_batch, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "holds_expire_and_tickets_return", holds_expire_and_tickets_return,
+                       setup_strategy, teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "confirm_racing_expiry", confirm_racing_expiry, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
+    /* the second instance runs for-update: each pair mixes the strategy under
+     * test with the default one */
+    strategy_tests_add(&t, "two_instances_expire_each_hold_once",
+                       two_instances_expire_each_hold_once, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "expiry");
 }
