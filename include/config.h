@@ -13,6 +13,7 @@ struct config {
     char database_url[1024];  /* --database-url / DATABASE_URL */
     int db_wait_ms;           /* --db-wait-ms / RESERVD_DB_WAIT_MS */
     int pool_size;            /* --pool-size / RESERVD_POOL_SIZE */
+    char db_prepared[4];      /* --db-prepared / RESERVD_DB_PREPARED: "on" or "off" */
     int http_threads;         /* --http-threads / RESERVD_HTTP_THREADS */
     int workers;              /* --workers / RESERVD_WORKERS */
     int max_connections;      /* --max-connections / RESERVD_MAX_CONNECTIONS */
@@ -44,9 +45,10 @@ struct config {
 
 enum config_result {
     CONFIG_OK = 0,
-    CONFIG_EXIT_HELP,    /* --help given: print config_usage(), exit 0 */
-    CONFIG_EXIT_VERSION, /* --version given: print config_version(), exit 0 */
-    CONFIG_ERROR,        /* message in err (unknown flag, bad value); exit 2 */
+    CONFIG_EXIT_HELP,       /* --help given: print config_usage(), exit 0 */
+    CONFIG_EXIT_VERSION,    /* --version given: print config_version(), exit 0 */
+    CONFIG_EXIT_STRATEGIES, /* --list-strategies: print config_list_strategies(), exit 0 */
+    CONFIG_ERROR,           /* message in err (unknown flag, bad value); exit 2 */
 };
 
 /* Fill cfg with defaults derived from the core count. */
@@ -72,6 +74,9 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
 int config_validate(const struct config *cfg, char *err, size_t errlen);
 
 void config_usage(FILE *out, const char *prog, int ncpu);
+
+/* The reservation strategies, one "name<TAB>safe|unsafe" line each. */
+void config_list_strategies(FILE *out);
 
 /* The release, from CMake's project(VERSION). */
 const char *config_version(void);

@@ -2,9 +2,11 @@
 #define RESERVD_DB_H
 
 /* The database layer: a fixed-size libpq connection pool whose connections
- * have every statement prepared, and the schema migration. */
+ * have every statement prepared (or, for a transaction pooler such as
+ * PgBouncer, run them unnamed), and the schema migration. */
 
 #include <libpq-fe.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <time.h>
@@ -68,6 +70,13 @@ struct db_pool_options {
     const char *conninfo;
     int size;
     int lock_timeout_ms;
+    /* true: every statement is prepared once per connection, and the
+     * connection's session gets lock_timeout and generic plans. false:
+     * statements run unnamed (parsed and planned on each call) and nothing
+     * is set on the session, so that any server connection a transaction
+     * pooler hands each transaction serves it alike; the locking
+     * statements set their own lock_timeout, transaction-local. */
+    bool prepared;
 };
 
 struct db_pool_stats {
@@ -94,8 +103,8 @@ enum db_use {
 /* Wait until deadline (CLOCK_MONOTONIC) for a connection; (re)connects
  * a slot whose connection is missing or broken. DB_OK, DB_BUSY (also at
  * once when the deadline has passed) or DB_UNAVAILABLE. */
-int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline, enum db_use use,
-                    struct db_conn **out);
+enum db_status db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+                               enum db_use use, struct db_conn **out);
 /* Return a connection. One left broken or inside a transaction is
  * rolled back or closed, so the next user always gets a clean one. */
 void db_pool_release(struct db_pool *pool, struct db_conn *conn);
@@ -113,7 +122,8 @@ int db_pool_reserving_max(const struct db_pool *pool);
 void db_lock_budget(const struct db_pool *pool, const struct timespec *deadline,
                     char out[static DB_LOCK_BUDGET_SIZE]);
 
-/* Run a prepared statement with text parameters (NULL = SQL NULL).
+/* Run a statement (prepared, or unnamed: see db_pool_options.prepared)
+ * with text parameters (NULL = SQL NULL).
  * Returns the result (caller PQclear()s it) or NULL when the connection
  * failed; a failed connection is marked for replacement. */
 PGresult *db_exec(struct db_conn *conn, enum db_statement stmt, int nparams,

@@ -13,8 +13,8 @@
 struct metrics;
 struct db_pool_stats;
 
-/* routes must outlive the metrics. NULL on allocation failure. */
-struct metrics *metrics_create(const struct route *routes, size_t nroutes);
+/* routes must outlive the metrics. 0, or -1 out of memory. */
+int metrics_create(const struct route *routes, size_t nroutes, struct metrics **out);
 void metrics_destroy(struct metrics *m);
 
 /* route NULL: the request matched no route. All functions accept m NULL. */

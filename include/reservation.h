@@ -24,7 +24,9 @@ struct db_pool;
  * waits_to_fill: a group on an idle event waits --batch-wait-us to fill;
  * per_event: an event's requests queue in the server and run one group at
  * a time (else each request runs on its own, up to the pool's share).
- * Adding a strategy is one file and one row here. */
+ * Adding a strategy is one file and one row here: `reservd --list-strategies`
+ * prints the rows (safe unless needs_ack), and the tests and loadtest/bench
+ * cover whatever it lists. */
 #define RESERVATION_STRATEGIES(X)                                                       \
     X(for_update, "for-update", false, false, true,                                     \
       "one transaction per request, event row locked; pipelined per event (default)")   \

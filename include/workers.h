@@ -18,7 +18,7 @@ struct work {
 
 struct workers;
 
-/* Start n threads. 0, or -1 (errno set). */
+/* Start n threads. 0, or -1 (out of memory, or a thread could not start). */
 int workers_start(int nthreads, struct workers **out);
 void workers_submit(struct workers *w, struct work *work);
 /* Run every queued job, then join the threads and free. */

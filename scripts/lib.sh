@@ -163,3 +163,89 @@ pg_reset_db() {
     psql "$admin" -Xqv ON_ERROR_STOP=1 -v db="$db" <<<'CREATE DATABASE :"db"' >/dev/null \
         || die "cannot create database $db"
 }
+
+# --- PgBouncer and HAProxy for several instances (tests/scale, loadtest/bench) --
+# Both run unprivileged (as 'postgres' when root, like the cluster), from
+# deploy/pgbouncer.ini and deploy/haproxy.cfg, with every file they write in
+# DIR (made here; owned by whoever runs them). Debian's packages only: the
+# distribution's services are never touched.
+SCALE_PACKAGES="pgbouncer haproxy"
+# Debian puts both in /usr/sbin, which a normal user's PATH may lack.
+scale_bin() { command -v "$1" 2>/dev/null || echo "/usr/sbin/$1"; }
+
+scale_dir() {
+    mkdir -p "$1" || die "cannot create $1"
+    [ "$(id -u)" -eq 0 ] && chown postgres: "$1"
+    return 0
+}
+
+# pgbouncer_start DIR PORT DB [POOL]: PgBouncer on 127.0.0.1:PORT in
+# transaction mode with deploy/pgbouncer.ini's pool settings (POOL: another
+# default_pool_size), serving database DB of the private cluster under the
+# same name (no passwords: auth_type any, the cluster trusts loopback).
+# Returns once it accepts connections.
+pgbouncer_start() {
+    local dir i port=$2 db=$3 pool=${4:-}
+    scale_dir "$1"
+    dir=$(cd "$1" && pwd)
+    # deploy/pgbouncer.ini ends in its [pgbouncer] section: the lines after
+    # the include override it (a second [pgbouncer] header would not: 1.18
+    # then dropped the included settings)
+    pg_as tee "$dir/pgbouncer.ini" >/dev/null <<INI
+[databases]
+$db = host=127.0.0.1 port=$PG_PORT dbname=$db user=postgres
+[pgbouncer]
+%include $REPO_ROOT/deploy/pgbouncer.ini
+listen_addr = 127.0.0.1
+listen_port = $port
+unix_socket_dir =
+auth_type = any
+auth_file =
+logfile = $dir/pgbouncer.log
+pidfile = $dir/pgbouncer.pid
+admin_users = postgres
+${pool:+default_pool_size = $pool}
+INI
+    pg_as "$(scale_bin pgbouncer)" -d -q "$dir/pgbouncer.ini" || { cat "$dir/pgbouncer.log" >&2; return 1; }
+    for i in $(seq 100); do
+        "$(pg_bindir)/pg_isready" -q -h 127.0.0.1 -p "$port" -d "$db" && return 0
+        sleep 0.1
+    done
+    log "PgBouncer did not answer on 127.0.0.1:$port"; cat "$dir/pgbouncer.log" >&2
+    return 1
+}
+
+# haproxy_start DIR PORT STATS_PORT BACKEND_PORT...: HAProxy on 127.0.0.1:PORT
+# in front of reservd on 127.0.0.1:BACKEND_PORT (up to three), with its CSV
+# stats on 127.0.0.1:STATS_PORT/stats;csv. HAPROXY_MAXCONN: its connection
+# limit (two descriptors each; default 9000, for a 20,000 descriptor limit).
+haproxy_start() {
+    local dir i port=$2 stats=$3
+    scale_dir "$1"
+    dir=$(cd "$1" && pwd)
+    shift 3
+    local env=(HAPROXY_BIND="127.0.0.1:$port" HAPROXY_STATS_BIND="127.0.0.1:$stats"
+               HAPROXY_MAXCONN="${HAPROXY_MAXCONN:-9000}" HAPROXY_PIDFILE="$dir/haproxy.pid")
+    for i in 1 2 3; do
+        env+=("RESERVD_$i=127.0.0.1:${!i:-1}")   # port 1: nothing listens, the server stays down
+    done
+    pg_as env "${env[@]}" "$(scale_bin haproxy)" -D -f "$REPO_ROOT/deploy/haproxy.cfg" \
+        >"$dir/haproxy.out" 2>&1 || { cat "$dir/haproxy.out" >&2; return 1; }
+    for i in $(seq 100); do
+        curl -fs "http://127.0.0.1:$stats/stats;csv" >/dev/null && return 0
+        sleep 0.1
+    done
+    log "HAProxy did not answer on 127.0.0.1:$stats"; return 1
+}
+
+# Stop what pgbouncer_start or haproxy_start started in DIR (by its pid file).
+scale_stop() {
+    local f pid
+    for f in "$1/pgbouncer.pid" "$1/haproxy.pid"; do
+        [ -s "$f" ] || continue
+        pid=$(cat "$f")
+        kill "$pid" 2>/dev/null || true
+        for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+        rm -f "$f" 2>/dev/null || pg_as rm -f "$f"
+    done
+}

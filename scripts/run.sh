@@ -2,9 +2,9 @@
 # Build and run reservd in the foreground on :3001 (SERVICE_PORT).
 # Without DATABASE_URL it starts a private PostgreSQL cluster under .data/
 # and serves its database $RESERVD_DB (default reservd); it prints that URL.
-# Extra arguments go to reservd (see: scripts/run.sh --help); --help and
-# --version start no database. It makes an admin token under .data/ on the
-# first run and prints where it is.
+# Extra arguments go to reservd (see: scripts/run.sh --help); --help,
+# --version and --list-strategies start no database. It makes an admin token
+# under .data/ on the first run and prints where it is.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 ensure_packages
@@ -12,7 +12,7 @@ ensure_packages
 # output at all when nothing changed.
 dir=$(build_tree Release OFF quiet reservd reservd-seed reservd-load)
 for arg in "$@"; do
-    case "$arg" in -h | --help | --version) exec "$dir/reservd" "$@" ;; esac
+    case "$arg" in -h | --help | --version | --list-strategies) exec "$dir/reservd" "$@" ;; esac
 done
 if [ -z "${DATABASE_URL:-}" ]; then
     pg_start

@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 sanitize=OFF
 if [ "${1:-}" = --sanitize ]; then sanitize=ON; shift; fi
-ensure_packages docker-compose clang-format   # the compose file and the C format are checked by the suite
+ensure_packages docker-compose clang-format $SCALE_PACKAGES   # the compose files, the C format and the scale test (tests/scale) need them
 dir=$(build_tree Debug "$sanitize")
 pg_start
 export RESERVD_TEST_ADMIN_URL=${RESERVD_TEST_ADMIN_URL:-$(pg_admin_url)}

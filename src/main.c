@@ -67,8 +67,10 @@ static int serve(struct app *app)
     sigemptyset(&stop);
     sigaddset(&stop, SIGINT);
     sigaddset(&stop, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &stop, NULL);
-    signal(SIGPIPE, SIG_IGN);
+    if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
+        log_error("cannot set up signal handling");
+        return 1;
+    }
 
     if (db_schema_apply(cfg->database_url, cfg->db_wait_ms, err, sizeof(err)) != 0) {
         log_error("%s", err);
@@ -78,6 +80,7 @@ static int serve(struct app *app)
         .conninfo = cfg->database_url,
         .size = cfg->pool_size,
         .lock_timeout_ms = cfg->lock_timeout_ms,
+        .prepared = strcmp(cfg->db_prepared, "on") == 0,
     };
     struct reservation_options res_opts = {
         .strategy = cfg->strategy,
@@ -85,7 +88,7 @@ static int serve(struct app *app)
         .batch_wait_us = cfg->batch_wait_us,
         .sweep_interval_ms = cfg->sweep_interval_ms,
     };
-    if (!(app->metrics = metrics_create(app_routes, app_nroutes)) ||
+    if (metrics_create(app_routes, app_nroutes, &app->metrics) != 0 ||
         workers_start(cfg->workers, &workers) != 0) {
         log_error("cannot start worker threads");
         goto out;
@@ -135,7 +138,10 @@ static int serve(struct app *app)
              cfg->pool_size, cfg->strategy, http_opts.max_connections);
 
     int sig = 0;
-    sigwait(&stop, &sig);
+    if (sigwait(&stop, &sig) != 0) { /* cannot happen with a valid set: stop as for SIGTERM */
+        log_error("cannot wait for signals; stopping");
+        sig = SIGTERM;
+    }
     log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:
@@ -155,6 +161,13 @@ out:
     return rc;
 }
 
+/* Exit status after printing to stdout (--help, --version...): a write
+ * that failed (a closed pipe, a full disk) is a failure, not a success. */
+static int printed(void)
+{
+    return fflush(stdout) == 0 && !ferror(stdout) ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     static struct app app; /* lives for the whole process; owned by main */
@@ -162,10 +175,16 @@ int main(int argc, char **argv)
     long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 
     switch (config_load(&app.cfg, argc, argv, env_lookup, err, sizeof(err))) {
-    case CONFIG_EXIT_HELP: config_usage(stdout, argv[0], (int)ncpu); return 0;
-    case CONFIG_EXIT_VERSION: printf("reservd %s\n", config_version()); return 0;
+    case CONFIG_EXIT_HELP: config_usage(stdout, argv[0], (int)ncpu); return printed();
+    case CONFIG_EXIT_VERSION: printf("reservd %s\n", config_version()); return printed();
+    case CONFIG_EXIT_STRATEGIES: config_list_strategies(stdout); return printed();
     case CONFIG_ERROR: fprintf(stderr, "reservd: %s\n(see reservd --help)\n", err); return 2;
     case CONFIG_OK: break;
+    }
+    /* config_load checked both choices already */
+    if (log_set_level(app.cfg.log_level) != 0 || log_set_format(app.cfg.log_format) != 0) {
+        fprintf(stderr, "reservd: unknown log level or format\n");
+        return 2;
     }
     /* Tokens and keys are read before anything opens: a bad one is a bad setting. */
     if (auth_create(&app.cfg, app_routes, app_nroutes, &app.auth, err, sizeof(err)) != 0) {
@@ -175,9 +194,8 @@ int main(int argc, char **argv)
     /* glibc gives each busy thread its own arena; with dozens of workers
      * that doubles peak RSS under a spike (measured 120 MB vs 57 MB for
      * 10,000 connections). Two arenas are plenty for this workload. */
-    mallopt(M_ARENA_MAX, 2);
-    log_set_level(app.cfg.log_level);
-    log_set_format(app.cfg.log_format);
+    if (mallopt(M_ARENA_MAX, 2) != 1) /* AddressSanitizer's allocator has no arenas */
+        log_debug("cannot limit malloc arenas; peak memory may be higher");
     raise_fd_limit();
     int rc = serve(&app) == 0 ? 0 : 1;
     auth_destroy(app.auth);

@@ -315,12 +315,20 @@ BEGIN
        AND x.max_tickets - x.reserved_tickets - x.held_tickets >= p_quantity
     RETURNING x.hold_seconds, x.max_per_user INTO v_seconds, max_per_user;
     IF NOT FOUND THEN
-        SELECT * INTO e FROM events x WHERE x.id = p_event FOR UPDATE;
+        -- Nothing overdue: the refusal stands as the UPDATE saw it, decided
+        -- from a plain read, so that a sold-out event's requests do not
+        -- queue on its row lock. Else lock, expire, and look again.
+        IF EXISTS (SELECT 1 FROM reservations r WHERE r.event_id = p_event
+                   AND r.status = 'HELD' AND r.expires_at <= now()) THEN
+            SELECT * INTO e FROM events x WHERE x.id = p_event FOR UPDATE;
+            IF FOUND THEN
+                holds_expired := reservd_expire_holds(p_event, NULL);
+            END IF;
+        END IF;
+        SELECT * INTO e FROM events x WHERE x.id = p_event;
         IF NOT FOUND THEN
             outcome := 'event_not_found'; RETURN;
         END IF;
-        holds_expired := reservd_expire_holds(p_event, NULL);
-        SELECT * INTO e FROM events x WHERE x.id = p_event;
         max_per_user := e.max_per_user;
         tickets_left := CASE WHEN e.waiting_count > 0 THEN 0
                              ELSE e.max_tickets - e.reserved_tickets - e.held_tickets END;
@@ -334,9 +342,17 @@ BEGIN
         IF tickets_left < p_quantity THEN
             outcome := 'sold_out'; RETURN;
         END IF;
+        -- conditional again: without the lock, others may have taken them
         UPDATE events x SET reserved_tickets = x.reserved_tickets + v_res,
                             held_tickets = x.held_tickets + v_held
-         WHERE x.id = p_event;
+         WHERE x.id = p_event AND x.waiting_count = 0
+           AND x.max_tickets - x.reserved_tickets - x.held_tickets >= p_quantity;
+        IF NOT FOUND THEN
+            SELECT CASE WHEN x.waiting_count > 0 THEN 0
+                        ELSE x.max_tickets - x.reserved_tickets - x.held_tickets END
+              INTO tickets_left FROM events x WHERE x.id = p_event;
+            outcome := 'sold_out'; RETURN;
+        END IF;
         v_seconds := e.hold_seconds;
     END IF;
     BEGIN

@@ -15,7 +15,8 @@
 void api_busy(struct http_response *resp)
 {
     http_respond_error(resp, 503, "busy", "the server is busy; retry shortly");
-    http_response_add_header(resp, "Retry-After", "1");
+    if (http_response_add_header(resp, "Retry-After", "1") != 0)
+        log_error("no room for the Retry-After header");
 }
 
 struct db_conn *api_acquire(struct app *app, const struct http_request *req,
@@ -143,7 +144,8 @@ void api_list(struct app *app, const struct http_request *req, struct http_respo
 void api_created(struct http_response *resp, json_t *body, const char *prefix, int64_t id)
 {
     http_respond_json(resp, 201, body);
-    http_response_add_header(resp, "Location", "%s/%lld", prefix, (long long)id);
+    if (http_response_add_header(resp, "Location", "%s/%lld", prefix, (long long)id) != 0)
+        log_error("no room for the Location header");
 }
 
 void api_insert(struct app *app, const struct http_request *req, struct http_response *resp,

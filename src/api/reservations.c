@@ -48,7 +48,7 @@ static json_t *reservation_json(const PGresult *res, int row, int64_t *id)
 
 /* A reservation in flight: answered when the strategy calls back. */
 struct pending_reservation {
-    struct reservation_request r; /* must stay first */
+    struct reservation_request r;
     struct app *app;
     struct http_response *resp;
     struct http_deferred *deferred;
@@ -115,7 +115,7 @@ static void respond(struct app *app, struct http_response *resp,
 
 static void reservation_done(struct reservation_request *r)
 {
-    struct pending_reservation *p = (struct pending_reservation *)r;
+    struct pending_reservation *p = container_of(r, struct pending_reservation, r);
     if (r->outcome == RESERVATION_RESERVED && r->idem_key)
         idempotency_recorded(p->req); /* the grant's transaction wrote the key's record */
     respond(p->app, p->resp, r);

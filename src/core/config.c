@@ -69,6 +69,9 @@ static const struct setting settings[] = {
                 "how long start-up waits for PostgreSQL to accept connections"),
     INT_SETTING("pool-size", "RESERVD_POOL_SIZE", pool_size, 1, 512,
                 "PostgreSQL connections in the pool"),
+    CHOICE_SETTING("db-prepared", "RESERVD_DB_PREPARED", db_prepared, "on|off",
+                   "prepare statements per connection (off: unnamed statements, for "
+                   "PgBouncer's transaction pooling)"),
     INT_SETTING("http-threads", "RESERVD_HTTP_THREADS", http_threads, 1, 256,
                 "libmicrohttpd threads"),
     INT_SETTING("workers", "RESERVD_WORKERS", workers, 1, 4096,
@@ -140,6 +143,10 @@ void config_defaults(struct config *cfg, int ncpu)
     cfg->db_wait_ms = 10000;
     cfg->pool_size = ncpu * 4 < 8 ? 8 : ncpu * 4;
     cfg->http_threads = ncpu;
+    /* Prepared: generic plans save each call its planning (an unnamed
+     * reserve_for_update took 1.64 times as long at the database; README,
+     * Scaling). off is for PgBouncer's transaction pooling. */
+    strcpy(cfg->db_prepared, "on");
     /* Workers wait on PostgreSQL, not on a core: each busy event's queue
      * takes one, other database requests one each. On 1,000 events 8, 16
      * and 64 measured alike (4.6k, 3.9k, 4.4-4.7k req/s); 64 leaves room
@@ -433,6 +440,8 @@ enum config_result config_load(struct config *cfg, int argc, char **argv,
             return CONFIG_EXIT_HELP;
         if (strcmp(argv[i], "--version") == 0)
             return CONFIG_EXIT_VERSION;
+        if (strcmp(argv[i], "--list-strategies") == 0)
+            return CONFIG_EXIT_STRATEGIES;
         if (strncmp(argv[i], "--env-file", 10) == 0) {
             int j = next_option(argc, argv, i, name, sizeof(name), &value, err, errlen);
             if (j < 0 || config_apply_env_file(cfg, value, err, errlen) != 0)
@@ -462,7 +471,9 @@ void config_usage(FILE *out, const char *prog, int ncpu)
             "Every option can also be set by the environment variable shown.\n\n"
             "  --env-file PATH  read KEY=VALUE settings from a dotenv file\n"
             "  --help           show this help\n"
-            "  --version        print the version\n",
+            "  --version        print the version\n"
+            "  --list-strategies  print each reservation strategy's name and whether it is\n"
+            "                   safe, one a line (for tests and the bench)\n",
             prog);
     for (size_t i = 0; i < NSETTINGS; i++) {
         const struct setting *s = &settings[i];
@@ -490,6 +501,16 @@ void config_usage(FILE *out, const char *prog, int ncpu)
             ack ? "; needs --i-understand-unsafe-oversells" : "");
     RESERVATION_STRATEGIES(STRATEGY_LINE)
 #undef STRATEGY_LINE
+}
+
+/* "name<TAB>safe" or "name<TAB>unsafe" (it needs the acknowledgement), in
+ * table order: the tests and loadtest/bench cover whatever this lists. */
+void config_list_strategies(FILE *out)
+{
+#define STRATEGY_ROW(id, name, ack, fill, per_event, help) \
+    fprintf(out, "%s\t%s\n", name, ack ? "unsafe" : "safe");
+    RESERVATION_STRATEGIES(STRATEGY_ROW)
+#undef STRATEGY_ROW
 }
 
 const char *config_version(void)

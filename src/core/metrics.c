@@ -39,17 +39,18 @@ struct metrics {
     struct route_metrics per_route[]; /* nroutes + 1 (unmatched) */
 };
 
-struct metrics *metrics_create(const struct route *routes, size_t nroutes)
+int metrics_create(const struct route *routes, size_t nroutes, struct metrics **out)
 {
     struct metrics *m = calloc(1, sizeof(*m) + (nroutes + 1) * sizeof(struct route_metrics));
     if (!m)
-        return NULL;
+        return -1;
     m->routes = routes;
     m->nroutes = nroutes;
     struct timespec now;
     clock_gettime(CLOCK_REALTIME, &now);
     m->start_time = (double)now.tv_sec + (double)now.tv_nsec / 1e9;
-    return m;
+    *out = m;
+    return 0;
 }
 
 void metrics_destroy(struct metrics *m)

@@ -6,6 +6,8 @@
 #include <stdbool.h>
 #include <stdlib.h>
 
+#include "log.h"
+
 struct workers {
     pthread_mutex_t lock;
     pthread_cond_t ready;
@@ -40,16 +42,25 @@ int workers_start(int nthreads, struct workers **out)
     struct workers *w = calloc(1, sizeof(*w) + (size_t)nthreads * sizeof(pthread_t));
     if (!w)
         return -1;
-    pthread_mutex_init(&w->lock, NULL);
-    pthread_cond_init(&w->ready, NULL);
+    if (pthread_mutex_init(&w->lock, NULL) != 0) {
+        free(w);
+        return -1;
+    }
+    if (pthread_cond_init(&w->ready, NULL) != 0) {
+        pthread_mutex_destroy(&w->lock);
+        free(w);
+        return -1;
+    }
     /* Workers mostly wait on PostgreSQL; small stacks keep many cheap. */
     pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
+    bool small = pthread_attr_init(&attr) == 0;
+    if (small && pthread_attr_setstacksize(&attr, 256 * 1024) != 0)
+        log_warn("workers: cannot shrink thread stacks; using the default size");
     for (; w->nthreads < nthreads; w->nthreads++)
-        if (pthread_create(&w->threads[w->nthreads], &attr, worker_main, w) != 0)
+        if (pthread_create(&w->threads[w->nthreads], small ? &attr : NULL, worker_main, w) != 0)
             break;
-    pthread_attr_destroy(&attr);
+    if (small)
+        pthread_attr_destroy(&attr);
     if (w->nthreads < nthreads) {
         workers_stop(w);
         return -1;

@@ -4,7 +4,12 @@
  * querying happen outside it. A slot's connection is opened lazily and
  * replaced when it breaks, so the server keeps serving across PostgreSQL
  * restarts: the request that finds the database gone gets 503, the next
- * one reconnects. */
+ * one reconnects.
+ *
+ * With prepared off, nothing is kept in a server session between
+ * transactions (no prepared statement, no SET), so the pool also works
+ * through PgBouncer's transaction pooling, which hands each transaction
+ * whichever server connection is free. */
 
 #include "db.h"
 
@@ -21,6 +26,7 @@ struct db_conn {
     PGconn *pg;
     bool broken;
     bool reserving; /* held for a reservation (counts in reserving) */
+    bool prepared;  /* the pool's db_pool_options.prepared */
 };
 
 struct db_pool {
@@ -30,6 +36,7 @@ struct db_pool {
     char session_sql[128]; /* settings for each new connection */
     int size;
     int lock_timeout_ms;
+    bool prepared;
     struct db_conn *slots;
     struct db_conn **free; /* stack of idle slots */
     int nfree;
@@ -84,7 +91,7 @@ static int slot_connect(struct db_pool *pool, struct db_conn *c)
         c->pg = NULL;
         return -1;
     }
-    if (prepare_all(c->pg, pool->session_sql) != 0) {
+    if (pool->prepared && prepare_all(c->pg, pool->session_sql) != 0) {
         PQfinish(c->pg);
         c->pg = NULL;
         return -1;
@@ -107,6 +114,7 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out, cha
     }
     pool->size = opts->size;
     pool->lock_timeout_ms = opts->lock_timeout_ms;
+    pool->prepared = opts->prepared;
     /* a quarter of the pool (at least one connection) stays for the rest */
     pool->reserving_max = opts->size - (opts->size / 4 > 1 ? opts->size / 4 : 1);
     if (pool->reserving_max < 1)
@@ -137,8 +145,10 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out, cha
         snprintf(err, errlen, "out of memory");
         return -1;
     }
-    for (int i = pool->size - 1; i >= 0; i--)
+    for (int i = pool->size - 1; i >= 0; i--) {
+        pool->slots[i].prepared = pool->prepared;
         pool->free[pool->nfree++] = &pool->slots[i];
+    }
     /* One connection now, so a bad DATABASE_URL stops the start. */
     if (slot_connect(pool, &pool->slots[0]) != 0) {
         snprintf(err, errlen, "cannot open a pooled connection to DATABASE_URL");
@@ -169,8 +179,8 @@ static bool can_take(const struct db_pool *pool, enum db_use use)
     return pool->nfree > 0 && (use != DB_USE_RESERVATION || pool->reserving < pool->reserving_max);
 }
 
-int db_pool_acquire(struct db_pool *pool, const struct timespec *deadline, enum db_use use,
-                    struct db_conn **out)
+enum db_status db_pool_acquire(struct db_pool *pool, const struct timespec *deadline,
+                               enum db_use use, struct db_conn **out)
 {
     /* A request past its deadline gets no connection: its client has been
      * (or is about to be) told busy. */
@@ -267,11 +277,32 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
     pthread_mutex_unlock(&pool->lock);
 }
 
-PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams, const char *const *params)
+/* Send one statement without waiting for its result (pipeline mode):
+ * by name when prepared, else its text as an unnamed statement. 1 or 0. */
+static int send_statement(struct db_conn *c, enum db_statement stmt, int nparams,
+                          const char *const *params)
 {
+    if (!c->prepared)
+        return PQsendQueryParams(c->pg, db_statement_sql(stmt), nparams, NULL, params, NULL, NULL,
+                                 0);
     char name[16];
     statement_name(stmt, name);
-    PGresult *res = PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+    return PQsendQueryPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+}
+
+static PGresult *exec_statement(struct db_conn *c, enum db_statement stmt, int nparams,
+                                const char *const *params)
+{
+    if (!c->prepared)
+        return PQexecParams(c->pg, db_statement_sql(stmt), nparams, NULL, params, NULL, NULL, 0);
+    char name[16];
+    statement_name(stmt, name);
+    return PQexecPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+}
+
+PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams, const char *const *params)
+{
+    PGresult *res = exec_statement(c, stmt, nparams, params);
     if (PQstatus(c->pg) != CONNECTION_OK) {
         c->broken = true;
         PQclear(res);
@@ -283,7 +314,6 @@ PGresult *db_exec(struct db_conn *c, enum db_statement stmt, int nparams, const 
 int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, int nparams,
                       const char *const *params, PGresult **results)
 {
-    char name[16];
     int sent = 0, done = 0;
     for (int i = 0; i < n; i++)
         results[i] = NULL;
@@ -291,9 +321,7 @@ int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, 
         goto broken;
     /* A Sync after each statement makes each its own transaction. */
     for (; sent < n; sent++) {
-        statement_name(stmts[sent], name);
-        if (PQsendQueryPrepared(c->pg, name, nparams, params + (size_t)sent * (size_t)nparams, NULL,
-                                NULL, 0) != 1 ||
+        if (send_statement(c, stmts[sent], nparams, params + (size_t)sent * (size_t)nparams) != 1 ||
             PQpipelineSync(c->pg) != 1)
             goto broken;
     }

@@ -161,15 +161,21 @@ int guard_create(int max_connections, int read_timeout_ms, struct guard **out)
         return -1;
     g->max_connections = max_connections;
     g->read_timeout_ms = read_timeout_ms;
+    /* the reaper's waits are timed on the monotonic clock */
     pthread_condattr_t attr;
-    pthread_condattr_init(&attr);
-    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
-    pthread_cond_init(&g->wake, &attr);
+    if (pthread_condattr_init(&attr) != 0) {
+        free(g);
+        return -1;
+    }
+    bool cond = pthread_condattr_setclock(&attr, CLOCK_MONOTONIC) == 0 &&
+                pthread_cond_init(&g->wake, &attr) == 0;
     pthread_condattr_destroy(&attr);
-    pthread_mutex_init(&g->lock, NULL);
-    if (pthread_create(&g->reaper, NULL, reaper_main, g) != 0) {
-        pthread_cond_destroy(&g->wake);
-        pthread_mutex_destroy(&g->lock);
+    bool mutex = cond && pthread_mutex_init(&g->lock, NULL) == 0;
+    if (!mutex || pthread_create(&g->reaper, NULL, reaper_main, g) != 0) {
+        if (cond)
+            pthread_cond_destroy(&g->wake);
+        if (mutex)
+            pthread_mutex_destroy(&g->lock);
         free(g);
         return -1;
     }

@@ -13,10 +13,11 @@
 /* Grant undecided[0..m) in one locked transaction whose lock wait the
  * earliest deadline caps. Requests whose outcome the connection's death
  * hid are UNKNOWN; sold_out answers that another writer's conflict may
- * have made wrong go back to the queue (PENDING). True when the row lock
- * wait ran out (then all are answered busy). */
-static bool batch_grant(struct reservation_strategy *s, struct db_conn *conn,
-                        struct reservation_request **undecided, int m, int *left)
+ * have made wrong go back to the queue (PENDING). DB_RESULT_LOCK_TIMEOUT
+ * when the row lock wait ran out (then all are answered busy),
+ * DB_RESULT_FAILED when the statement failed otherwise, else DB_RESULT_OK. */
+static enum db_result batch_grant(struct reservation_strategy *s, struct db_conn *conn,
+                                  struct reservation_request **undecided, int m, int *left)
 {
     enum reservation_outcome fail = RESERVATION_UNAVAILABLE;
     bool conflict = false;
@@ -65,7 +66,9 @@ out:
         for (int i = 0; i < m; i++)
             undecided[i]->outcome = fail;
     PQclear(res);
-    return fail == RESERVATION_BUSY;
+    return fail == RESERVATION_RESERVED ? DB_RESULT_OK
+           : fail == RESERVATION_BUSY   ? DB_RESULT_LOCK_TIMEOUT
+                                        : DB_RESULT_FAILED;
 }
 
 /* The whole group in one statement. */

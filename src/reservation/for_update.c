@@ -23,9 +23,11 @@
  * overlap, so a NOWAIT one that meets a lock met someone else's, and goes
  * back to the queue. A statement that completed is answered from its own
  * result even when the connection died after it; the ones after it are
- * unknown. Returns true when the first waited out its lock budget. */
-static bool for_update_grant(struct reservation_strategy *s, struct db_conn *conn,
-                             struct reservation_request **undecided, int m, int *left)
+ * unknown. DB_RESULT_LOCK_TIMEOUT when the first waited out its lock
+ * budget, DB_RESULT_FAILED when a statement failed otherwise (its request
+ * has the failure's outcome), else DB_RESULT_OK. */
+static enum db_result for_update_grant(struct reservation_strategy *s, struct db_conn *conn,
+                                       struct reservation_request **undecided, int m, int *left)
 {
     enum db_statement stmts[PIPELINE_MAX] = { 0 };
     char ids[PIPELINE_MAX][3][24], budgets[PIPELINE_MAX][DB_LOCK_BUDGET_SIZE];
@@ -51,7 +53,7 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
         stmts[j] = STMT_RESERVE_FOR_UPDATE;
     }
     int done = db_exec_pipelined(conn, stmts, m, NPARAMS, params, results);
-    bool busy = false;
+    enum db_result how = done < m ? DB_RESULT_FAILED : DB_RESULT_OK;
     if (done < m)
         *left = 0;
     for (int j = 0; j < m; j++) {
@@ -66,15 +68,19 @@ static bool for_update_grant(struct reservation_strategy *s, struct db_conn *con
             grant_row_decode(stmts[j], res, 0, &g) == 0) {
             r->outcome = decide_granted(&g, r);
             *left = g.has_tickets_left ? g.tickets_left : 0;
-        } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 && !busy) {
+        } else if (db_result_classify(res) == DB_RESULT_LOCK_TIMEOUT && j > 0 &&
+                   how != DB_RESULT_LOCK_TIMEOUT) {
             r->outcome = RESERVATION_PENDING; /* NOWAIT met someone else's lock: queue again */
         } else {
             r->outcome = failure_outcome(res);
-            busy = busy || r->outcome == RESERVATION_BUSY;
+            if (r->outcome == RESERVATION_BUSY)
+                how = DB_RESULT_LOCK_TIMEOUT;
+            else if (how == DB_RESULT_OK)
+                how = DB_RESULT_FAILED;
         }
         PQclear(res);
     }
-    return busy;
+    return how;
 }
 
 /* At most as many statements as there were tickets left: each costs a WAL

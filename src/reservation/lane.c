@@ -19,7 +19,7 @@
 #define LANE_BUCKETS 1024
 
 struct lane {
-    struct work work; /* must stay first */
+    struct work work; /* the lane runs on a worker */
     struct lanes *owner;
     int64_t event_id;
     struct lane *next; /* hash chain */
@@ -109,7 +109,7 @@ static void wait_to_fill(struct lanes *l, struct lane *lane)
 
 static void run_lane(struct work *work)
 {
-    struct lane *lane = (struct lane *)work;
+    struct lane *lane = container_of(work, struct lane, work);
     struct lanes *l = lane->owner;
     int64_t event_id = lane->event_id;
     struct reservation_request *one[1];

@@ -219,8 +219,8 @@ void locked_group(struct reservation_strategy *s, struct db_conn *conn, int64_t 
         }
         undecided[m++] = r;
     }
-    bool busy = m > 0 && grant(s, conn, undecided, m, &left);
-    if (busy) /* the others would wait at the same lock: answer them now */
+    if (m > 0 && grant(s, conn, undecided, m, &left) == DB_RESULT_LOCK_TIMEOUT)
+        /* the others would wait at the same lock: answer them now */
         for (int i = 0; i < n; i++)
             if (group[i]->outcome == RESERVATION_PENDING)
                 group[i]->outcome = RESERVATION_BUSY;

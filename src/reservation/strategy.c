@@ -138,7 +138,8 @@ static void run_group(void *ctx, int64_t event_id, struct reservation_request **
 {
     struct reservation_strategy *s = ctx;
     struct db_conn *conn;
-    int rc = db_pool_acquire(s->pool, earliest_deadline(group, n), DB_USE_RESERVATION, &conn);
+    enum db_status rc =
+        db_pool_acquire(s->pool, earliest_deadline(group, n), DB_USE_RESERVATION, &conn);
     if (rc != DB_OK) {
         for (int i = 0; i < n; i++)
             group[i]->outcome = rc == DB_BUSY ? RESERVATION_BUSY : RESERVATION_UNAVAILABLE;

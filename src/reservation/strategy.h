@@ -82,9 +82,11 @@ enum reservation_outcome failure_outcome(const PGresult *res);
 enum reservation_outcome decide_granted(const struct grant_row *g, struct reservation_request *r);
 
 /* The locked step of a per-event group: grants (or refuses) undecided[0..m)
- * and updates *left (tickets left). True when a lock wait ran out. */
-typedef bool (*grant_fn)(struct reservation_strategy *s, struct db_conn *conn,
-                         struct reservation_request **undecided, int m, int *left);
+ * and updates *left (tickets left). How its statements went: DB_RESULT_OK,
+ * DB_RESULT_LOCK_TIMEOUT when a lock wait ran out, or DB_RESULT_FAILED
+ * (each request has its own outcome either way). */
+typedef enum db_result (*grant_fn)(struct reservation_strategy *s, struct db_conn *conn,
+                                   struct reservation_request **undecided, int m, int *left);
 /* for-update and batch: a committed read answers what cannot succeed
  * without the lock (skipped while the event is known to be selling); the
  * rest, up to max (and up to the tickets left, if max_left), go through

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "strategies.h"
 
 #define REQUESTS     2000
 #define SLOWEST_MS   3500.0
@@ -136,31 +137,16 @@ static void held_lock(const char *strategy)
     assert_int_equal(users_after, users_before);
 }
 
-static void held_lock_for_update(void **state)
+/* *state holds the strategy's name (strategies.h). */
+static void on_strategy(void **state)
 {
-    (void)state;
-    held_lock("for-update");
-}
-
-static void held_lock_batch(void **state)
-{
-    (void)state;
-    held_lock("batch");
-}
-
-static void held_lock_atomic(void **state)
-{
-    (void)state;
-    held_lock("atomic");
+    held_lock(*state);
 }
 
 int main(void)
 {
     fault_raise_fd_limit(); /* 2,000 client connections at once */
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(held_lock_for_update, fault_teardown),
-        cmocka_unit_test_teardown(held_lock_batch, fault_teardown),
-        cmocka_unit_test_teardown(held_lock_atomic, fault_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "held_lock", on_strategy, NULL, fault_teardown, STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "held_row_lock");
 }

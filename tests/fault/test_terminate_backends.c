@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "strategies.h"
 
 #define USERS         3000
 #define KILLS         10
@@ -90,30 +91,16 @@ static void terminate_under_load(const char *strategy)
     assert_int_equal(led.answered[503], unavailable + busy);
 }
 
-static void terminate_for_update(void **state)
+/* *state holds the strategy's name (strategies.h). */
+static void on_strategy(void **state)
 {
-    (void)state;
-    terminate_under_load("for-update");
-}
-
-static void terminate_batch(void **state)
-{
-    (void)state;
-    terminate_under_load("batch");
-}
-
-static void terminate_atomic(void **state)
-{
-    (void)state;
-    terminate_under_load("atomic");
+    terminate_under_load(*state);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(terminate_for_update, fault_teardown),
-        cmocka_unit_test_teardown(terminate_batch, fault_teardown),
-        cmocka_unit_test_teardown(terminate_atomic, fault_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "terminate_under_load", on_strategy, NULL, fault_teardown,
+                       STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "terminate_backends");
 }

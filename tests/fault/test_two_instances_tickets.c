@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "fault.h"
+#include "strategies.h"
 
 #define PER_INSTANCE 1000
 #define TICKETS      100
@@ -59,31 +60,17 @@ static void two_instances_100_tickets(const char *strategy)
     assert_int_equal(sold_out, 2 * PER_INSTANCE - TICKETS);
 }
 
-static void tickets_for_update(void **state)
+/* *state holds the strategy's name (strategies.h). */
+static void on_strategy(void **state)
 {
-    (void)state;
-    two_instances_100_tickets("for-update");
-}
-
-static void tickets_batch(void **state)
-{
-    (void)state;
-    two_instances_100_tickets("batch");
-}
-
-static void tickets_atomic(void **state)
-{
-    (void)state;
-    two_instances_100_tickets("atomic");
+    two_instances_100_tickets(*state);
 }
 
 int main(void)
 {
     fault_raise_fd_limit();
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_teardown(tickets_for_update, fault_teardown),
-        cmocka_unit_test_teardown(tickets_batch, fault_teardown),
-        cmocka_unit_test_teardown(tickets_atomic, fault_teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "two_instances_100_tickets", on_strategy, NULL, fault_teardown,
+                       STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "two_instances_tickets");
 }

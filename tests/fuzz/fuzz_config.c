@@ -357,6 +357,14 @@ static int asks_version(const struct args *a)
     return 0;
 }
 
+static int asks_strategies(const struct args *a)
+{
+    for (int i = 1; i < a->argc; i++)
+        if (!strcmp(a->argv[i], "--list-strategies"))
+            return 1;
+    return 0;
+}
+
 /* Mode 3: a whole start-up. A loaded configuration is valid, loads the
  * same again, and a flag added at the end wins. */
 static void fuzz_load(const char *text, const char *end)
@@ -382,10 +390,11 @@ static void fuzz_load(const char *text, const char *end)
 
     enum config_result r = config_load(&cfg, a.argc, a.argv, no_env, err, sizeof(err));
     FUZZ_CHECK(r == CONFIG_OK || r == CONFIG_EXIT_HELP || r == CONFIG_EXIT_VERSION ||
-               r == CONFIG_ERROR);
+               r == CONFIG_EXIT_STRATEGIES || r == CONFIG_ERROR);
     FUZZ_CHECK(r != CONFIG_EXIT_HELP || asks_help(&a));
     FUZZ_CHECK(r != CONFIG_EXIT_VERSION || asks_version(&a));
-    FUZZ_CHECK(r != CONFIG_OK || (!asks_help(&a) && !asks_version(&a)));
+    FUZZ_CHECK(r != CONFIG_EXIT_STRATEGIES || asks_strategies(&a));
+    FUZZ_CHECK(r != CONFIG_OK || (!asks_help(&a) && !asks_version(&a) && !asks_strategies(&a)));
     if (r == CONFIG_ERROR)
         FUZZ_CHECK(err[0] != '\0' && memchr(err, '\0', sizeof(err)));
     if (r == CONFIG_OK) {

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "strategies.h"
 
 /* Long deadlines: these tests are about exactness, on a shared machine
  * where a spike can take seconds; a 503 busy would only blur the counts. */
@@ -36,34 +37,24 @@ static inline int start(void **state, const char *strategy, const char *sweep_ms
                            NULL };
     return fixture_start(state, args);
 }
+/* *state holds the strategy's name (strategies.h: one test per row of
+ * the server's strategy table). */
+static inline int setup_strategy(void **state)
+{
+    return start(state, *state, "250");
+}
+/* No sweeper: what clients see must not depend on it. */
+static inline int setup_strategy_unswept(void **state)
+{
+    return start(state, *state, "0");
+}
 static inline int setup_for_update(void **state)
 {
     return start(state, "for-update", "250");
 }
-static inline int setup_batch(void **state)
-{
-    return start(state, "batch", "250");
-}
-static inline int setup_atomic(void **state)
-{
-    return start(state, "atomic", "250");
-}
-/* No sweeper: what clients see must not depend on it. */
-static inline int setup_for_update_unswept(void **state)
-{
-    return start(state, "for-update", "0");
-}
-static inline int setup_batch_unswept(void **state)
-{
-    return start(state, "batch", "0");
-}
-static inline int setup_atomic_unswept(void **state)
-{
-    return start(state, "atomic", "0");
-}
 static inline int setup_unsafe(void **state)
 {
-    const char *args[] = { "--reservation-strategy", "unsafe", "--i-understand-unsafe-oversells",
+    const char *args[] = { "--reservation-strategy", *state, "--i-understand-unsafe-oversells",
                            NULL };
     return fixture_start(state, args);
 }

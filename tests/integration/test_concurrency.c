@@ -16,31 +16,27 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "strategies.h"
 
-static int setup_for_update(void **state)
+/* *state holds the strategy's name (strategies.h). */
+static int setup_strategy(void **state)
 {
-    const char *args[] = { "--reservation-strategy", "for-update", NULL };
-    return fixture_start(state, args);
-}
-static int setup_batch(void **state)
-{
-    const char *args[] = { "--reservation-strategy", "batch", NULL };
-    return fixture_start(state, args);
-}
-static int setup_atomic(void **state)
-{
-    const char *args[] = { "--reservation-strategy", "atomic", NULL };
+    const char *args[] = { "--reservation-strategy", *state, NULL };
     return fixture_start(state, args);
 }
 static int setup_unsafe(void **state)
 {
     const char *args[] = { "--reservation-strategy",
-                           "unsafe",
+                           *state,
                            "--i-understand-unsafe-oversells",
                            "--pool-size",
                            "32",
                            NULL };
     return fixture_start(state, args);
+}
+static int setup_default(void **state)
+{
+    return fixture_start(state, NULL);
 }
 
 static int teardown(void **state)
@@ -345,21 +341,25 @@ static void verify_catches_inconsistency(void **state)
     json_decref(rep);
 }
 
+/* Every safe strategy the server lists gets every proof; every unsafe one
+ * must be shown to oversell. */
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(proof_2000_for_100, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(proof_2000_for_100, setup_batch, teardown),
-        cmocka_unit_test_setup_teardown(proof_2000_for_100, setup_atomic, teardown),
-        cmocka_unit_test_setup_teardown(same_user_50_times, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(same_user_50_times, setup_batch, teardown),
-        cmocka_unit_test_setup_teardown(same_user_50_times, setup_atomic, teardown),
-        cmocka_unit_test_setup_teardown(reserve_and_cancel_mixed, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(reserve_and_cancel_mixed, setup_batch, teardown),
-        cmocka_unit_test_setup_teardown(spike_10000_compat, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(ten_thousand_connections, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(unsafe_oversells, setup_unsafe, teardown),
-        cmocka_unit_test_setup_teardown(verify_catches_inconsistency, setup_for_update, teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "proof_2000_for_100", proof_2000_for_100, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
+    strategy_tests_add(&t, "same_user_50_times", same_user_50_times, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
+    strategy_tests_add(&t, "reserve_and_cancel_mixed", reserve_and_cancel_mixed, setup_strategy,
+                       teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "spike_10000_compat", spike_10000_compat, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
+    strategy_tests_add(&t, "unsafe_oversells", unsafe_oversells, setup_unsafe, teardown,
+                       STRATEGIES_UNSAFE);
+    /* about HTTP and reservd-load, not strategies: the default one */
+    strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+                                   ten_thousand_connections, setup_default, teardown));
+    strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+                                   verify_catches_inconsistency, setup_default, teardown));
+    return strategy_tests_run(&t, "concurrency");
 }

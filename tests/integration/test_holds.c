@@ -367,22 +367,19 @@ static void capacity_changes_under_load(void **state)
     http_result_free(&r);
 }
 
-#define PER_STRATEGY(test)                                             \
-    cmocka_unit_test_setup_teardown(test, setup_for_update, teardown), \
-        cmocka_unit_test_setup_teardown(test, setup_batch, teardown),  \
-        cmocka_unit_test_setup_teardown(test, setup_atomic, teardown)
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(purchase_flow_contract, setup_for_update_unswept, teardown),
-        cmocka_unit_test_setup_teardown(purchase_flow_contract, setup_batch_unswept, teardown),
-        cmocka_unit_test_setup_teardown(purchase_flow_contract, setup_atomic_unswept, teardown),
-        cmocka_unit_test_setup_teardown(the_database_keeps_the_rules, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(unsafe_refuses_quantities_and_holds, setup_unsafe,
-                                        teardown),
-        PER_STRATEGY(quantities_under_a_spike),
-        PER_STRATEGY(capacity_changes_under_load),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "purchase_flow_contract", purchase_flow_contract, setup_strategy_unswept,
+                       teardown, STRATEGIES_SAFE);
+    strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+                                   the_database_keeps_the_rules, setup_for_update, teardown));
+    strategy_tests_add(&t, "unsafe_refuses_quantities_and_holds",
+                       unsafe_refuses_quantities_and_holds, setup_unsafe, teardown,
+                       STRATEGIES_UNSAFE);
+    strategy_tests_add(&t, "quantities_under_a_spike", quantities_under_a_spike, setup_strategy,
+                       teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "capacity_changes_under_load", capacity_changes_under_load,
+                       setup_strategy, teardown, STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "holds");
 }

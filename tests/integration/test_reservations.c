@@ -14,6 +14,7 @@
 
 #include "db.h"
 #include "harness.h"
+#include "strategies.h"
 #include "statements.h"
 
 static int start(void **state, const char *strategy, const char *extra)
@@ -22,17 +23,14 @@ static int start(void **state, const char *strategy, const char *extra)
     return fixture_start(state, args);
 }
 
-static int setup_for_update(void **state)
+/* *state holds the strategy's name (strategies.h). */
+static int setup_strategy(void **state)
 {
-    return start(state, "for-update", NULL);
+    return start(state, *state, NULL);
 }
 static int setup_batch(void **state)
 {
     return start(state, "batch", NULL);
-}
-static int setup_atomic(void **state)
-{
-    return start(state, "atomic", NULL);
 }
 static int setup_for_update_short_lock(void **state)
 {
@@ -518,17 +516,19 @@ static void concurrent_mix_answers_agree(void **state)
     check_event(f, ev, 4, 4);
 }
 
+/* The contract and the concurrent mix on every safe strategy the server
+ * lists; the rest are about one strategy's own behaviour. */
 int main(void)
 {
-#define CONTRACT(setup)                                                              \
-    cmocka_unit_test_setup_teardown(reserve_cancel_and_errors, setup, teardown),     \
-        cmocka_unit_test_setup_teardown(bad_bodies_change_nothing, setup, teardown), \
-        cmocka_unit_test_setup_teardown(compat_route, setup, teardown),              \
-        cmocka_unit_test_setup_teardown(listing_and_filters, setup, teardown)
+    struct strategy_tests t = { 0 };
+    strategy_tests_add(&t, "reserve_cancel_and_errors", reserve_cancel_and_errors, setup_strategy,
+                       teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "bad_bodies_change_nothing", bad_bodies_change_nothing, setup_strategy,
+                       teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "compat_route", compat_route, setup_strategy, teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "listing_and_filters", listing_and_filters, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
     const struct CMUnitTest tests[] = {
-        CONTRACT(setup_for_update),
-        CONTRACT(setup_batch),
-        CONTRACT(setup_atomic),
         cmocka_unit_test_setup_teardown(busy_when_the_lock_is_held, setup_for_update_short_lock,
                                         teardown),
         cmocka_unit_test_setup_teardown(busy_when_the_lock_is_held, setup_batch_short_lock,
@@ -537,9 +537,10 @@ int main(void)
                                         teardown),
         cmocka_unit_test_setup_teardown(batch_statement_answers_each_request, setup_batch,
                                         teardown),
-        cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_batch, teardown),
-        cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_for_update, teardown),
-        cmocka_unit_test_setup_teardown(concurrent_mix_answers_agree, setup_atomic, teardown),
     };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    for (size_t i = 0; i < sizeof(tests) / sizeof(tests[0]); i++)
+        strategy_tests_add_one(&t, tests[i]);
+    strategy_tests_add(&t, "concurrent_mix_answers_agree", concurrent_mix_answers_agree,
+                       setup_strategy, teardown, STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "reservations");
 }

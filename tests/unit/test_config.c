@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "config.h"
+#include "reservation.h"
 
 static const char *const *fake_env;
 
@@ -192,6 +193,26 @@ static void env_file(void **state)
     assert_non_null(strstr(err, "/nonexistent/.env"));
 }
 
+/* --db-prepared: on by default; off from the environment or a flag; nothing else. */
+static void db_prepared(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = { "reservd" };
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), CONFIG_OK);
+    assert_string_equal(cfg.db_prepared, "on");
+    const char *env[] = { "RESERVD_DB_PREPARED", "off", NULL };
+    assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_OK);
+    assert_string_equal(cfg.db_prepared, "off");
+    const char *flag[] = { "reservd", "--db-prepared", "on" };
+    assert_int_equal(load(&cfg, env, 3, flag, err), CONFIG_OK);
+    assert_string_equal(cfg.db_prepared, "on"); /* flag beats environment */
+    const char *bad[] = { "reservd", "--db-prepared=no" };
+    assert_int_equal(load(&cfg, NULL, 2, bad, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "db-prepared"));
+}
+
 static void help(void **state)
 {
     (void)state;
@@ -211,6 +232,33 @@ static void help(void **state)
     free(text);
 }
 
+/* --list-strategies prints the strategy table, one "name<TAB>safety" line
+ * per row in order: the tests and the bench iterate over it. */
+static void list_strategies(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = { "reservd", "--port", "1", "--list-strategies" };
+    assert_int_equal(load(&cfg, NULL, 4, argv, err), CONFIG_EXIT_STRATEGIES);
+    char *text = NULL, *expect = NULL;
+    size_t len = 0, elen = 0;
+    FILE *out = open_memstream(&text, &len);
+    config_list_strategies(out);
+    fclose(out);
+    out = open_memstream(&expect, &elen);
+    for (size_t i = 0; i < reservation_nstrategies; i++)
+        fprintf(out, "%s\t%s\n", reservation_strategies[i].name,
+                reservation_strategies[i].needs_ack ? "unsafe" : "safe");
+    fclose(out);
+    assert_true(reservation_nstrategies >= 4);
+    assert_string_equal(text, expect);
+    assert_non_null(strstr(text, "for-update\tsafe\n"));
+    assert_non_null(strstr(text, "unsafe\tunsafe\n"));
+    free(text);
+    free(expect);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -221,7 +269,9 @@ int main(void)
         cmocka_unit_test(addresses_and_urls_are_checked),
         cmocka_unit_test(unsafe_needs_acknowledgement),
         cmocka_unit_test(env_file),
+        cmocka_unit_test(db_prepared),
         cmocka_unit_test(help),
+        cmocka_unit_test(list_strategies),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -72,7 +72,8 @@ static void request_id_filter(void **state)
 static void metrics_count_and_render(void **state)
 {
     (void)state;
-    struct metrics *m = metrics_create(app_routes, app_nroutes);
+    struct metrics *m = NULL;
+    assert_int_equal(metrics_create(app_routes, app_nroutes, &m), 0);
     assert_non_null(m);
     metrics_observe_request(m, &app_routes[0], 200, 0.2);
     metrics_observe_request(m, &app_routes[0], 200, 30);
