@@ -34,6 +34,10 @@ for tool in pgbouncer haproxy; do
     [ -x "$(scale_bin "$tool")" ] || { echo "FAIL - $tool is not installed (scripts/test.sh installs it)"; exit 1; }
 done
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+# access control stays on (--auth token): the instances share one admin
+# token, which reservd-load sends
+RESERVD_ADMIN_TOKENS="rsv_admin_scale_$$_${RANDOM}${RANDOM}${RANDOM}"
+export RESERVD_ADMIN_TOKENS RESERVD_TOKEN=$RESERVD_ADMIN_TOKENS
 
 db=reservd_scale_$$
 direct="${admin%/*}/$db"
