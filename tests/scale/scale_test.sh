@@ -282,11 +282,61 @@ roll drained drain
 check "drained: every request answered" only_statuses "$logs/drained.txt" 201 503
 
 # --- (d) holds and waiting-list offers across instances ---------------------------------
-# TODO(issue 13): once holds expire and the waiting list makes offers, check
-# here that with three instances running (each with its sweeper) every
-# expired hold is released exactly once and every offer is made once: the
-# counter equals the active reservations plus the live holds, and no offer
-# row is duplicated. Until then there is nothing to sweep.
-echo "skip - holds expire exactly once across instances (issue 13 not merged yet)"
+# 300 holds through HAProxy fill an event, 100 more users join its waiting
+# list; then the holds fall due at once (their expires_at moved to the past)
+# and the three sweepers race to expire them and offer the tickets: every
+# hold expired once (the instances' expiry counters add up to exactly 300),
+# each waiting entry offered exactly one held ticket, the counters equal to
+# the rows.
+holds_ev=$(new_event 300)
+sql "UPDATE events SET hold_seconds = 3600, offer_seconds = 3600 WHERE id = $holds_ev" >/dev/null
+"$load" steady -c 32 -n 300 -d 60 --timeout 90 --method POST --path /reservations \
+    --body "{\"eventId\":$holds_ev,\"userId\":{i},\"hold\":true}" --user-start 1 \
+    --expect-status 201=300 "http://127.0.0.1:$front" >"$logs/holds.txt" 2>&1
+check "holds: 300 granted through HAProxy" test "$?" = 0
+joined=0
+for u in $(seq 301 400); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -H "authorization: Bearer $RESERVD_TOKEN" \
+        -H 'content-type: application/json' -d "{\"userId\":$u}" \
+        "http://127.0.0.1:$front/events/$holds_ev/waitlist")
+    [ "$code" = 201 ] && joined=$((joined + 1))
+done
+check "waiting list: 100 joined the sold-out event" test "$joined" = 100
+expired_before=0
+for i in 0 1 2; do
+    n=$(curl -fs -H "authorization: Bearer $RESERVD_TOKEN" "http://127.0.0.1:${ports[$i]}/metrics" |
+        awk '$1 == "reservd_holds_expired_total" { print $2 }')
+    expired_before=$((expired_before + ${n:-0}))
+done
+sql "UPDATE reservations SET expires_at = now() - interval '1 ms'
+     WHERE event_id = $holds_ev AND status = 'HELD'" >/dev/null
+for n in $(seq 150); do
+    [ "$(sql "SELECT count(*) FROM reservations WHERE event_id = $holds_ev AND user_id <= 300
+              AND status = 'HELD'")" = 0 ] && break
+    sleep 0.1
+done
+check "holds: all 300 expired by the sweepers" \
+    test "$(sql "SELECT count(*) FROM reservations WHERE event_id = $holds_ev AND user_id <= 300
+                 AND status = 'EXPIRED'")" = 300
+expired_after=0
+for i in 0 1 2; do
+    n=$(curl -fs -H "authorization: Bearer $RESERVD_TOKEN" "http://127.0.0.1:${ports[$i]}/metrics" |
+        awk '$1 == "reservd_holds_expired_total" { print $2 }')
+    echo "instance $i: reservd_holds_expired_total ${n:-none}"
+    expired_after=$((expired_after + ${n:-0}))
+done
+check "holds: expired exactly once across instances (counters add up to 300)" \
+    test $((expired_after - expired_before)) = 300
+check "offers: each of the 100 entries offered exactly one held ticket" \
+    test "$(sql "SELECT count(*) = 100 AND count(DISTINCT w.reservation_id) = 100
+                        AND bool_and(r.status = 'HELD' AND r.user_id = w.user_id)
+                 FROM waitlist w JOIN reservations r ON r.id = w.reservation_id
+                 WHERE w.event_id = $holds_ev AND w.status = 'OFFERED'")" = t
+check "offers: no entry left waiting, no second hold for anyone" \
+    test "$(sql "SELECT (SELECT count(*) FROM waitlist WHERE event_id = $holds_ev AND status = 'WAITING') = 0
+                 AND (SELECT count(*) FROM reservations WHERE event_id = $holds_ev AND user_id > 300) = 100")" = t
+check "offers: counters equal the rows (100 held, 0 confirmed, nobody waiting)" \
+    test "$(sql "SELECT held_tickets = 100 AND reserved_tickets = 0 AND waiting_count = 0
+                 FROM events WHERE id = $holds_ev")" = t
 
 finish
