@@ -2,7 +2,7 @@
 # Everything here is idempotent: running a script twice does no harm.
 
 REPO_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
-DEB_PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libcmocka-dev libjwt-dev libssl-dev postgresql postgresql-contrib curl"
+DEB_PACKAGES="build-essential cmake pkg-config libmicrohttpd-dev libpq-dev libjansson-dev libcmocka-dev libjwt-dev libssl-dev openssl postgresql postgresql-contrib curl"
 # The private cluster's port: 25432 for root (CI), 26000 + uid % 1000 for
 # anyone else, so that two people on one machine never share a cluster by
 # accident; RESERVD_PG_PORT overrides. All below the kernel's ephemeral
