@@ -124,32 +124,13 @@ static inline void check_counters(struct fixture *f, long long ev)
 /* reservd-load with args, started (not waited for). */
 static inline FILE *load_start(struct fixture *f, const char *args)
 {
-    char cmd[2048];
-    snprintf(cmd, sizeof(cmd), "'%s' %s --json --url http://127.0.0.1:%d",
-             test_binary("RESERVD_LOAD_BIN"), args, f->srv.port);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    return p;
+    return test_load_start(f->srv.port, args);
 }
 
 /* Its report; its exit status in *rc. */
 static inline json_t *load_finish(FILE *p, int *rc)
 {
-    char *text = NULL, buf[4096];
-    size_t len = 0, n;
-    FILE *mem = open_memstream(&text, &len);
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(mem);
-    int status = pclose(p);
-    *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
-    json_error_t err;
-    json_t *rep = json_loads(text, 0, &err);
-    if (!rep)
-        fprintf(stderr, "reservd-load printed no JSON: %s\n%s\n", err.text, text);
-    assert_non_null(rep);
-    free(text);
-    return rep;
+    return test_load_finish(p, rc);
 }
 
 static inline json_t *load(struct fixture *f, const char *fmt, ...)

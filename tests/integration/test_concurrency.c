@@ -80,31 +80,14 @@ static long long seed_event(struct fixture *f, const char *name, int tickets)
 /* Run reservd-load with args; returns its exit status, stdout parsed. */
 static int run_load(struct fixture *f, json_t **out, const char *fmt, ...)
 {
-    char args[1024], cmd[1400];
+    char args[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof(cmd), "'%s' %s --json --url http://127.0.0.1:%d",
-             test_binary("RESERVD_LOAD_BIN"), args, f->srv.port);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char *text = NULL;
-    size_t len = 0;
-    FILE *mem = open_memstream(&text, &len);
-    char buf[4096];
-    size_t n;
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(mem);
-    int status = pclose(p);
-    json_error_t err;
-    *out = json_loads(text, 0, &err);
-    if (!*out)
-        fprintf(stderr, "reservd-load printed no JSON: %s\n%s\n", err.text, text);
-    assert_non_null(*out);
-    free(text);
-    return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    int rc;
+    *out = test_load_finish(test_load_start(f->srv.port, args), &rc);
+    return rc;
 }
 
 static long long count_of(json_t *report, const char *group, const char *key)

@@ -311,29 +311,14 @@ static void buyers_finish(struct buyers *b)
 /* reservd-load with args against port; its JSON report (caller frees). */
 static json_t *load_on(int port, const char *fmt, ...)
 {
-    char args[1024], cmd[2048];
+    char args[1024];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof(args), fmt, ap);
     va_end(ap);
-    snprintf(cmd, sizeof(cmd), "'%s' %s --json --url http://127.0.0.1:%d",
-             test_binary("RESERVD_LOAD_BIN"), args, port);
-    FILE *p = popen(cmd, "r");
-    assert_non_null(p);
-    char *text = NULL, buf[4096];
-    size_t len = 0, n;
-    FILE *mem = open_memstream(&text, &len);
-    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
-        fwrite(buf, 1, n, mem);
-    fclose(mem);
-    int status = pclose(p);
-    json_error_t err;
-    json_t *rep = json_loads(text, 0, &err);
-    if (!rep || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fprintf(stderr, "reservd-load %s: exit %d\n%s\n", args, status, text);
-    free(text);
-    assert_non_null(rep);
-    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    int rc;
+    json_t *rep = test_load_finish(test_load_start(port, args), &rc);
+    assert_int_equal(rc, 0);
     assert_int_equal(json_integer_value(json_object_get(rep, "transport_errors")), 0);
     return rep;
 }

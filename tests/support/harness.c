@@ -59,6 +59,39 @@ const char *test_binary(const char *env_name)
     return p;
 }
 
+FILE *test_load_start(int port, const char *args)
+{
+    char cmd[4096];
+    int n = snprintf(cmd, sizeof(cmd), "'%s' %s --json --url http://127.0.0.1:%d",
+                     test_binary("RESERVD_LOAD_BIN"), args, port);
+    assert_true(n > 0 && (size_t)n < sizeof(cmd));
+    FILE *p = popen(cmd, "r");
+    assert_non_null(p);
+    return p;
+}
+
+json_t *test_load_finish(FILE *p, int *rc)
+{
+    char *text = NULL, buf[4096];
+    size_t len = 0, n;
+    FILE *mem = open_memstream(&text, &len);
+    assert_non_null(mem);
+    while ((n = fread(buf, 1, sizeof(buf), p)) > 0)
+        fwrite(buf, 1, n, mem);
+    fclose(mem);
+    int status = pclose(p);
+    *rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    json_error_t err;
+    json_t *rep = json_loads(text, 0, &err);
+    if (!rep)
+        fprintf(stderr, "reservd-load printed no JSON (exit %d): %s\n%s\n", *rc, err.text, text);
+    else if (*rc != 0)
+        fprintf(stderr, "reservd-load exit %d\n%s\n", *rc, text);
+    free(text);
+    assert_non_null(rep);
+    return rep;
+}
+
 static int admin_exec(const char *sql)
 {
     const char *url = admin_url();

@@ -124,4 +124,12 @@ int test_free_port(void);
 /* Path of a built binary from the test environment (e.g. RESERVD_LOAD_BIN). */
 const char *test_binary(const char *env_name);
 
+/* reservd-load (RESERVD_LOAD_BIN) with args against the loopback port,
+ * its --json report on stdout: started, not waited for. */
+FILE *test_load_start(int port, const char *args);
+/* That run's report, parsed (asserted; its output is printed when it is
+ * not JSON or the exit status is not 0); the exit status in *rc (-1: it
+ * did not exit). The caller frees the report. */
+json_t *test_load_finish(FILE *p, int *rc);
+
 #endif
