@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "strategies.h"
 
 static struct test_server srv;
 static PGconn *db;
@@ -409,22 +410,10 @@ static void keyed_hold_then_confirm(const char *strategy)
     assert_int_equal(test_server_stop(&s), 0);
 }
 
-static void keyed_holds_for_update(void **state)
+/* *state: the strategy (strategies.h) */
+static void keyed_holds(void **state)
 {
-    (void)state;
-    keyed_hold_then_confirm("for-update");
-}
-
-static void keyed_holds_batch(void **state)
-{
-    (void)state;
-    keyed_hold_then_confirm("batch");
-}
-
-static void keyed_holds_atomic(void **state)
-{
-    (void)state;
-    keyed_hold_then_confirm("atomic");
+    keyed_hold_then_confirm(*state);
 }
 
 /* ---- 50 at once ---- */
@@ -520,39 +509,26 @@ static void fifty_identical_requests(const char *strategy)
     assert_int_equal(test_server_stop(&s), 0);
 }
 
-static void fifty_for_update(void **state)
+static void fifty(void **state)
 {
-    (void)state;
-    fifty_identical_requests("for-update");
-}
-
-static void fifty_batch(void **state)
-{
-    (void)state;
-    fifty_identical_requests("batch");
-}
-
-static void fifty_atomic(void **state)
-{
-    (void)state;
-    fifty_identical_requests("atomic");
+    fifty_identical_requests(*state);
 }
 
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test(bad_keys_are_refused),
-        cmocka_unit_test(replay_reuse_and_scope),
-        cmocka_unit_test(refusals_kept_failures_not),
-        cmocka_unit_test(busy_is_not_kept),
-        cmocka_unit_test(signup_replay_has_no_token),
-        cmocka_unit_test(records_expire_and_are_swept),
-        cmocka_unit_test(keyed_holds_for_update),
-        cmocka_unit_test(keyed_holds_batch),
-        cmocka_unit_test(keyed_holds_atomic),
-        cmocka_unit_test(fifty_for_update),
-        cmocka_unit_test(fifty_batch),
-        cmocka_unit_test(fifty_atomic),
+    /* one server each; the per-strategy ones start their own */
+    const struct CMUnitTest shared[] = {
+        cmocka_unit_test_setup_teardown(bad_keys_are_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(replay_reuse_and_scope, setup, teardown),
+        cmocka_unit_test_setup_teardown(refusals_kept_failures_not, setup, teardown),
+        cmocka_unit_test_setup_teardown(busy_is_not_kept, setup, teardown),
+        cmocka_unit_test_setup_teardown(signup_replay_has_no_token, setup, teardown),
+        cmocka_unit_test_setup_teardown(records_expire_and_are_swept, setup, teardown),
     };
-    return cmocka_run_group_tests(tests, setup, teardown);
+    struct strategy_tests t = { 0 };
+    for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
+        strategy_tests_add_one(&t, shared[i]);
+    strategy_tests_add(&t, "keyed_holds", keyed_holds, NULL, NULL, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "fifty_identical_requests", fifty, NULL, NULL, STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "idempotency");
 }
