@@ -4,7 +4,9 @@
 -- count. $4 is the quantity, $5 whether it is a hold.
 -- $7, $8, $9: the Idempotency-Key record written with the grant, in this
 -- statement's transaction (key hash, fingerprint, seconds to keep it), all
--- NULL without a key; its body is the 201's (0006).
+-- NULL without a key; its body is the 201's (0006). A key that another
+-- request recorded meanwhile fails the statement (0008: SQLSTATE RSK01), so
+-- that its grant does not commit.
 WITH g AS MATERIALIZED (
   SELECT * FROM reservd_reserve($1, ARRAY[$2::int8], ARRAY[$4::int4], ARRAY[$5::bool], $3,
                                 $6::bool)),
@@ -18,10 +20,13 @@ idem AS (INSERT INTO idempotency_keys AS k (key_hash, fingerprint, status, body,
          ON CONFLICT (key_hash) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
              status = EXCLUDED.status, body = EXCLUDED.body, location = EXCLUDED.location,
              created_at = now(), expires_at = EXCLUDED.expires_at
-         WHERE k.expires_at <= now())
+         WHERE k.expires_at <= now()
+         RETURNING 1)
 SELECT g_outcome AS outcome, g_reservation_id AS reservation_id,
        floor(extract(epoch FROM g_reserved_at) * 1000)::int8 AS reserved_at_ms,
        floor(extract(epoch FROM g_expires_at) * 1000)::int8 AS expires_at_ms,
        g_tickets_left AS tickets_left, g_max_per_user AS max_per_user,
        g_holds_expired AS holds_expired
 FROM g
+WHERE CASE WHEN $7::text IS NOT NULL AND g.g_outcome = 'reserved' AND NOT EXISTS (SELECT 1 FROM idem)
+           THEN reservd_idempotency_key_taken($7::text) ELSE true END
