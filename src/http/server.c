@@ -34,12 +34,8 @@
 
 #define JSON_CONTENT_TYPE "application/json; charset=utf-8"
 
-/* Per-connection buffer. API requests are small, and 10,000 connections at
- * once must fit in a few tens of MiB: libmicrohttpd zeroes the whole buffer
- * between requests, so every kept-alive connection costs all of it (peak
- * RSS for a 10,000-connection spike, 55 MB at 4 KiB, 95 MB at 8 KiB). */
-#define CONNECTION_MEMORY (4 * 1024)
-/* The request's headers live in that buffer until its answer is built
+/* The request's headers live in the connection's buffer
+ * (opts.connection_memory) until its answer is built
  * there too: a request must leave room for the largest answer's header
  * (~400 bytes: status, Content-Type, Content-Length, Date, Location,
  * X-Request-Id, Retry-After, Connection) and each header's record in the
@@ -398,30 +394,78 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* A 431 written straight to the socket: when the request's headers fill
- * the connection's buffer there is no room left there to build any answer,
- * and libmicrohttpd would drop the connection silently. The socket's send
- * queue is empty at this point (the previous answer went out before this
- * request was read), so the bytes go out whole and in order. */
-static void write_header_too_large(struct exchange *ex)
+/* An error answer written straight to the connection's socket, for when
+ * the connection's buffer has no room left to build one through
+ * libmicrohttpd. The socket's send queue is empty at this point (the
+ * previous answer went out before this request was read), so the bytes go
+ * out whole and in order. 0, or -1 if they did not. */
+static int write_raw_error(struct MHD_Connection *conn, const char *status, const char *code,
+                           const char *message)
 {
     const union MHD_ConnectionInfo *fd =
-        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!fd)
-        return;
-    static const char body[] =
-        "{\"error\":{\"code\":\"header_too_large\",\"message\":"
-        "\"request headers must leave room for the answer: keep them under 3 KiB\"}}";
-    char msg[512];
+        return -1;
+    char body[256], msg[640];
+    int len = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                       message);
     int n = snprintf(msg, sizeof(msg),
-                     "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                     "Content-Type: " JSON_CONTENT_TYPE "\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     sizeof(body) - 1, body);
-    if (n > 0 && send(fd->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+                     "HTTP/1.1 %s\r\nContent-Type: " JSON_CONTENT_TYPE
+                     "\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                     status, len, body);
+    return n > 0 && (size_t)n < sizeof(msg) &&
+                   send(fd->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n
+               ? 0
+               : -1;
+}
+
+/* A 431 when the request's headers fill the connection's buffer: there
+ * is no room left there to build any answer, and libmicrohttpd would drop
+ * the connection silently. */
+static void write_header_too_large(struct exchange *ex)
+{
+    char message[128];
+    snprintf(message, sizeof(message),
+             "request headers must leave room for the answer: keep them under %d bytes",
+             ex->srv->opts.connection_memory - ANSWER_ROOM);
+    if (write_raw_error(ex->conn, "431 Request Header Fields Too Large", "header_too_large",
+                        message) != 0)
         log_debug("431 answer to %s not sent whole", ex->request_id);
     ex->resp.status = 431;
     ex->answered = true;
+}
+
+/* libmicrohttpd 0.9.75 keeps each query parameter in a record in the
+ * connection's buffer; when they do not fit, it queues a 431 and then
+ * carries on reading headers as if nothing happened, so the client waits
+ * for an answer that never comes (60 parameters did it at 4 KiB). Its URI
+ * log callback runs just before it parses them: a query that would not fit
+ * is answered here, and the socket shut so that libmicrohttpd closes it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_server *srv = cls;
+    const char *query = strchr(uri, '?');
+    if (!query)
+        return NULL;
+    size_t params = 1;
+    for (const char *p = query; *p; p++)
+        params += *p == '&';
+    size_t need = strlen(uri) + params * HEADER_RECORD_BYTES + ANSWER_ROOM;
+    if (need <= (size_t)srv->opts.connection_memory)
+        return NULL;
+    char message[128];
+    snprintf(message, sizeof(message),
+             "the query string has %zu parameters in %zu bytes: too many for the connection's "
+             "buffer",
+             params, strlen(query + 1));
+    if (write_raw_error(conn, "414 URI Too Long", "uri_too_long", message) != 0)
+        log_debug("414 answer not sent whole");
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (fd && shutdown(fd->connect_fd, SHUT_RDWR) != 0)
+        log_debug("shutdown after a 414 failed: %s", strerror(errno));
+    log_warn("http: refused a query of %zu parameters with 414", params);
+    return NULL;
 }
 
 /* Checks made as soon as the headers are in, before any body is read or
@@ -437,7 +481,7 @@ static int refuse_early(struct exchange *ex, const char *version)
     const union MHD_ConnectionInfo *size =
         MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t used = (size ? size->header_size : 0) + (size_t)hs.entries * HEADER_RECORD_BYTES;
-    if (used + ANSWER_ROOM > CONNECTION_MEMORY) {
+    if (used + ANSWER_ROOM > (size_t)ex->srv->opts.connection_memory) {
         write_header_too_large(ex);
         return -1;
     }
@@ -707,8 +751,9 @@ static int start_loop(struct http_server *srv, int i, unsigned flags, const stru
         NULL, MHD_OPTION_ARRAY, listen, MHD_OPTION_CONNECTION_LIMIT, l->conn_limit,
         MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opts->connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)opts->connection_memory,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_END);
     if (!l->daemon)
         return -1;
     const union MHD_DaemonInfo *ep = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);
