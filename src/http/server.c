@@ -45,6 +45,8 @@
 #define HEADER_RECORD_BYTES 64
 #define ANSWER_ROOM         640
 
+#define PARTIAL_MAX 64
+
 /* One libmicrohttpd daemon and the thread that runs it (see loop_main). */
 struct http_loop {
     struct http_server *srv;
@@ -58,6 +60,13 @@ struct http_loop {
     atomic_bool wake_pending; /* written and not yet seen by the loop */
     bool started;
     bool quiesced; /* by its own thread */
+    /* Connections whose request line is in but not yet all their headers
+     * (on_uri until on_request or their end). When libmicrohttpd refuses
+     * headers too large for the buffer, the one it refuses is among them
+     * (refuse_oversized). Only the loop's own thread touches these. */
+    struct MHD_Connection *partial[PARTIAL_MAX];
+    int npartial;
+    int64_t partial_blind_until_ms; /* after an overflow: the list may miss some */
 };
 
 enum loop_phase { LOOP_RUN, LOOP_QUIESCE, LOOP_EXIT };
@@ -102,6 +111,13 @@ static double ms_since(const struct timespec *t0)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static int append_body(struct exchange *ex, const char *data, size_t len)
@@ -435,6 +451,53 @@ static void write_header_too_large(struct exchange *ex)
     ex->answered = true;
 }
 
+/* The partial list (struct http_loop). A full list makes the loop blind
+ * until every connection it missed has had its read deadline. */
+static void partial_add(struct http_loop *l, struct MHD_Connection *conn)
+{
+    if (l->npartial < PARTIAL_MAX) {
+        l->partial[l->npartial++] = conn;
+        return;
+    }
+    int read_timeout_ms = l->srv->opts.read_timeout_ms;
+    l->partial_blind_until_ms = read_timeout_ms > 0 ? now_ms() + read_timeout_ms + 1000 : INT64_MAX;
+}
+
+static void partial_remove(struct http_loop *l, struct MHD_Connection *conn)
+{
+    for (int i = 0; i < l->npartial; i++)
+        if (l->partial[i] == conn) {
+            l->partial[i] = l->partial[--l->npartial];
+            return;
+        }
+}
+
+/* libmicrohttpd 0.9.75 refuses headers that do not fit the connection's
+ * buffer with a 431 of its own, an HTML page, and tells only its logger,
+ * which does not say which connection (mhd_log calls this). The refused
+ * connection's request line is in and its headers are not, so it is on the
+ * partial list: when it is the only one there (and the list missed
+ * nobody), the JSON answer goes to its socket first and the socket is
+ * shut, so that libmicrohttpd's page never leaves. With several there,
+ * the page stays: a guess could refuse another client's request. */
+static void refuse_oversized(struct http_loop *l)
+{
+    if (l->npartial != 1 || now_ms() < l->partial_blind_until_ms)
+        return;
+    struct MHD_Connection *conn = l->partial[0];
+    l->npartial = 0;
+    char message[128];
+    snprintf(message, sizeof(message), "request headers must fit in %d bytes",
+             l->srv->opts.connection_memory - ANSWER_ROOM);
+    if (write_raw_error(conn, "431 Request Header Fields Too Large", "header_too_large", message) !=
+        0)
+        log_debug("431 answer not sent whole");
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (fd && shutdown(fd->connect_fd, SHUT_RDWR) != 0)
+        log_debug("shutdown after a 431 failed: %s", strerror(errno));
+}
+
 /* libmicrohttpd 0.9.75 keeps each query parameter in a record in the
  * connection's buffer; when they do not fit, it queues a 431 and then
  * carries on reading headers as if nothing happened, so the client waits
@@ -443,7 +506,9 @@ static void write_header_too_large(struct exchange *ex)
  * is answered here, and the socket shut so that libmicrohttpd closes it. */
 static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
 {
-    struct http_server *srv = cls;
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
+    partial_add(loop, conn);
     const char *query = strchr(uri, '?');
     if (!query)
         return NULL;
@@ -524,6 +589,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *srv = loop->srv;
     struct exchange *ex = *con_cls;
     if (!ex) {
+        partial_remove(loop, conn); /* its headers are all in */
         ex = calloc(1, sizeof(*ex));
         if (!ex)
             return MHD_NO;
@@ -572,8 +638,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
-    struct http_server *srv = cls;
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
+    partial_remove(loop, conn); /* a request that ended before its headers did */
     struct exchange *ex = *con_cls;
     if (!ex)
         return;
@@ -596,12 +663,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    struct http_server *srv = cls;
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = fd ? guard_opened(srv->guard, fd->connect_fd) : NULL;
     } else {
+        partial_remove(loop, conn);
         guard_closed(srv->guard, *socket_context);
         *socket_context = NULL;
     }
@@ -618,30 +687,27 @@ static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t a
 /* libmicrohttpd's messages, one line each. Its refusals of malformed
  * requests come as "Error processing request (HTTP response code is 431
  * ('<html>...'))", after a line saying why: keep the status, not the page,
- * and leave the reason to the debug level. */
+ * and leave the reason to the debug level. A 431 comes from the loop's
+ * own thread, in the middle of the refused connection's processing: it
+ * may still be answered in JSON (refuse_oversized). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct http_loop *loop = cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
     static const char refused[] = "Error processing request (HTTP response code is ";
-    if (strncmp(msg, refused, sizeof(refused) - 1) == 0)
-        log_warn("http: libmicrohttpd refused a malformed request with %.3s",
-                 msg + sizeof(refused) - 1);
-    else if (strncmp(msg, "Connection socket is closed", 27) == 0 || /* the guard's doing */
-             strncmp(msg, "Not enough memory in pool", 25) == 0 ||
-             strstr(msg, "Closing connection") || strstr(msg, "closing connection"))
+    if (strncmp(msg, refused, sizeof(refused) - 1) == 0) {
+        const char *status = msg + sizeof(refused) - 1;
+        if (strncmp(status, "431", 3) == 0)
+            refuse_oversized(loop);
+        log_warn("http: libmicrohttpd refused a malformed request with %.3s", status);
+    } else if (strncmp(msg, "Connection socket is closed", 27) == 0 || /* the guard's doing */
+               strncmp(msg, "Not enough memory in pool", 25) == 0 ||
+               strstr(msg, "Closing connection") || strstr(msg, "closing connection"))
         log_debug("http: %s", msg);
     else
         log_warn("http: %s", msg);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Take waiting connections off the listener in bulk and hand them to this
@@ -748,11 +814,11 @@ static int start_loop(struct http_server *srv, int i, unsigned flags, const stru
     l->conn_limit = (limit + (unsigned)srv->nloops - 1) / (unsigned)srv->nloops;
     l->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, admit, srv, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_ARRAY, listen, MHD_OPTION_CONNECTION_LIMIT, l->conn_limit,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        l, MHD_OPTION_ARRAY, listen, MHD_OPTION_CONNECTION_LIMIT, l->conn_limit,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opts->connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)opts->connection_memory,
-        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_URI_LOG_CALLBACK, on_uri, srv,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
         MHD_OPTION_END);
     if (!l->daemon)
         return -1;
