@@ -59,6 +59,17 @@ void waitlist_leave(struct app *app, const struct http_request *req, struct http
 struct db_conn *api_acquire(struct app *app, const struct http_request *req,
                             struct http_response *resp);
 void api_release(struct app *app, struct db_conn *conn);
+/* The same for a handler that changes something (a POST, PATCH or
+ * DELETE). With an Idempotency-Key the change and the key's record are
+ * one transaction, begun here and ended by api_release_effect
+ * (idempotency_commit): a crash never leaves one without the other, and
+ * of two requests under one key on two instances only one takes effect. */
+struct db_conn *api_acquire_effect(struct app *app, const struct http_request *req,
+                                   struct http_response *resp);
+/* 0 when the change stands (or there was no key: the handler's own
+ * statements decided), -1 when it was rolled back. */
+int api_release_effect(struct app *app, const struct http_request *req, struct http_response *resp,
+                       struct db_conn *conn);
 
 /* Write the 503 for a failed query (busy for lock timeouts). */
 void api_db_failure(struct app *app, struct http_response *resp, const PGresult *res);

@@ -140,6 +140,9 @@ int db_exec_pipelined(struct db_conn *conn, const enum db_statement *stmts, int 
                       const char *const *params, PGresult **results);
 /* Run a fixed command (BEGIN, COMMIT, ROLLBACK). 0 or -1. */
 int db_command(struct db_conn *conn, const char *sql);
+/* Whether conn's open transaction has failed (a statement in it did): it
+ * can only be rolled back. */
+bool db_transaction_failed(const struct db_conn *conn);
 
 /* How a finished query went. */
 enum db_result {
@@ -147,6 +150,8 @@ enum db_result {
     DB_RESULT_UNIQUE_VIOLATION, /* 23505 */
     DB_RESULT_LOCK_TIMEOUT,     /* 55P03, 57014: the configured wait ran out
                                    * (or a NOWAIT lock was taken) */
+    DB_RESULT_KEY_TAKEN,        /* RSK01: an Idempotency-Key another request
+                                   recorded first (sql/migrations/0008) */
     DB_RESULT_FAILED,           /* anything else */
 };
 enum db_result db_result_classify(const PGresult *res);

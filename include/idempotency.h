@@ -44,6 +44,24 @@ bool idempotency_lookup(struct app *app, struct db_conn *conn, const struct http
  * replay (or 422). */
 void idempotency_finish(struct app *app, struct http_request *req, struct http_response *resp);
 
+/* A handler whose effect is one transaction on conn, begun by the caller
+ * when the request carries a key (api_acquire_effect): store the answer
+ * in resp as the key's record in that transaction and commit both. A 5xx
+ * is not kept, and the transaction is rolled back. If the effect's
+ * statement failed (a 4xx such as a conflict), the transaction is rolled
+ * back and the answer recorded alone. If another request recorded the key
+ * first (another instance, at the same moment), the effect is rolled back
+ * too and the answer becomes that record's (idempotency_taken). If the
+ * commit fails, resp becomes the 503. 0 when the effect stands (committed,
+ * or no key: nothing to do), -1 when it was rolled back. */
+int idempotency_commit(struct app *app, struct db_conn *conn, const struct http_request *req,
+                       struct http_response *resp);
+/* The request changed nothing because another request recorded its key
+ * first: finish answers from that record (its replay, or 422) instead of
+ * storing anything. Until then resp is a 409 idempotency_in_progress,
+ * which stays the answer if the record is gone by then. */
+void idempotency_taken(const struct http_request *req, struct http_response *resp);
+
 /* For handlers that write the record in their effect's own transaction. */
 struct idempotency_ref {
     const char *key_hash;    /* SHA-256 hex of scope and key */

@@ -64,6 +64,9 @@ enum reservation_outcome {
     RESERVATION_SOLD_OUT,
     RESERVATION_OVER_LIMIT,  /* quantity above the event's max_per_user: 400 */
     RESERVATION_BUSY,        /* no connection or lock in time: 503 busy */
+    RESERVATION_KEY_TAKEN,   /* its Idempotency-Key was recorded by another
+                                request meanwhile: nothing changed, and the
+                                answer is that record's (replay or 422) */
     RESERVATION_UNAVAILABLE, /* the database failed: 503 unavailable */
     RESERVATION_UNKNOWN,     /* private to src/reservation/ */
 };

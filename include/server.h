@@ -45,6 +45,7 @@ struct http_server_options {
     int max_connections;
     int connection_timeout_s; /* idle: no byte of a new request */
     int read_timeout_ms;      /* a request must arrive whole this soon; 0: no limit */
+    int connection_memory;    /* bytes per connection: request headers and the answer's */
     int request_timeout_ms;   /* deadline for a request's database work */
     const struct route *routes;
     size_t nroutes;

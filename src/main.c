@@ -112,6 +112,7 @@ static int serve(struct app *app)
         .max_connections = usable_connections(cfg),
         .connection_timeout_s = cfg->connection_timeout_s,
         .read_timeout_ms = cfg->read_timeout_ms,
+        .connection_memory = cfg->connection_memory,
         .request_timeout_ms = cfg->acquire_timeout_ms,
         .routes = app_routes,
         .nroutes = app_nroutes,

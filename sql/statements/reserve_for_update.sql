@@ -6,7 +6,9 @@
 -- statement pipelined behind our own, src/reservation/for_update.c); $7,
 -- $8, $9: the Idempotency-Key record written with the grant, in this
 -- statement's transaction (key hash, fingerprint, seconds to keep it), all
--- NULL without a key; its body is the 201's (0006).
+-- NULL without a key; its body is the 201's (0006). A key that another
+-- request recorded meanwhile fails the statement (0008: SQLSTATE RSK01), so
+-- that its grant, by either path, does not commit.
 --
 -- Why the fast path is exact. Every read of reservations and users here
 -- uses the statement's snapshot, taken before the wait for the event's row
@@ -107,7 +109,8 @@ idem AS (INSERT INTO idempotency_keys AS k (key_hash, fingerprint, status, body,
          ON CONFLICT (key_hash) DO UPDATE SET fingerprint = EXCLUDED.fingerprint,
              status = EXCLUDED.status, body = EXCLUDED.body, location = EXCLUDED.location,
              created_at = now(), expires_at = EXCLUDED.expires_at
-         WHERE k.expires_at <= now())
+         WHERE k.expires_at <= now()
+         RETURNING 1)
 SELECT coalesce(fb.g_outcome,
                 CASE WHEN dec.d <> 'grant' THEN dec.d
                      WHEN ins.id IS NULL THEN 'conflict'
@@ -123,3 +126,6 @@ SELECT coalesce(fb.g_outcome,
        coalesce(fb.g_max_per_user, dec.max_per_user) AS max_per_user,
        coalesce(fb.g_holds_expired, 0) AS holds_expired
 FROM dec LEFT JOIN ins ON true LEFT JOIN fb ON true
+WHERE CASE WHEN $7::text IS NOT NULL AND (ins.id IS NOT NULL OR fb.g_outcome = 'reserved')
+                AND NOT EXISTS (SELECT 1 FROM idem)
+           THEN reservd_idempotency_key_taken($7::text) ELSE true END

@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "db.h"
+#include "idempotency.h"
 #include "log.h"
 #include "metrics.h"
 #include "timefmt.h"
@@ -35,6 +36,27 @@ struct db_conn *api_acquire(struct app *app, const struct http_request *req,
 void api_release(struct app *app, struct db_conn *conn)
 {
     db_pool_release(app->pool, conn);
+}
+
+struct db_conn *api_acquire_effect(struct app *app, const struct http_request *req,
+                                   struct http_response *resp)
+{
+    struct idempotency_ref key;
+    struct db_conn *conn = api_acquire(app, req, resp);
+    if (conn && idempotency_ref(req, &key) == 0 && db_command(conn, "BEGIN") != 0) {
+        api_db_failure(app, resp, NULL);
+        api_release(app, conn);
+        return NULL;
+    }
+    return conn;
+}
+
+int api_release_effect(struct app *app, const struct http_request *req, struct http_response *resp,
+                       struct db_conn *conn)
+{
+    int rc = idempotency_commit(app, conn, req, resp); /* nothing without a key */
+    api_release(app, conn);
+    return rc;
 }
 
 void api_db_failure(struct app *app, struct http_response *resp, const PGresult *res)
@@ -152,7 +174,7 @@ void api_insert(struct app *app, const struct http_request *req, struct http_res
                 enum db_statement stmt, int nparams, const char *const *params, api_row_fn row,
                 const char *prefix, const char *conflict_code, const char *conflict_message)
 {
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
     PGresult *res = db_exec(conn, stmt, nparams, params);
@@ -168,5 +190,5 @@ void api_insert(struct app *app, const struct http_request *req, struct http_res
     else
         api_db_failure(app, resp, res);
     PQclear(res);
-    api_release(app, conn);
+    api_release_effect(app, req, resp, conn);
 }

@@ -197,7 +197,7 @@ void events_update(struct app *app, const struct http_request *req, struct http_
     if (parse_change(body, &c, msg) != 0) {
         validate_fail(resp, msg);
     } else {
-        struct db_conn *conn = api_acquire(app, req, resp);
+        struct db_conn *conn = api_acquire_effect(app, req, resp);
         if (conn && apply_change(app, req, resp, conn, id, &c)) {
             const char *params[] = { id };
             PGresult *res = db_exec(conn, STMT_EVENT_GET, 1, params);
@@ -210,7 +210,7 @@ void events_update(struct app *app, const struct http_request *req, struct http_
             PQclear(res);
         }
         if (conn)
-            api_release(app, conn);
+            api_release_effect(app, req, resp, conn);
     }
     json_decref(body);
 }

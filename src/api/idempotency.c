@@ -5,7 +5,9 @@
  * handler wrote the record in its effect's own transaction (reservations,
  * cancellations) so that a crash can never leave one without the other.
  * Another instance may store the same key meanwhile: the unique key_hash
- * decides, and the loser answers with the winner's record. */
+ * decides, the loser's effect is rolled back with its record's insert
+ * (idempotency_commit; the granting statements through 0008), and it
+ * answers with the winner's record. */
 
 #include "idempotency.h"
 
@@ -34,6 +36,7 @@ struct claim {
     char fingerprint[AUTH_SHA256_SIZE];
     char ttl[16];
     bool recorded; /* written with the effect, or the answer is a record's */
+    bool taken;    /* another request recorded the key first: answer from it */
     struct claim *next;
 };
 
@@ -160,6 +163,15 @@ static void digest(char out[static AUTH_SHA256_SIZE], const char *const *parts, 
     free(buf);
 }
 
+static void respond_in_progress(struct http_response *resp)
+{
+    http_response_clear(resp);
+    http_respond_error(resp, 409, "idempotency_in_progress",
+                       "a request with this Idempotency-Key is still running; retry");
+    if (http_response_add_header(resp, "Retry-After", "1") != 0)
+        log_error("no room for the Retry-After header");
+}
+
 int idempotency_begin(struct idempotency *idem, const struct route *route, struct http_request *req,
                       struct http_response *resp)
 {
@@ -187,9 +199,7 @@ int idempotency_begin(struct idempotency *idem, const struct route *route, struc
     snprintf(c->ttl, sizeof(c->ttl), "%d", idem->ttl_s);
     if (!claim_take(idem, c)) {
         free(c);
-        http_respond_error(resp, 409, "idempotency_in_progress",
-                           "a request with this Idempotency-Key is still running; retry");
-        http_response_add_header(resp, "Retry-After", "1");
+        respond_in_progress(resp);
         return -1;
     }
     req->gate_state = c;
@@ -306,6 +316,35 @@ static bool worth_keeping(int status)
     return status >= 200 && status < 500 && status != 401 && status != 403;
 }
 
+/* resp as the key's record, on conn: as idempotency_write. */
+static int write_answer(struct db_conn *conn, const struct claim *c,
+                        const struct http_response *resp)
+{
+    char *body = kept_body(resp);
+    struct idempotency_ref ref = { c->key_hash, c->fingerprint, c->ttl };
+    int rc = body ? idempotency_write(conn, &ref, resp->status, body,
+                                      http_response_header(resp, "Location"))
+                  : -1;
+    free(body);
+    return rc;
+}
+
+/* resp becomes the answer of the record another request stored, if it
+ * is still there. */
+static void answer_theirs(struct app *app, struct db_conn *conn, const struct claim *c,
+                          struct http_response *resp)
+{
+    struct http_response theirs;
+    http_response_init(&theirs);
+    if (answer_from_record(app, conn, c, &theirs) == 1) {
+        http_response_clear(resp);
+        *resp = theirs;
+    } else {
+        http_response_clear(&theirs);
+    }
+}
+
+/* After the answer: store it (taken: answer from the stored one). */
 static void store(struct app *app, const struct claim *c, struct http_response *resp)
 {
     struct timespec deadline;
@@ -313,26 +352,50 @@ static void store(struct app *app, const struct claim *c, struct http_response *
     deadline.tv_sec += app->cfg.acquire_timeout_ms / 1000 + 1;
     struct db_conn *conn;
     if (db_pool_acquire(app->pool, &deadline, DB_USE_ANY, &conn) != DB_OK) {
-        log_warn("idempotency record not stored: no database connection");
+        log_warn("idempotency record not %s: no database connection", c->taken ? "read" : "stored");
         return;
     }
-    char *body = kept_body(resp);
-    struct idempotency_ref ref = { c->key_hash, c->fingerprint, c->ttl };
-    int rc = body ? idempotency_write(conn, &ref, resp->status, body,
-                                      http_response_header(resp, "Location"))
-                  : -1;
-    if (rc == 1) { /* another request stored this key first: its answer is the answer */
-        struct http_response theirs;
-        http_response_init(&theirs);
-        if (answer_from_record(app, conn, c, &theirs) == 1) {
-            http_response_clear(resp);
-            *resp = theirs;
-        } else {
-            http_response_clear(&theirs);
-        }
-    }
-    free(body);
+    if (c->taken || write_answer(conn, c, resp) == 1)
+        answer_theirs(app, conn, c, resp); /* another request stored this key first */
     db_pool_release(app->pool, conn);
+}
+
+int idempotency_commit(struct app *app, struct db_conn *conn, const struct http_request *req,
+                       struct http_response *resp)
+{
+    struct claim *c = req->gate_state;
+    if (!c)
+        return 0;
+    if (!worth_keeping(resp->status)) {
+        (void)db_command(conn, "ROLLBACK"); /* nothing changed; else release rolls back */
+        return -1;
+    }
+    /* a failed effect changed nothing: its answer is recorded alone */
+    bool alone = db_transaction_failed(conn);
+    int rc = alone && db_command(conn, "ROLLBACK") != 0 ? -1 : write_answer(conn, c, resp);
+    if (rc == 0 && !alone && db_command(conn, "COMMIT") != 0)
+        rc = -1; /* the outcome is unknown: a 503, as for any lost commit */
+    if (rc == 0) {
+        c->recorded = true;
+        return 0;
+    }
+    if (!alone)
+        (void)db_command(conn, "ROLLBACK");
+    if (rc == 1) {
+        idempotency_taken(req, resp);
+    } else {
+        http_response_clear(resp);
+        api_db_failure(app, resp, NULL);
+    }
+    return -1;
+}
+
+void idempotency_taken(const struct http_request *req, struct http_response *resp)
+{
+    struct claim *c = req->gate_state;
+    respond_in_progress(resp);
+    if (c)
+        c->taken = true;
 }
 
 void idempotency_finish(struct app *app, struct http_request *req, struct http_response *resp)
@@ -340,7 +403,7 @@ void idempotency_finish(struct app *app, struct http_request *req, struct http_r
     struct claim *c = req->gate_state;
     if (!c)
         return;
-    if (!c->recorded && worth_keeping(resp->status))
+    if (c->taken || (!c->recorded && worth_keeping(resp->status)))
         store(app, c, resp);
     claim_drop(app->idempotency, c);
     req->gate_state = NULL;

@@ -101,6 +101,7 @@ static void respond(struct app *app, struct http_response *resp,
                            r->tickets_left == 1 ? "s" : "", r->quantity);
         break;
     case RESERVATION_BUSY: api_busy(resp); break;
+    case RESERVATION_KEY_TAKEN: break; /* reservation_done: the key's record answers */
     case RESERVATION_PENDING:
     case RESERVATION_UNKNOWN:
         /* src/reservation/ answers only decided requests */
@@ -119,6 +120,8 @@ static void reservation_done(struct reservation_request *r)
     if (r->outcome == RESERVATION_RESERVED && r->idem_key)
         idempotency_recorded(p->req); /* the grant's transaction wrote the key's record */
     respond(p->app, p->resp, r);
+    if (r->outcome == RESERVATION_KEY_TAKEN)
+        idempotency_taken(p->req, p->resp); /* the record answers (finish) */
     http_complete(p->deferred);
     free(p);
 }
@@ -249,45 +252,6 @@ static void respond_current(struct app *app, struct http_response *resp, struct 
     PQclear(res);
 }
 
-/* With an Idempotency-Key, a cancellation or confirmation runs in a
- * transaction (true: begun; false without a key, or resp filled). */
-static bool begin_keyed(struct app *app, const struct http_request *req, struct http_response *resp,
-                        struct db_conn *conn, bool *failed)
-{
-    struct idempotency_ref key;
-    *failed = false;
-    if (idempotency_ref(req, &key) != 0)
-        return false;
-    if (db_command(conn, "BEGIN") == 0)
-        return true;
-    api_db_failure(app, resp, NULL);
-    *failed = true;
-    return false;
-}
-
-/* The effect's transaction begun by begin_keyed: write the answer (2xx or
- * 4xx) as the key's record in it and commit both; a 5xx is kept by
- * nobody, and the release rolls the transaction back. 0, or -1 when the
- * commit failed (resp is then the 503). */
-static int commit_keyed(struct app *app, struct db_conn *conn, const struct http_request *req,
-                        struct http_response *resp)
-{
-    struct idempotency_ref key;
-    if (idempotency_ref(req, &key) != 0 || resp->status >= 500)
-        return 0;
-    char *body = http_response_body(resp, &(size_t){ 0 });
-    int rc = body ? idempotency_write(conn, &key, resp->status, body, NULL) : -1;
-    free(body);
-    if (rc < 0 || db_command(conn, "COMMIT") != 0) {
-        http_response_clear(resp);
-        api_db_failure(app, resp, NULL);
-        return -1;
-    }
-    if (rc == 0)
-        idempotency_recorded(req); /* else another request's record answers (finish) */
-    return 0;
-}
-
 /* Run a locked statement on a reservation ($1 the id, $2 the lock
  * budget): its result, or NULL after writing the failure into resp. */
 static PGresult *run_locked(struct app *app, const struct http_request *req,
@@ -309,14 +273,13 @@ void reservations_cancel(struct app *app, const struct http_request *req,
                          struct http_response *resp)
 {
     char id[24];
-    bool failed;
     snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
-    bool keyed = begin_keyed(app, req, resp, conn, &failed);
-    PGresult *res = failed ? NULL : run_locked(app, req, resp, conn, STMT_CANCEL, id);
+    PGresult *res = run_locked(app, req, resp, conn, STMT_CANCEL, id);
     struct cancel_row c;
+    bool done = false;
     if (!res) {
         /* answered */
     } else if (cancel_row_decode(res, 0, &c) != 0) {
@@ -326,14 +289,15 @@ void reservations_cancel(struct app *app, const struct http_request *req,
     } else {
         /* already cancelled or expired: 200, unchanged */
         respond_current(app, resp, conn, id);
-        if (!keyed || commit_keyed(app, conn, req, resp) == 0) {
-            metrics_count_holds_expired(app->metrics, c.holds_expired);
-            if (c.cancelled_now)
-                metrics_count_cancellation(app->metrics);
-        }
+        done = true;
     }
     PQclear(res);
-    api_release(app, conn); /* an open transaction (a failure) is rolled back */
+    /* with a key: the cancellation and its record commit together, or neither */
+    if (api_release_effect(app, req, resp, conn) == 0 && done) {
+        metrics_count_holds_expired(app->metrics, c.holds_expired);
+        if (c.cancelled_now)
+            metrics_count_cancellation(app->metrics);
+    }
 }
 
 /* confirm's answer for an outcome other than confirmed. */
@@ -354,14 +318,13 @@ void reservations_confirm(struct app *app, const struct http_request *req,
                           struct http_response *resp)
 {
     char id[24];
-    bool failed;
     snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
-    bool keyed = begin_keyed(app, req, resp, conn, &failed);
-    PGresult *res = failed ? NULL : run_locked(app, req, resp, conn, STMT_CONFIRM, id);
+    PGresult *res = run_locked(app, req, resp, conn, STMT_CONFIRM, id);
     struct confirm_row c;
+    bool done = false;
     if (!res) {
         /* answered */
     } else if (confirm_row_decode(res, 0, &c) != 0) {
@@ -371,12 +334,12 @@ void reservations_confirm(struct app *app, const struct http_request *req,
             respond_current(app, resp, conn, id); /* confirmed, now or before */
         else
             respond_unconfirmed(resp, c.outcome, id);
-        if (!keyed || commit_keyed(app, conn, req, resp) == 0) {
-            metrics_count_holds_expired(app->metrics, c.holds_expired);
-            if (c.confirmed_now)
-                metrics_count_hold_confirmed(app->metrics);
-        }
+        done = true;
     }
     PQclear(res);
-    api_release(app, conn); /* an open transaction (a failure) is rolled back */
+    if (api_release_effect(app, req, resp, conn) == 0 && done) {
+        metrics_count_holds_expired(app->metrics, c.holds_expired);
+        if (c.confirmed_now)
+            metrics_count_hold_confirmed(app->metrics);
+    }
 }

@@ -37,7 +37,7 @@ static void create_with_token(struct app *app, const struct http_request *req,
                               struct http_response *resp, const char *name, const char *email)
 {
     char token[AUTH_TOKEN_SIZE], digest[AUTH_SHA256_SIZE], id_s[24];
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
     int64_t id = next_user_id(app, conn, resp);
@@ -62,7 +62,7 @@ static void create_with_token(struct app *app, const struct http_request *req,
             json_decref(user);
         PQclear(res);
     }
-    api_release(app, conn);
+    api_release_effect(app, req, resp, conn);
 }
 
 void users_create(struct app *app, const struct http_request *req, struct http_response *resp)
@@ -111,7 +111,7 @@ void users_token(struct app *app, const struct http_request *req, struct http_re
         return;
     }
     snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
     const char *params[] = { id, digest };
@@ -125,5 +125,5 @@ void users_token(struct app *app, const struct http_request *req, struct http_re
             resp, 200,
             json_pack("{s:I, s:s}", "userId", (json_int_t)req->params[0], "token", token));
     PQclear(res);
-    api_release(app, conn);
+    api_release_effect(app, req, resp, conn);
 }

@@ -105,7 +105,7 @@ static void join(struct app *app, const struct http_request *req, struct http_re
     snprintf(event, sizeof(event), "%lld", (long long)req->params[0]);
     snprintf(user, sizeof(user), "%lld", (long long)user_id);
     snprintf(qty, sizeof(qty), "%lld", (long long)quantity);
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
     const char *params[] = { event, user, qty, NULL };
@@ -120,7 +120,7 @@ static void join(struct app *app, const struct http_request *req, struct http_re
         respond_join(resp, &j, event, user_id, quantity);
     }
     PQclear(res);
-    api_release(app, conn);
+    api_release_effect(app, req, resp, conn);
 }
 
 void waitlist_join(struct app *app, const struct http_request *req, struct http_response *resp)
@@ -159,7 +159,7 @@ void waitlist_leave(struct app *app, const struct http_request *req, struct http
 {
     char id[24];
     snprintf(id, sizeof(id), "%lld", (long long)req->params[0]);
-    struct db_conn *conn = api_acquire(app, req, resp);
+    struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
     const char *params[] = { id, NULL };
@@ -178,5 +178,5 @@ void waitlist_leave(struct app *app, const struct http_request *req, struct http
         http_respond_json(resp, 200, entry_object(&l.entry));
     }
     PQclear(res);
-    api_release(app, conn);
+    api_release_effect(app, req, resp, conn);
 }

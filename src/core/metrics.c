@@ -223,6 +223,7 @@ char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t
         [RESERVATION_SOLD_OUT] = "sold_out",
         [RESERVATION_OVER_LIMIT] = "over_limit",
         [RESERVATION_BUSY] = "busy",
+        [RESERVATION_KEY_TAKEN] = "idempotency_key_taken",
         [RESERVATION_UNAVAILABLE] = "unavailable",
     };
     struct buf b = { 0 };

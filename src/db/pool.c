@@ -352,6 +352,11 @@ broken:
     return done;
 }
 
+bool db_transaction_failed(const struct db_conn *c)
+{
+    return c->pg && PQtransactionStatus(c->pg) == PQTRANS_INERROR;
+}
+
 int db_command(struct db_conn *c, const char *sql)
 {
     PGresult *res = PQexec(c->pg, sql);
@@ -372,5 +377,7 @@ enum db_result db_result_classify(const PGresult *res)
         return DB_RESULT_UNIQUE_VIOLATION;
     if (state && (strcmp(state, "55P03") == 0 || strcmp(state, "57014") == 0))
         return DB_RESULT_LOCK_TIMEOUT;
+    if (state && strcmp(state, "RSK01") == 0)
+        return DB_RESULT_KEY_TAKEN;
     return DB_RESULT_FAILED;
 }

@@ -34,12 +34,8 @@
 
 #define JSON_CONTENT_TYPE "application/json; charset=utf-8"
 
-/* Per-connection buffer. API requests are small, and 10,000 connections at
- * once must fit in a few tens of MiB: libmicrohttpd zeroes the whole buffer
- * between requests, so every kept-alive connection costs all of it (peak
- * RSS for a 10,000-connection spike, 55 MB at 4 KiB, 95 MB at 8 KiB). */
-#define CONNECTION_MEMORY (4 * 1024)
-/* The request's headers live in that buffer until its answer is built
+/* The request's headers live in the connection's buffer
+ * (opts.connection_memory) until its answer is built
  * there too: a request must leave room for the largest answer's header
  * (~400 bytes: status, Content-Type, Content-Length, Date, Location,
  * X-Request-Id, Retry-After, Connection) and each header's record in the
@@ -48,6 +44,8 @@
  * before anything runs. */
 #define HEADER_RECORD_BYTES 64
 #define ANSWER_ROOM         640
+
+#define PARTIAL_MAX 64
 
 /* One libmicrohttpd daemon and the thread that runs it (see loop_main). */
 struct http_loop {
@@ -62,6 +60,13 @@ struct http_loop {
     atomic_bool wake_pending; /* written and not yet seen by the loop */
     bool started;
     bool quiesced; /* by its own thread */
+    /* Connections whose request line is in but not yet all their headers
+     * (on_uri until on_request or their end). When libmicrohttpd refuses
+     * headers too large for the buffer, the one it refuses is among them
+     * (refuse_oversized). Only the loop's own thread touches these. */
+    struct MHD_Connection *partial[PARTIAL_MAX];
+    int npartial;
+    int64_t partial_blind_until_ms; /* after an overflow: the list may miss some */
 };
 
 enum loop_phase { LOOP_RUN, LOOP_QUIESCE, LOOP_EXIT };
@@ -106,6 +111,13 @@ static double ms_since(const struct timespec *t0)
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     return (double)(now.tv_sec - t0->tv_sec) * 1e3 + (double)(now.tv_nsec - t0->tv_nsec) / 1e6;
+}
+
+static int64_t now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 static int append_body(struct exchange *ex, const char *data, size_t len)
@@ -398,30 +410,127 @@ static enum MHD_Result scan_header(void *cls, enum MHD_ValueKind kind, const cha
     return MHD_YES;
 }
 
-/* A 431 written straight to the socket: when the request's headers fill
- * the connection's buffer there is no room left there to build any answer,
- * and libmicrohttpd would drop the connection silently. The socket's send
- * queue is empty at this point (the previous answer went out before this
- * request was read), so the bytes go out whole and in order. */
-static void write_header_too_large(struct exchange *ex)
+/* An error answer written straight to the connection's socket, for when
+ * the connection's buffer has no room left to build one through
+ * libmicrohttpd. The socket's send queue is empty at this point (the
+ * previous answer went out before this request was read), so the bytes go
+ * out whole and in order. 0, or -1 if they did not. */
+static int write_raw_error(struct MHD_Connection *conn, const char *status, const char *code,
+                           const char *message)
 {
     const union MHD_ConnectionInfo *fd =
-        MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
     if (!fd)
-        return;
-    static const char body[] =
-        "{\"error\":{\"code\":\"header_too_large\",\"message\":"
-        "\"request headers must leave room for the answer: keep them under 3 KiB\"}}";
-    char msg[512];
+        return -1;
+    char body[256], msg[640];
+    int len = snprintf(body, sizeof(body), "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}", code,
+                       message);
     int n = snprintf(msg, sizeof(msg),
-                     "HTTP/1.1 431 Request Header Fields Too Large\r\n"
-                     "Content-Type: " JSON_CONTENT_TYPE "\r\nContent-Length: %zu\r\n"
-                     "Connection: close\r\n\r\n%s",
-                     sizeof(body) - 1, body);
-    if (n > 0 && send(fd->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) != n)
+                     "HTTP/1.1 %s\r\nContent-Type: " JSON_CONTENT_TYPE
+                     "\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s",
+                     status, len, body);
+    return n > 0 && (size_t)n < sizeof(msg) &&
+                   send(fd->connect_fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT) == n
+               ? 0
+               : -1;
+}
+
+/* A 431 when the request's headers fill the connection's buffer: there
+ * is no room left there to build any answer, and libmicrohttpd would drop
+ * the connection silently. */
+static void write_header_too_large(struct exchange *ex)
+{
+    char message[128];
+    snprintf(message, sizeof(message),
+             "request headers must leave room for the answer: keep them under %d bytes",
+             ex->srv->opts.connection_memory - ANSWER_ROOM);
+    if (write_raw_error(ex->conn, "431 Request Header Fields Too Large", "header_too_large",
+                        message) != 0)
         log_debug("431 answer to %s not sent whole", ex->request_id);
     ex->resp.status = 431;
     ex->answered = true;
+}
+
+/* The partial list (struct http_loop). A full list makes the loop blind
+ * until every connection it missed has had its read deadline. */
+static void partial_add(struct http_loop *l, struct MHD_Connection *conn)
+{
+    if (l->npartial < PARTIAL_MAX) {
+        l->partial[l->npartial++] = conn;
+        return;
+    }
+    int read_timeout_ms = l->srv->opts.read_timeout_ms;
+    l->partial_blind_until_ms = read_timeout_ms > 0 ? now_ms() + read_timeout_ms + 1000 : INT64_MAX;
+}
+
+static void partial_remove(struct http_loop *l, struct MHD_Connection *conn)
+{
+    for (int i = 0; i < l->npartial; i++)
+        if (l->partial[i] == conn) {
+            l->partial[i] = l->partial[--l->npartial];
+            return;
+        }
+}
+
+/* libmicrohttpd 0.9.75 refuses headers that do not fit the connection's
+ * buffer with a 431 of its own, an HTML page, and tells only its logger,
+ * which does not say which connection (mhd_log calls this). The refused
+ * connection's request line is in and its headers are not, so it is on the
+ * partial list: when it is the only one there (and the list missed
+ * nobody), the JSON answer goes to its socket first and the socket is
+ * shut, so that libmicrohttpd's page never leaves. With several there,
+ * the page stays: a guess could refuse another client's request. */
+static void refuse_oversized(struct http_loop *l)
+{
+    if (l->npartial != 1 || now_ms() < l->partial_blind_until_ms)
+        return;
+    struct MHD_Connection *conn = l->partial[0];
+    l->npartial = 0;
+    char message[128];
+    snprintf(message, sizeof(message), "request headers must fit in %d bytes",
+             l->srv->opts.connection_memory - ANSWER_ROOM);
+    if (write_raw_error(conn, "431 Request Header Fields Too Large", "header_too_large", message) !=
+        0)
+        log_debug("431 answer not sent whole");
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (fd && shutdown(fd->connect_fd, SHUT_RDWR) != 0)
+        log_debug("shutdown after a 431 failed: %s", strerror(errno));
+}
+
+/* libmicrohttpd 0.9.75 keeps each query parameter in a record in the
+ * connection's buffer; when they do not fit, it queues a 431 and then
+ * carries on reading headers as if nothing happened, so the client waits
+ * for an answer that never comes (60 parameters did it at 4 KiB). Its URI
+ * log callback runs just before it parses them: a query that would not fit
+ * is answered here, and the socket shut so that libmicrohttpd closes it. */
+static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
+{
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
+    partial_add(loop, conn);
+    const char *query = strchr(uri, '?');
+    if (!query)
+        return NULL;
+    size_t params = 1;
+    for (const char *p = query; *p; p++)
+        params += *p == '&';
+    size_t need = strlen(uri) + params * HEADER_RECORD_BYTES + ANSWER_ROOM;
+    if (need <= (size_t)srv->opts.connection_memory)
+        return NULL;
+    char message[128];
+    snprintf(message, sizeof(message),
+             "the query string has %zu parameters in %zu bytes: too many for the connection's "
+             "buffer",
+             params, strlen(query + 1));
+    if (write_raw_error(conn, "414 URI Too Long", "uri_too_long", message) != 0)
+        log_debug("414 answer not sent whole");
+    const union MHD_ConnectionInfo *fd =
+        MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+    if (fd && shutdown(fd->connect_fd, SHUT_RDWR) != 0)
+        log_debug("shutdown after a 414 failed: %s", strerror(errno));
+    log_warn("http: refused a query of %zu parameters with 414", params);
+    return NULL;
 }
 
 /* Checks made as soon as the headers are in, before any body is read or
@@ -437,7 +546,7 @@ static int refuse_early(struct exchange *ex, const char *version)
     const union MHD_ConnectionInfo *size =
         MHD_get_connection_info(ex->conn, MHD_CONNECTION_INFO_REQUEST_HEADER_SIZE);
     size_t used = (size ? size->header_size : 0) + (size_t)hs.entries * HEADER_RECORD_BYTES;
-    if (used + ANSWER_ROOM > CONNECTION_MEMORY) {
+    if (used + ANSWER_ROOM > (size_t)ex->srv->opts.connection_memory) {
         write_header_too_large(ex);
         return -1;
     }
@@ -480,6 +589,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
     struct http_server *srv = loop->srv;
     struct exchange *ex = *con_cls;
     if (!ex) {
+        partial_remove(loop, conn); /* its headers are all in */
         ex = calloc(1, sizeof(*ex));
         if (!ex)
             return MHD_NO;
@@ -528,8 +638,9 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
                          enum MHD_RequestTerminationCode toe)
 {
-    (void)conn;
-    struct http_server *srv = cls;
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
+    partial_remove(loop, conn); /* a request that ended before its headers did */
     struct exchange *ex = *con_cls;
     if (!ex)
         return;
@@ -552,12 +663,14 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 static void on_connection(void *cls, struct MHD_Connection *conn, void **socket_context,
                           enum MHD_ConnectionNotificationCode code)
 {
-    struct http_server *srv = cls;
+    struct http_loop *loop = cls;
+    struct http_server *srv = loop->srv;
     if (code == MHD_CONNECTION_NOTIFY_STARTED) {
         const union MHD_ConnectionInfo *fd =
             MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
         *socket_context = fd ? guard_opened(srv->guard, fd->connect_fd) : NULL;
     } else {
+        partial_remove(loop, conn);
         guard_closed(srv->guard, *socket_context);
         *socket_context = NULL;
     }
@@ -574,30 +687,27 @@ static enum MHD_Result admit(void *cls, const struct sockaddr *addr, socklen_t a
 /* libmicrohttpd's messages, one line each. Its refusals of malformed
  * requests come as "Error processing request (HTTP response code is 431
  * ('<html>...'))", after a line saying why: keep the status, not the page,
- * and leave the reason to the debug level. */
+ * and leave the reason to the debug level. A 431 comes from the loop's
+ * own thread, in the middle of the refused connection's processing: it
+ * may still be answered in JSON (refuse_oversized). */
 static void mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    (void)cls;
+    struct http_loop *loop = cls;
     char msg[512];
     vsnprintf(msg, sizeof(msg), fmt, ap);
     msg[strcspn(msg, "\n")] = '\0';
     static const char refused[] = "Error processing request (HTTP response code is ";
-    if (strncmp(msg, refused, sizeof(refused) - 1) == 0)
-        log_warn("http: libmicrohttpd refused a malformed request with %.3s",
-                 msg + sizeof(refused) - 1);
-    else if (strncmp(msg, "Connection socket is closed", 27) == 0 || /* the guard's doing */
-             strncmp(msg, "Not enough memory in pool", 25) == 0 ||
-             strstr(msg, "Closing connection") || strstr(msg, "closing connection"))
+    if (strncmp(msg, refused, sizeof(refused) - 1) == 0) {
+        const char *status = msg + sizeof(refused) - 1;
+        if (strncmp(status, "431", 3) == 0)
+            refuse_oversized(loop);
+        log_warn("http: libmicrohttpd refused a malformed request with %.3s", status);
+    } else if (strncmp(msg, "Connection socket is closed", 27) == 0 || /* the guard's doing */
+               strncmp(msg, "Not enough memory in pool", 25) == 0 ||
+               strstr(msg, "Closing connection") || strstr(msg, "closing connection"))
         log_debug("http: %s", msg);
     else
         log_warn("http: %s", msg);
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
 /* Take waiting connections off the listener in bulk and hand them to this
@@ -704,11 +814,12 @@ static int start_loop(struct http_server *srv, int i, unsigned flags, const stru
     l->conn_limit = (limit + (unsigned)srv->nloops - 1) / (unsigned)srv->nloops;
     l->daemon = MHD_start_daemon(
         flags, (uint16_t)opts->port, admit, srv, on_request, l, MHD_OPTION_EXTERNAL_LOGGER, mhd_log,
-        NULL, MHD_OPTION_ARRAY, listen, MHD_OPTION_CONNECTION_LIMIT, l->conn_limit,
-        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_TIMEOUT,
+        l, MHD_OPTION_ARRAY, listen, MHD_OPTION_CONNECTION_LIMIT, l->conn_limit,
+        MHD_OPTION_NOTIFY_CONNECTION, on_connection, l, MHD_OPTION_CONNECTION_TIMEOUT,
         (unsigned)opts->connection_timeout_s, MHD_OPTION_LISTEN_BACKLOG_SIZE, (unsigned)16384,
-        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)CONNECTION_MEMORY, MHD_OPTION_NOTIFY_COMPLETED,
-        on_completed, srv, MHD_OPTION_END);
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)opts->connection_memory,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, l, MHD_OPTION_URI_LOG_CALLBACK, on_uri, l,
+        MHD_OPTION_END);
     if (!l->daemon)
         return -1;
     const union MHD_DaemonInfo *ep = MHD_get_daemon_info(l->daemon, MHD_DAEMON_INFO_EPOLL_FD);

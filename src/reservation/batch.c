@@ -10,10 +10,29 @@
 #include "log.h"
 #include "strategy.h"
 
+/* The group's statement failed because one request's Idempotency-Key was
+ * recorded by another request meanwhile (0008; the key hash is the
+ * error's detail): nothing was granted. That request is answered from the
+ * record, the others go round again. False if no request has that key. */
+static bool key_taken(const PGresult *res, struct reservation_request **undecided, int m)
+{
+    const char *key = PQresultErrorField(res, PG_DIAG_MESSAGE_DETAIL);
+    int taken = -1;
+    for (int i = 0; key && i < m && taken < 0; i++)
+        if (undecided[i]->idem_key && strcmp(undecided[i]->idem_key, key) == 0)
+            taken = i;
+    if (taken < 0)
+        return false;
+    for (int i = 0; i < m; i++)
+        undecided[i]->outcome = i == taken ? RESERVATION_KEY_TAKEN : RESERVATION_PENDING;
+    return true;
+}
+
 /* Grant undecided[0..m) in one locked transaction whose lock wait the
  * earliest deadline caps. Requests whose outcome the connection's death
  * hid are UNKNOWN; sold_out answers that another writer's conflict may
- * have made wrong go back to the queue (PENDING). DB_RESULT_LOCK_TIMEOUT
+ * have made wrong go back to the queue (PENDING), as does the whole group
+ * when one request's Idempotency-Key turns out taken (key_taken). DB_RESULT_LOCK_TIMEOUT
  * when the row lock wait ran out (then all are answered busy),
  * DB_RESULT_FAILED when the statement failed otherwise, else DB_RESULT_OK. */
 static enum db_result batch_grant(struct reservation_strategy *s, struct db_conn *conn,
@@ -32,6 +51,10 @@ static enum db_result batch_grant(struct reservation_strategy *s, struct db_conn
         /* the statement may have committed before the connection died */
         fail = RESERVATION_UNKNOWN;
         log_error("batch reservation: connection lost or out of memory");
+        goto out;
+    }
+    if (db_result_classify(res) == DB_RESULT_KEY_TAKEN && key_taken(res, undecided, m)) {
+        fail = RESERVATION_RESERVED; /* each has its outcome */
         goto out;
     }
     if (db_result_classify(res) != DB_RESULT_OK || PQntuples(res) != m) {

@@ -104,6 +104,8 @@ enum reservation_outcome failure_outcome(const PGresult *res)
         return RESERVATION_BUSY;
     if (res && db_result_classify(res) == DB_RESULT_UNIQUE_VIOLATION)
         return RESERVATION_ALREADY_RESERVED; /* the index backs the check */
+    if (res && db_result_classify(res) == DB_RESULT_KEY_TAKEN)
+        return RESERVATION_KEY_TAKEN; /* rolled back: another request's record answers */
     log_error("reservation failed: %s", res ? PQresultErrorMessage(res) : "connection lost");
     return RESERVATION_UNAVAILABLE;
 }

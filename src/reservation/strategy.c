@@ -54,6 +54,7 @@ static const char *const outcome_names[] = {
     [RESERVATION_SOLD_OUT] = "sold_out",
     [RESERVATION_OVER_LIMIT] = "over_limit",
     [RESERVATION_BUSY] = "busy",
+    [RESERVATION_KEY_TAKEN] = "idempotency_key_taken",
     [RESERVATION_UNAVAILABLE] = "unavailable",
     [RESERVATION_UNKNOWN] = "unknown",
 };

@@ -73,7 +73,8 @@ PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event
 struct reservation_request *group_row(int ord, struct reservation_request *const *group, int n);
 
 /* Outcome of a failed query: busy when a configured wait ran out,
- * already_reserved for the unique index, else unavailable (logged). */
+ * already_reserved for the unique index, key_taken when an Idempotency-Key
+ * was recorded by another request (0008), else unavailable (logged). */
 enum reservation_outcome failure_outcome(const PGresult *res);
 /* The outcome a granting statement's row gives r (and r's grant when it
  * is reserved, its figures otherwise); 'conflict' (another writer's

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -514,6 +515,195 @@ static void fifty(void **state)
     fifty_identical_requests(*state);
 }
 
+/* ---- two instances, one key ---- */
+
+/* Each instance claims keys in its own memory only, so the same key sent
+ * to two instances at once with two different requests reaches the
+ * database twice. One effect may happen, never both: the other request is
+ * answered from the first one's record (422 here) and changes nothing. */
+
+#define PAIRS 60
+
+struct pair_call {
+    pthread_t thread;
+    pthread_barrier_t *go;
+    int port;
+    const char *method, *token;
+    char path[64], key[32], body[100];
+    int status;
+    char code[48];
+};
+
+static void *pair_call_run(void *arg)
+{
+    struct pair_call *c = arg;
+    char extra[64];
+    snprintf(extra, sizeof(extra), "Idempotency-Key: %s\r\n", c->key);
+    pthread_barrier_wait(c->go);
+    struct http_result r;
+    c->status = -1;
+    if (http_call_as(c->port, c->method, c->path, c->token, extra, c->body[0] ? c->body : NULL,
+                     &r) == 0) {
+        c->status = r.status;
+        snprintf(c->code, sizeof(c->code), "%s", http_error_code(&r));
+    }
+    http_result_free(&r);
+    return NULL;
+}
+
+/* Fire a and b at once; the number of 2xx answers (0 or 1 asserted), and
+ * the loser must be a refusal that says why. */
+static int fire_pair(struct pair_call *a, struct pair_call *b)
+{
+    pthread_barrier_t go;
+    pthread_barrier_init(&go, NULL, 2);
+    a->go = b->go = &go;
+    assert_int_equal(pthread_create(&a->thread, NULL, pair_call_run, a), 0);
+    assert_int_equal(pthread_create(&b->thread, NULL, pair_call_run, b), 0);
+    pthread_join(a->thread, NULL);
+    pthread_join(b->thread, NULL);
+    pthread_barrier_destroy(&go);
+    int ok = 0;
+    struct pair_call *both[] = { a, b };
+    for (int i = 0; i < 2; i++) {
+        struct pair_call *c = both[i];
+        if (c->status >= 200 && c->status < 300) {
+            ok++;
+            continue;
+        }
+        if (!(c->status == 422 && strcmp(c->code, "idempotency_key_reused") == 0) &&
+            !(c->status == 409 && strcmp(c->code, "idempotency_in_progress") == 0))
+            fprintf(stderr, "pair %s %s: %d %s\n", c->method, c->path, c->status, c->code);
+        assert_true((c->status == 422 && strcmp(c->code, "idempotency_key_reused") == 0) ||
+                    (c->status == 409 && strcmp(c->code, "idempotency_in_progress") == 0));
+    }
+    if (ok > 1)
+        fprintf(stderr, "key %s: both %s %s and %s %s succeeded\n", a->key, a->method, a->path,
+                b->method, b->path);
+    return ok;
+}
+
+static long long count_where(PGconn *sdb, const char *fmt, long long v)
+{
+    char sql[256];
+    snprintf(sql, sizeof(sql), fmt, v);
+    return test_db_scalar(sdb, sql);
+}
+
+static void two_instances_one_key(const char *strategy)
+{
+    const char *args[] = { "--reservation-strategy", strategy, NULL };
+    struct test_server a, b;
+    assert_int_equal(test_server_start(&a, args), 0);
+    assert_int_equal(test_server_start_url(&b, a.url, "second", args), 0);
+    PGconn *sdb = test_db_connect(&a);
+    struct user u = sign_up(a.port);
+    long long ev[2 * PAIRS];
+    for (int i = 0; i < 2 * PAIRS; i++)
+        ev[i] = new_event(a.port, 10);
+    int doubled = 0, granted = 0;
+    for (int i = 0; i < PAIRS; i++) {
+        struct pair_call c[2];
+        for (int k = 0; k < 2; k++) {
+            c[k] = (struct pair_call){ .port = k ? b.port : a.port,
+                                       .method = "POST",
+                                       .token = u.token };
+            snprintf(c[k].path, sizeof(c[k].path), "/reservations");
+            snprintf(c[k].key, sizeof(c[k].key), "pair-%d", i);
+            snprintf(c[k].body, sizeof(c[k].body), "{\"eventId\":%lld,\"userId\":%lld}",
+                     ev[2 * i + k], u.id);
+        }
+        int ok = fire_pair(&c[0], &c[1]);
+        doubled += ok > 1;
+        granted += ok;
+    }
+    /* the database holds exactly the tickets that were answered 201 */
+    long long rows =
+        count_where(sdb, "SELECT count(*) FROM reservations WHERE user_id = %lld", u.id);
+    long long records =
+        test_db_scalar(sdb, "SELECT count(*) FROM idempotency_keys WHERE status = 201");
+    /* the losers that reached the database were rolled back there (0008),
+     * the others found the winner's record first */
+    const char *taken = "reservd_reservations_rejected_total{reason=\"idempotency_key_taken\"}";
+    long long rolled_back = test_metric(a.port, taken) + test_metric(b.port, taken);
+    fprintf(stderr,
+            "%s: %d keyed pairs on two instances: %d granted, %d both, %lld rows, %lld "
+            "rolled back by the record's insert\n",
+            strategy, PAIRS, granted, doubled, rows, rolled_back);
+    assert_int_equal(doubled, 0);
+    assert_true(rolled_back > 0); /* the race reached the database */
+    assert_int_equal(rows, granted);
+    assert_int_equal(records, granted);
+    PQfinish(sdb);
+    assert_int_equal(test_server_kill(&b, SIGTERM), 0);
+    assert_int_equal(test_server_stop(&a), 0);
+}
+
+static void two_instances(void **state)
+{
+    two_instances_one_key(*state);
+}
+
+/* The same for a cancellation and for routes without a strategy (new
+ * events, which write their record after the effect today). */
+static void two_instances_other_routes(void **state)
+{
+    (void)state;
+    struct test_server b;
+    assert_int_equal(test_server_start_url(&b, srv.url, "second", NULL), 0);
+    struct user u = sign_up(srv.port);
+    int cancelled = 0, created = 0, doubled = 0;
+    for (int i = 0; i < PAIRS / 2; i++) {
+        long long r[2];
+        for (int k = 0; k < 2; k++) {
+            char body[100];
+            snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}",
+                     new_event(srv.port, 5), u.id);
+            struct http_result res;
+            assert_int_equal(
+                http_call_as(srv.port, "POST", "/reservations", u.token, NULL, body, &res), 0);
+            assert_int_equal(res.status, 201);
+            r[k] = http_json_int(&res, "id");
+            http_result_free(&res);
+        }
+        struct pair_call c[2], e[2];
+        for (int k = 0; k < 2; k++) {
+            c[k] = (struct pair_call){ .port = k ? b.port : srv.port,
+                                       .method = "DELETE",
+                                       .token = u.token };
+            snprintf(c[k].path, sizeof(c[k].path), "/reservations/%lld", r[k]);
+            snprintf(c[k].key, sizeof(c[k].key), "cancel-%d", i);
+            e[k] = (struct pair_call){ .port = k ? b.port : srv.port,
+                                       .method = "POST",
+                                       .token = test_admin_token() };
+            snprintf(e[k].path, sizeof(e[k].path), "/events");
+            snprintf(e[k].key, sizeof(e[k].key), "event-%d", i);
+            snprintf(e[k].body, sizeof(e[k].body),
+                     "{\"name\":\"P%d.%d\",\"date\":\"2027-01-01T10:00:00Z\",\"location\":\"H\","
+                     "\"maxTickets\":3}",
+                     i, k);
+        }
+        int ok = fire_pair(&c[0], &c[1]);
+        cancelled += ok;
+        doubled += ok > 1;
+        ok = fire_pair(&e[0], &e[1]);
+        created += ok;
+        doubled += ok > 1;
+    }
+    long long rows = count_where(
+        db, "SELECT count(*) FROM reservations WHERE user_id = %lld AND status = 'CANCELLED'",
+        u.id);
+    long long events = test_db_scalar(db, "SELECT count(*) FROM events WHERE name LIKE 'P%.%'");
+    fprintf(stderr,
+            "other routes on two instances: %d cancelled (%lld rows), %d created (%lld "
+            "rows), %d pairs both succeeded\n",
+            cancelled, rows, created, events, doubled);
+    assert_int_equal(doubled, 0);
+    assert_int_equal(rows, cancelled);
+    assert_int_equal(events, created);
+    assert_int_equal(test_server_kill(&b, SIGTERM), 0);
+}
+
 int main(void)
 {
     /* one server each; the per-strategy ones start their own */
@@ -524,11 +714,13 @@ int main(void)
         cmocka_unit_test_setup_teardown(busy_is_not_kept, setup, teardown),
         cmocka_unit_test_setup_teardown(signup_replay_has_no_token, setup, teardown),
         cmocka_unit_test_setup_teardown(records_expire_and_are_swept, setup, teardown),
+        cmocka_unit_test_setup_teardown(two_instances_other_routes, setup, teardown),
     };
     struct strategy_tests t = { 0 };
     for (size_t i = 0; i < sizeof(shared) / sizeof(shared[0]); i++)
         strategy_tests_add_one(&t, shared[i]);
     strategy_tests_add(&t, "keyed_holds", keyed_holds, NULL, NULL, STRATEGIES_SAFE);
     strategy_tests_add(&t, "fifty_identical_requests", fifty, NULL, NULL, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "two_instances_one_key", two_instances, NULL, NULL, STRATEGIES_SAFE);
     return strategy_tests_run(&t, "idempotency");
 }

@@ -340,17 +340,6 @@ static void join_at_once(int port, long long ev, long long first, int n)
     json_decref(rep);
 }
 
-static long long metric(int port, const char *name)
-{
-    struct http_result r = test_call(port, "GET", "/metrics", NULL, 200);
-    char pattern[128];
-    snprintf(pattern, sizeof(pattern), "\n%s ", name);
-    const char *at = strstr(r.body, pattern);
-    long long v = at ? atoll(at + strlen(pattern)) : -1;
-    http_result_free(&r);
-    return v;
-}
-
 /* Wait up to timeout_s for a query to return want. */
 static bool wait_for(struct fixture *f, double timeout_s, long long want, const char *fmt, ...)
 {
@@ -662,9 +651,9 @@ static void waitlist_under_concurrency(void **state)
         f, "SELECT count(*) FROM waitlist WHERE event_id = %lld AND offered_at IS NOT NULL", ev);
     assert_true(offered >= 2 * CANCELS);
     sleep_s(0.6); /* a sweep reads the totals */
-    long long made = metric(f->srv.port, "reservd_waitlist_offers_made_total");
-    long long fulfilled = metric(f->srv.port, "reservd_waitlist_offers_fulfilled_total");
-    long long expired = metric(f->srv.port, "reservd_waitlist_offers_expired_total");
+    long long made = test_metric(f->srv.port, "reservd_waitlist_offers_made_total");
+    long long fulfilled = test_metric(f->srv.port, "reservd_waitlist_offers_fulfilled_total");
+    long long expired = test_metric(f->srv.port, "reservd_waitlist_offers_expired_total");
     fprintf(stderr, "waitlist: %lld offers made, %lld fulfilled, %lld expired (metrics)\n", made,
             fulfilled, expired);
     assert_true(made >= offered);
@@ -678,27 +667,13 @@ struct patcher {
     int max, status;
 };
 
-/* A counter of /metrics without asserting (for threads); -1 when absent. */
-static long long metric_quiet(int port, const char *name)
-{
-    struct http_result r;
-    if (http_call(port, "GET", "/metrics", NULL, NULL, &r) != 0)
-        return -1;
-    char pattern[128];
-    snprintf(pattern, sizeof(pattern), "\n%s ", name);
-    const char *at = r.body ? strstr(r.body, pattern) : NULL;
-    long long v = at ? atoll(at + strlen(pattern)) : -1;
-    http_result_free(&r);
-    return v;
-}
-
 /* Raise maxTickets once the load is under way (500 buyers refused). */
 static void *raise_capacity(void *arg)
 {
     struct patcher *p = arg;
     char path[64], body[64];
-    for (int i = 0; i < 2000 && metric_quiet(p->port, "reservd_reservations_rejected_total"
-                                                      "{reason=\"sold_out\"}") < 500;
+    for (int i = 0; i < 2000 && test_metric(p->port, "reservd_reservations_rejected_total"
+                                                     "{reason=\"sold_out\"}") < 500;
          i++)
         sleep_s(0.005);
     snprintf(path, sizeof(path), "/events/%lld", p->event);
@@ -845,9 +820,10 @@ static void two_instances_offer_each_ticket_once(void **state)
     /* both instances report the database's figures (after a sweep) */
     sleep_s(0.6);
     for (int i = 0; i < 2; i++) {
-        assert_int_equal(metric(ports[i], "reservd_waitlist_offers_made_total"), offered);
-        assert_int_equal(metric(ports[i], "reservd_waitlist_offers_fulfilled_total"), fulfilled);
-        assert_int_equal(metric(ports[i], "reservd_waitlist_offers_expired_total"), expired);
+        assert_int_equal(test_metric(ports[i], "reservd_waitlist_offers_made_total"), offered);
+        assert_int_equal(test_metric(ports[i], "reservd_waitlist_offers_fulfilled_total"),
+                         fulfilled);
+        assert_int_equal(test_metric(ports[i], "reservd_waitlist_offers_expired_total"), expired);
     }
     assert_int_equal(test_server_kill(&second, SIGTERM), 0);
 }

@@ -70,6 +70,20 @@ FILE *test_load_start(int port, const char *args)
     return p;
 }
 
+/* The counts first, on one line, then the whole report: a CI log that
+ * keeps only part of the output still says what went wrong. */
+static void report_failure(json_t *rep, int rc, const char *text)
+{
+    const char *parts[] = { "status", "transport_error_kinds", "errors", "expect_status" };
+    fprintf(stderr, "reservd-load exit %d:", rc);
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++) {
+        char *s = json_dumps(json_object_get(rep, parts[i]), JSON_COMPACT | JSON_ENCODE_ANY);
+        fprintf(stderr, " %s %s", parts[i], s ? s : "-");
+        free(s);
+    }
+    fprintf(stderr, "\n%s\n", text);
+}
+
 json_t *test_load_finish(FILE *p, int *rc)
 {
     char *text = NULL, buf[4096];
@@ -86,7 +100,7 @@ json_t *test_load_finish(FILE *p, int *rc)
     if (!rep)
         fprintf(stderr, "reservd-load printed no JSON (exit %d): %s\n%s\n", *rc, err.text, text);
     else if (*rc != 0)
-        fprintf(stderr, "reservd-load exit %d\n%s\n", *rc, text);
+        report_failure(rep, *rc, text);
     free(text);
     assert_non_null(rep);
     return rep;
@@ -453,6 +467,19 @@ const char *http_error_code(const struct http_result *r)
     const char *code =
         json_string_value(json_object_get(json_object_get(r->json, "error"), "code"));
     return code ? code : "";
+}
+
+long long test_metric(int port, const char *name)
+{
+    struct http_result r;
+    if (http_call(port, "GET", "/metrics", NULL, NULL, &r) != 0)
+        return -1;
+    char pattern[160];
+    snprintf(pattern, sizeof(pattern), "\n%s ", name);
+    const char *at = r.status == 200 && r.body ? strstr(r.body, pattern) : NULL;
+    long long v = at ? atoll(at + strlen(pattern)) : -1;
+    http_result_free(&r);
+    return v;
 }
 
 long long http_json_int(const struct http_result *r, const char *key)

@@ -104,6 +104,9 @@ const char *http_result_header(const struct http_result *r, const char *name, ch
 const char *http_error_code(const struct http_result *r);
 /* Integer member of the JSON body, or -1. */
 long long http_json_int(const struct http_result *r, const char *key);
+/* The value of one sample of the server's /metrics (name with its labels,
+ * as the exposition writes it), or -1 if the call or the sample failed. */
+long long test_metric(int port, const char *name);
 
 /* The integration tests' call: one request (a JSON body, or NULL), the
  * transport and the status asserted (the answer is printed when the
