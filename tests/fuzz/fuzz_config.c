@@ -60,6 +60,21 @@ static const struct knob knobs[] = {
     KNOB("sweep-interval-ms", "RESERVD_SWEEP_INTERVAL_MS", KIND_INT, sweep_interval_ms),
     KNOB("log-level", "RESERVD_LOG_LEVEL", KIND_STR, log_level),
     KNOB("log-format", "RESERVD_LOG_FORMAT", KIND_STR, log_format),
+    /* every setting of src/core/config.c: an input naming one this table
+     * lacks (RESERVD_AUTH) failed the "the message names it" check */
+    KNOB("db-prepared", "RESERVD_DB_PREPARED", KIND_STR, db_prepared),
+    KNOB("connection-memory", "RESERVD_CONNECTION_MEMORY", KIND_INT, connection_memory),
+    KNOB("auth", "RESERVD_AUTH", KIND_STR, auth),
+    KNOB("admin-token-file", "RESERVD_ADMIN_TOKEN_FILE", KIND_STR, admin_token_file),
+    KNOB("admin-tokens", "RESERVD_ADMIN_TOKENS", KIND_STR, admin_tokens),
+    KNOB("metrics-open", "RESERVD_METRICS_OPEN", KIND_BOOL, metrics_open),
+    KNOB("jwt-key-file", "RESERVD_JWT_KEY_FILE", KIND_STR, jwt_key_file),
+    KNOB("jwt-alg", "RESERVD_JWT_ALG", KIND_STR, jwt_alg),
+    KNOB("jwt-issuer", "RESERVD_JWT_ISSUER", KIND_STR, jwt_issuer),
+    KNOB("jwt-audience", "RESERVD_JWT_AUDIENCE", KIND_STR, jwt_audience),
+    KNOB("jwt-admin-claim", "RESERVD_JWT_ADMIN_CLAIM", KIND_STR, jwt_admin_claim),
+    KNOB("jwt-admin-role", "RESERVD_JWT_ADMIN_ROLE", KIND_STR, jwt_admin_role),
+    KNOB("idempotency-ttl", "RESERVD_IDEMPOTENCY_TTL", KIND_INT, idempotency_ttl_s),
 };
 #define NKNOBS (sizeof(knobs) / sizeof(knobs[0]))
 
@@ -80,13 +95,16 @@ static void render(struct config *cfg, const struct knob *k, char *out, size_t c
 }
 
 /* Every field holds a value its own flag accepts, and setting it again
- * changes nothing. */
+ * changes nothing. An empty optional string (no admin token file, no JWT
+ * issuer, ...) is "not set", which no flag value spells. */
 static void check_valid(const struct config *cfg)
 {
     for (size_t i = 0; i < NKNOBS; i++) {
         struct config again = *cfg;
         char value[1100], err[ERR_SIZE];
         render(&again, &knobs[i], value, sizeof(value));
+        if (knobs[i].kind == KIND_STR && value[0] == '\0')
+            continue;
         FUZZ_CHECK(config_set(&again, knobs[i].flag, value, err, sizeof(err)) == 0);
         FUZZ_CHECK(memcmp(&again, cfg, sizeof(again)) == 0);
     }
