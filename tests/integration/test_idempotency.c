@@ -421,31 +421,36 @@ static void keyed_holds(void **state)
 
 #define RACERS 50
 
-struct racer {
+/* One keyed call on its own thread, released with the others by a
+ * barrier (go). */
+struct keyed_call {
     pthread_t thread;
     pthread_barrier_t *go;
     int port;
-    const char *token, *body;
+    const char *method, *token;
+    char path[64], key[32], body[100];
     int status;
     char code[48];
     long long id;
     bool replayed;
 };
 
-static void *race(void *arg)
+static void *keyed_call_run(void *arg)
 {
-    struct racer *r = arg;
-    pthread_barrier_wait(r->go);
-    struct http_result res;
-    r->status = -1;
-    if (http_call_as(r->port, "POST", "/reservations", r->token, "Idempotency-Key: same-key\r\n",
-                     r->body, &res) == 0) {
-        r->status = res.status;
-        snprintf(r->code, sizeof(r->code), "%s", http_error_code(&res));
-        r->id = http_json_int(&res, "id");
-        r->replayed = replayed(&res);
+    struct keyed_call *c = arg;
+    char extra[64];
+    snprintf(extra, sizeof(extra), "Idempotency-Key: %s\r\n", c->key);
+    pthread_barrier_wait(c->go);
+    struct http_result r;
+    c->status = -1;
+    if (http_call_as(c->port, c->method, c->path, c->token, extra, c->body[0] ? c->body : NULL,
+                     &r) == 0) {
+        c->status = r.status;
+        snprintf(c->code, sizeof(c->code), "%s", http_error_code(&r));
+        c->id = http_json_int(&r, "id");
+        c->replayed = replayed(&r);
     }
-    http_result_free(&res);
+    http_result_free(&r);
     return NULL;
 }
 
@@ -460,12 +465,16 @@ static void fifty_identical_requests(const char *strategy)
     long long ev = new_event(s.port, 100);
     char body[100];
     snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u.id);
-    struct racer racers[RACERS];
+    struct keyed_call racers[RACERS];
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, RACERS);
     for (int i = 0; i < RACERS; i++) {
-        racers[i] = (struct racer){ .go = &go, .port = s.port, .token = u.token, .body = body };
-        assert_int_equal(pthread_create(&racers[i].thread, NULL, race, &racers[i]), 0);
+        racers[i] =
+            (struct keyed_call){ .go = &go, .port = s.port, .method = "POST", .token = u.token };
+        snprintf(racers[i].path, sizeof(racers[i].path), "/reservations");
+        snprintf(racers[i].key, sizeof(racers[i].key), "same-key");
+        snprintf(racers[i].body, sizeof(racers[i].body), "%s", body);
+        assert_int_equal(pthread_create(&racers[i].thread, NULL, keyed_call_run, &racers[i]), 0);
     }
     for (int i = 0; i < RACERS; i++)
         pthread_join(racers[i].thread, NULL);
@@ -473,7 +482,7 @@ static void fifty_identical_requests(const char *strategy)
     long long id = -1;
     int created = 0, replays = 0, in_progress = 0;
     for (int i = 0; i < RACERS; i++) {
-        struct racer *r = &racers[i];
+        struct keyed_call *r = &racers[i];
         if (r->status == 201) {
             if (id < 0)
                 id = r->id;
@@ -524,49 +533,22 @@ static void fifty(void **state)
 
 #define PAIRS 60
 
-struct pair_call {
-    pthread_t thread;
-    pthread_barrier_t *go;
-    int port;
-    const char *method, *token;
-    char path[64], key[32], body[100];
-    int status;
-    char code[48];
-};
-
-static void *pair_call_run(void *arg)
-{
-    struct pair_call *c = arg;
-    char extra[64];
-    snprintf(extra, sizeof(extra), "Idempotency-Key: %s\r\n", c->key);
-    pthread_barrier_wait(c->go);
-    struct http_result r;
-    c->status = -1;
-    if (http_call_as(c->port, c->method, c->path, c->token, extra, c->body[0] ? c->body : NULL,
-                     &r) == 0) {
-        c->status = r.status;
-        snprintf(c->code, sizeof(c->code), "%s", http_error_code(&r));
-    }
-    http_result_free(&r);
-    return NULL;
-}
-
 /* Fire a and b at once; the number of 2xx answers (0 or 1 asserted), and
  * the loser must be a refusal that says why. */
-static int fire_pair(struct pair_call *a, struct pair_call *b)
+static int fire_pair(struct keyed_call *a, struct keyed_call *b)
 {
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, 2);
     a->go = b->go = &go;
-    assert_int_equal(pthread_create(&a->thread, NULL, pair_call_run, a), 0);
-    assert_int_equal(pthread_create(&b->thread, NULL, pair_call_run, b), 0);
+    assert_int_equal(pthread_create(&a->thread, NULL, keyed_call_run, a), 0);
+    assert_int_equal(pthread_create(&b->thread, NULL, keyed_call_run, b), 0);
     pthread_join(a->thread, NULL);
     pthread_join(b->thread, NULL);
     pthread_barrier_destroy(&go);
     int ok = 0;
-    struct pair_call *both[] = { a, b };
+    struct keyed_call *both[] = { a, b };
     for (int i = 0; i < 2; i++) {
-        struct pair_call *c = both[i];
+        struct keyed_call *c = both[i];
         if (c->status >= 200 && c->status < 300) {
             ok++;
             continue;
@@ -603,11 +585,11 @@ static void two_instances_one_key(const char *strategy)
         ev[i] = new_event(a.port, 10);
     int doubled = 0, granted = 0;
     for (int i = 0; i < PAIRS; i++) {
-        struct pair_call c[2];
+        struct keyed_call c[2];
         for (int k = 0; k < 2; k++) {
-            c[k] = (struct pair_call){ .port = k ? b.port : a.port,
-                                       .method = "POST",
-                                       .token = u.token };
+            c[k] = (struct keyed_call){ .port = k ? b.port : a.port,
+                                        .method = "POST",
+                                        .token = u.token };
             snprintf(c[k].path, sizeof(c[k].path), "/reservations");
             snprintf(c[k].key, sizeof(c[k].key), "pair-%d", i);
             snprintf(c[k].body, sizeof(c[k].body), "{\"eventId\":%lld,\"userId\":%lld}",
@@ -666,16 +648,16 @@ static void two_instances_other_routes(void **state)
             r[k] = http_json_int(&res, "id");
             http_result_free(&res);
         }
-        struct pair_call c[2], e[2];
+        struct keyed_call c[2], e[2];
         for (int k = 0; k < 2; k++) {
-            c[k] = (struct pair_call){ .port = k ? b.port : srv.port,
-                                       .method = "DELETE",
-                                       .token = u.token };
+            c[k] = (struct keyed_call){ .port = k ? b.port : srv.port,
+                                        .method = "DELETE",
+                                        .token = u.token };
             snprintf(c[k].path, sizeof(c[k].path), "/reservations/%lld", r[k]);
             snprintf(c[k].key, sizeof(c[k].key), "cancel-%d", i);
-            e[k] = (struct pair_call){ .port = k ? b.port : srv.port,
-                                       .method = "POST",
-                                       .token = test_admin_token() };
+            e[k] = (struct keyed_call){ .port = k ? b.port : srv.port,
+                                        .method = "POST",
+                                        .token = test_admin_token() };
             snprintf(e[k].path, sizeof(e[k].path), "/events");
             snprintf(e[k].key, sizeof(e[k].key), "event-%d", i);
             snprintf(e[k].body, sizeof(e[k].body),
