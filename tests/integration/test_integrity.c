@@ -1,7 +1,8 @@
-/* The database's own referential integrity (sql/migrations/0002_*): the
- * statement-level check on reservations and the guards on users and
+/* The database's own referential integrity (sql/migrations/0002_*, 0009):
+ * the statement-level check on reservations and the guards on users and
  * events refuse, by direct SQL, everything the foreign keys they replace
- * refused, also when the two writes race. */
+ * refused, also when the two writes race, without a row lock per
+ * reservation. */
 
 #include <setjmp.h>
 #include <stdarg.h>
@@ -156,12 +157,79 @@ static void races_leave_no_dangling_reservation(void **state)
     PQfinish(b);
 }
 
+/* The same races on events, the reservation written as reservd writes it
+ * (under the event row's lock). */
+static void races_on_events_leave_no_dangling_reservation(void **state)
+{
+    struct fixture *f = *state;
+    seed(f);
+    exec_ok(f->db, "INSERT INTO events (id, name, date, location, max_tickets) VALUES "
+                   "(3, 'E3', now(), 'L', 10)");
+    PGconn *a = test_db_connect(&f->srv), *b = test_db_connect(&f->srv);
+
+    /* a reserves on event 2 (uncommitted); b's delete of event 2 waits, then
+     * fails once a commits */
+    exec_ok(a, "BEGIN");
+    exec_ok(a, "SELECT 1 FROM events WHERE id = 2 FOR UPDATE");
+    exec_ok(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)");
+    assert_int_equal(PQsendQuery(b, "DELETE FROM events WHERE id = 2"), 1);
+    wait_until_blocked(f->db, b);
+    exec_ok(a, "COMMIT");
+    PGresult *res = PQgetResult(b);
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
+    PQclear(res);
+    while ((res = PQgetResult(b)))
+        PQclear(res);
+
+    /* b deletes event 3 (uncommitted); a's reservation on it waits, then
+     * fails once b commits */
+    exec_ok(b, "BEGIN");
+    exec_ok(b, "DELETE FROM events WHERE id = 3");
+    assert_int_equal(PQsendQuery(a, "INSERT INTO reservations (event_id, user_id) VALUES (3, 1)"),
+                     1);
+    wait_until_blocked(f->db, a);
+    exec_ok(b, "COMMIT");
+    res = PQgetResult(a);
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
+    PQclear(res);
+    while ((res = PQgetResult(a)))
+        PQclear(res);
+
+    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations r WHERE NOT EXISTS "
+                                           "(SELECT 1 FROM events e WHERE e.id = r.event_id)"),
+                     0);
+    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), 2);
+    PQfinish(a);
+    PQfinish(b);
+}
+
+/* A reservation locks no user row (0009: a lock, a WAL record and a
+ * dirtied page per reservation were most of the check's cost on a hot
+ * event): while one is being written, its user's row can be locked. */
+static void reserving_locks_no_user_row(void **state)
+{
+    struct fixture *f = *state;
+    seed(f);
+    PGconn *a = test_db_connect(&f->srv);
+    exec_ok(a, "BEGIN");
+    exec_ok(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 2), (2, 3)");
+    exec_ok(f->db, "SELECT 1 FROM users WHERE id IN (2, 3) FOR UPDATE NOWAIT");
+    exec_ok(a, "COMMIT");
+    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), 3);
+    PQfinish(a);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(refuses_dangling_references, setup, teardown),
         cmocka_unit_test_setup_teardown(refuses_removing_referenced_rows, setup, teardown),
         cmocka_unit_test_setup_teardown(races_leave_no_dangling_reservation, setup, teardown),
+        cmocka_unit_test_setup_teardown(races_on_events_leave_no_dangling_reservation, setup,
+                                        teardown),
+        cmocka_unit_test_setup_teardown(reserving_locks_no_user_row, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
