@@ -159,12 +159,12 @@ void config_defaults(struct config *cfg, int ncpu)
     /* A request has 10 s to arrive whole: a phone on a bad network sends a
      * 1 KiB request in far less, and a slot held longer is a slot lost. */
     cfg->read_timeout_ms = 10000;
-    /* Room for 7 KiB of request headers (browsers with cookies send 4-8;
-     * nginx's default line limit is 8 KiB). libmicrohttpd zeroes the whole
-     * buffer between requests, so each kept-alive connection costs all of
-     * it: peak RSS of a 10,000-connection spike 55 MB at 4 KiB, 95 MB at
-     * 8 KiB. */
-    cfg->connection_memory = 8192;
+    /* Room for about 3 KiB of request headers. libmicrohttpd zeroes the
+     * whole buffer between requests, so each kept-alive connection costs
+     * all of it: with 10,000 idle connections and 256 busy ones peak RSS is
+     * 59 MiB at 4 KiB, 100 MiB at 8 KiB (issue 11: at most 64). Raise it
+     * for clients with big cookies (nginx's default line limit is 8 KiB). */
+    cfg->connection_memory = 4096;
     /* Longer than any request's deadline (acquire-timeout-ms caps its pool
      * and lock waits), so every request already read is answered. */
     cfg->shutdown_grace_ms = 15000;
