@@ -12,6 +12,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -37,6 +41,11 @@ static int setup_unsafe(void **state)
 static int setup_default(void **state)
 {
     return fixture_start(state, NULL);
+}
+static int setup_batch(void **state)
+{
+    const char *args[] = { "--reservation-strategy", "batch", NULL };
+    return fixture_start(state, args);
 }
 
 static int teardown(void **state)
@@ -289,6 +298,100 @@ static void ten_thousand_connections(void **state)
     json_decref(rep);
 }
 
+/* The server's peak RSS (VmHWM) in KiB, or -1. */
+static long long peak_rss_kib(pid_t pid)
+{
+    char path[64], line[256];
+    long long kib = -1;
+    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    FILE *st = fopen(path, "r");
+    while (st && fgets(line, sizeof(line), st))
+        if (sscanf(line, "VmHWM: %lld kB", &kib) == 1)
+            break;
+    if (st)
+        fclose(st);
+    return kib;
+}
+
+/* A keep-alive connection that was served one GET /livez, then left open
+ * in silence; -1 if it was not served. */
+static int idle_connection(int port)
+{
+    struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    static const char req[] = "GET /livez HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
+    char buf[1024];
+    size_t got = 0;
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)) != 0 ||
+        send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL) != (ssize_t)sizeof(req) - 1)
+        goto fail;
+    /* the answer is small: its headers and the body {"status":"ok"} */
+    while (got < sizeof(buf) - 1) {
+        ssize_t n = recv(fd, buf + got, sizeof(buf) - 1 - got, 0);
+        if (n <= 0)
+            goto fail;
+        got += (size_t)n;
+        buf[got] = '\0';
+        if (strstr(buf, "\r\n\r\n") && strstr(buf, "\"ok\"}"))
+            return strncmp(buf, "HTTP/1.1 200", 12) == 0 ? fd : (close(fd), -1);
+    }
+fail:
+    if (fd >= 0)
+        close(fd);
+    return -1;
+}
+
+/* Issue 11's memory target: 10,000 idle keep-alive connections and 256
+ * busy ones on a hot event cost at most 64 MiB of peak RSS. Each
+ * kept-alive connection holds its whole buffer (--connection-memory): at
+ * 8 KiB, the default for a while, this was 100 MiB. Not measured under
+ * AddressSanitizer (its shadow memory and quarantine). */
+static void idle_crowd_memory(void **state)
+{
+#if defined(__SANITIZE_ADDRESS__)
+    skip();
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+    skip();
+#endif
+#endif
+    struct fixture *f = *state;
+    enum { IDLE = 10000, USERS = 60000 };
+    struct rlimit lim;
+    if (getrlimit(RLIMIT_NOFILE, &lim) == 0 && lim.rlim_cur < IDLE + 512) {
+        lim.rlim_cur = lim.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &lim);
+    }
+    long long first = seed_users(f, "Crowd", USERS);
+    long long ev = seed_event(f, "Crowd", 1000000);
+    int *fds = malloc(IDLE * sizeof(*fds));
+    assert_non_null(fds);
+    int open_now = 0;
+    while (open_now < IDLE && (fds[open_now] = idle_connection(f->srv.port)) >= 0)
+        open_now++;
+    assert_int_equal(open_now, IDLE);
+    int rc;
+    char args[160];
+    snprintf(args, sizeof(args),
+             "steady -c 256 -d 4 -n %d --scenario reserve --event %lld --user-start %lld", USERS,
+             ev, first);
+    json_t *rep = test_load_finish(test_load_start(f->srv.port, args), &rc);
+    long long kib = peak_rss_kib(f->srv.pid);
+    long long granted = count_of(rep, "status", "201");
+    fprintf(stderr,
+            "idle crowd: %d idle connections, %lld granted beside them, peak RSS %.1f MiB\n",
+            open_now, granted, kib / 1024.0);
+    json_decref(rep);
+    for (int i = 0; i < open_now; i++)
+        close(fds[i]);
+    free(fds);
+    assert_int_equal(rc, 0);
+    assert_true(granted > 1000);
+    assert_true(kib > 0);
+    assert_true(kib <= 64 * 1024);
+}
+
 /* The original app's race, kept to show what the others prevent. */
 static void unsafe_oversells(void **state)
 {
@@ -357,6 +460,8 @@ int main(void)
     /* about HTTP and reservd-load, not strategies: the default one */
     strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
                                    ten_thousand_connections, setup_default, teardown));
+    strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+                                   idle_crowd_memory, setup_batch, teardown));
     strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
                                    verify_catches_inconsistency, setup_default, teardown));
     return strategy_tests_run(&t, "concurrency");
