@@ -110,6 +110,35 @@ static void wait_until_blocked(PGconn *observer, PGconn *conn)
     fail_msg("the second writer never waited for the first");
 }
 
+/* first runs its statements (NULL-ended) in an open transaction; second's
+ * statement must then wait for it, and fail with 23503 once first commits. */
+static void waits_then_refused(struct fixture *f, PGconn *first, const char *const *sqls,
+                               PGconn *second, const char *sql)
+{
+    exec_ok(first, "BEGIN");
+    for (int i = 0; sqls[i]; i++)
+        exec_ok(first, sqls[i]);
+    assert_int_equal(PQsendQuery(second, sql), 1);
+    wait_until_blocked(f->db, second);
+    exec_ok(first, "COMMIT");
+    PGresult *res = PQgetResult(second);
+    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
+    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
+    PQclear(res);
+    while ((res = PQgetResult(second)))
+        PQclear(res);
+}
+
+static void expect_no_dangling(struct fixture *f, long long reservations)
+{
+    assert_int_equal(test_db_scalar(f->db,
+                                    "SELECT count(*) FROM reservations r WHERE NOT EXISTS "
+                                    "(SELECT 1 FROM users u WHERE u.id = r.user_id) OR "
+                                    "NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id)"),
+                     0);
+    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), reservations);
+}
+
 /* The racing pairs: whichever commits first, the other fails, and no
  * reservation is left pointing at nothing. */
 static void races_leave_no_dangling_reservation(void **state)
@@ -117,42 +146,14 @@ static void races_leave_no_dangling_reservation(void **state)
     struct fixture *f = *state;
     seed(f);
     PGconn *a = test_db_connect(&f->srv), *b = test_db_connect(&f->srv);
-
-    /* a reserves for user 2 (uncommitted); b deletes user 2 and must wait,
-     * then fail once a commits */
-    exec_ok(a, "BEGIN");
-    exec_ok(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)");
-    assert_int_equal(PQsendQuery(b, "DELETE FROM users WHERE id = 2"), 1);
-    wait_until_blocked(f->db, b);
-    exec_ok(a, "COMMIT");
-    PGresult *res = PQgetResult(b);
-    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
-    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
-    PQclear(res);
-    while ((res = PQgetResult(b)))
-        PQclear(res);
-
-    /* b deletes user 3 (uncommitted); a reserves for user 3 and must wait,
-     * then fail once b commits */
-    exec_ok(b, "BEGIN");
-    exec_ok(b, "DELETE FROM users WHERE id = 3");
-    assert_int_equal(PQsendQuery(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 3)"),
-                     1);
-    wait_until_blocked(f->db, a);
-    exec_ok(b, "COMMIT");
-    res = PQgetResult(a);
-    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
-    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
-    PQclear(res);
-    while ((res = PQgetResult(a)))
-        PQclear(res);
-
-    assert_int_equal(test_db_scalar(f->db,
-                                    "SELECT count(*) FROM reservations r WHERE NOT EXISTS "
-                                    "(SELECT 1 FROM users u WHERE u.id = r.user_id) OR "
-                                    "NOT EXISTS (SELECT 1 FROM events e WHERE e.id = r.event_id)"),
-                     0);
-    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), 2);
+    /* a reserves for user 2; b's delete of user 2 waits, then fails */
+    const char *reserve[] = { "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)", NULL };
+    waits_then_refused(f, a, reserve, b, "DELETE FROM users WHERE id = 2");
+    /* b deletes user 3; a's reservation for user 3 waits, then fails */
+    const char *remove[] = { "DELETE FROM users WHERE id = 3", NULL };
+    waits_then_refused(f, b, remove, a,
+                       "INSERT INTO reservations (event_id, user_id) VALUES (2, 3)");
+    expect_no_dangling(f, 2);
     PQfinish(a);
     PQfinish(b);
 }
@@ -166,41 +167,13 @@ static void races_on_events_leave_no_dangling_reservation(void **state)
     exec_ok(f->db, "INSERT INTO events (id, name, date, location, max_tickets) VALUES "
                    "(3, 'E3', now(), 'L', 10)");
     PGconn *a = test_db_connect(&f->srv), *b = test_db_connect(&f->srv);
-
-    /* a reserves on event 2 (uncommitted); b's delete of event 2 waits, then
-     * fails once a commits */
-    exec_ok(a, "BEGIN");
-    exec_ok(a, "SELECT 1 FROM events WHERE id = 2 FOR UPDATE");
-    exec_ok(a, "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)");
-    assert_int_equal(PQsendQuery(b, "DELETE FROM events WHERE id = 2"), 1);
-    wait_until_blocked(f->db, b);
-    exec_ok(a, "COMMIT");
-    PGresult *res = PQgetResult(b);
-    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
-    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
-    PQclear(res);
-    while ((res = PQgetResult(b)))
-        PQclear(res);
-
-    /* b deletes event 3 (uncommitted); a's reservation on it waits, then
-     * fails once b commits */
-    exec_ok(b, "BEGIN");
-    exec_ok(b, "DELETE FROM events WHERE id = 3");
-    assert_int_equal(PQsendQuery(a, "INSERT INTO reservations (event_id, user_id) VALUES (3, 1)"),
-                     1);
-    wait_until_blocked(f->db, a);
-    exec_ok(b, "COMMIT");
-    res = PQgetResult(a);
-    assert_int_equal(PQresultStatus(res), PGRES_FATAL_ERROR);
-    assert_string_equal(PQresultErrorField(res, PG_DIAG_SQLSTATE), "23503");
-    PQclear(res);
-    while ((res = PQgetResult(a)))
-        PQclear(res);
-
-    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations r WHERE NOT EXISTS "
-                                           "(SELECT 1 FROM events e WHERE e.id = r.event_id)"),
-                     0);
-    assert_int_equal(test_db_scalar(f->db, "SELECT count(*) FROM reservations"), 2);
+    const char *reserve[] = { "SELECT 1 FROM events WHERE id = 2 FOR UPDATE",
+                              "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)", NULL };
+    waits_then_refused(f, a, reserve, b, "DELETE FROM events WHERE id = 2");
+    const char *remove[] = { "DELETE FROM events WHERE id = 3", NULL };
+    waits_then_refused(f, b, remove, a,
+                       "INSERT INTO reservations (event_id, user_id) VALUES (3, 1)");
+    expect_no_dangling(f, 2);
     PQfinish(a);
     PQfinish(b);
 }
