@@ -150,8 +150,8 @@ static void races_leave_no_dangling_reservation(void **state)
     const char *reserve[] = { "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)", NULL };
     waits_then_refused(f, a, reserve, b, "DELETE FROM users WHERE id = 2");
     /* b deletes user 3; a's reservation for user 3 waits, then fails */
-    const char *remove[] = { "DELETE FROM users WHERE id = 3", NULL };
-    waits_then_refused(f, b, remove, a,
+    const char *delete_user[] = { "DELETE FROM users WHERE id = 3", NULL };
+    waits_then_refused(f, b, delete_user, a,
                        "INSERT INTO reservations (event_id, user_id) VALUES (2, 3)");
     expect_no_dangling(f, 2);
     PQfinish(a);
@@ -170,8 +170,8 @@ static void races_on_events_leave_no_dangling_reservation(void **state)
     const char *reserve[] = { "SELECT 1 FROM events WHERE id = 2 FOR UPDATE",
                               "INSERT INTO reservations (event_id, user_id) VALUES (2, 2)", NULL };
     waits_then_refused(f, a, reserve, b, "DELETE FROM events WHERE id = 2");
-    const char *remove[] = { "DELETE FROM events WHERE id = 3", NULL };
-    waits_then_refused(f, b, remove, a,
+    const char *delete_event[] = { "DELETE FROM events WHERE id = 3", NULL };
+    waits_then_refused(f, b, delete_event, a,
                        "INSERT INTO reservations (event_id, user_id) VALUES (3, 1)");
     expect_no_dangling(f, 2);
     PQfinish(a);
