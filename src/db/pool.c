@@ -125,9 +125,13 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out, cha
     /* Generic plans: every statement here has its plan shape fixed by
      * design (index probes per user for the array statements), and custom
      * plans were re-planned on every call: 0.4-0.8 ms of planning for the
-     * batch statement, longer than running it for one user. */
+     * batch statement, longer than running it for one user. A generic
+     * plan is made once, maybe while a table is empty; with sequential
+     * scans off it still takes the index when the table has grown
+     * (sql/migrations/0010 does the same for the functions). */
     snprintf(pool->session_sql, sizeof(pool->session_sql),
-             "SET lock_timeout = %d; SET plan_cache_mode = force_generic_plan",
+             "SET lock_timeout = %d; SET plan_cache_mode = force_generic_plan; "
+             "SET enable_seqscan = off",
              opts->lock_timeout_ms);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);
