@@ -427,7 +427,8 @@ static void stale_statistics_keep_indexes(void **state)
         struct timespec pause = { 0, 50 * 1000 * 1000 };
         nanosleep(&pause, NULL);
         others = scalar(f, "SELECT count(*) FROM pg_stat_activity WHERE datname = "
-                           "current_database() AND pid <> pg_backend_pid()");
+                           "current_database() AND pid <> pg_backend_pid() "
+                           "AND backend_type = 'client backend'");
     }
     assert_int_equal(others, 0);
     long long after = scalar(f, scans);
