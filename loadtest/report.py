@@ -2,6 +2,7 @@
 """The RESULTS.md report of a loadtest/bench run, on stdout.
 
     loadtest/report.py RESULTS_DIR
+    loadtest/report.py --scale RESULTS_DIR   (only its "Several instances" section)
     loadtest/report.py --machine      (this machine, as the report describes it)
 
 It reads only RESULTS_DIR: what the bench wrote there (reservd-load's JSON, pgbench's
@@ -49,11 +50,160 @@ def load_meta(path):
     return dict(item.split("=", 1) for item in out.split("\0") if "=" in item)
 
 
+def scale_section(RES, E, RUNS):
+    """The "Several instances" section (lines), from RES/sc_*, scspike_*, scpgb_*
+    and their .cpu and .wal files; None when the scale scenario did not run.
+    Its own helpers: its number formats are not the main report's (f2 has no
+    thousands separator here)."""
+    CONFIGS = E.get("SCALE_CONFIGS_LIST", "").split()
+    STRATS = E.get("SCALE_STRATEGIES_LIST", "").split()
+    def jload(name):
+        try:
+            return json.load(open(f"{RES}/{name}.json"))
+        except (OSError, ValueError):
+            return None
+    if not CONFIGS or not STRATS or jload(f"sc_{CONFIGS[0]}_{STRATS[0]}_r1") is None:
+        return None
+    def med(xs):
+        xs = [x for x in xs if x is not None]
+        return statistics.median(xs) if xs else None
+    def get(d, *path):
+        for k in path:
+            d = d.get(k) if isinstance(d, dict) else None
+        return d
+    def series(prefix, *path):
+        return [get(jload(f"{prefix}_r{r}"), *path) for r in range(1, RUNS + 1)]
+    def ratios(a, b):
+        return [x / y if x is not None and y else None for x, y in zip(a, b)]
+    def cpu(name):
+        try:
+            return {k: int(v) for k, v in (l.split() for l in open(f"{RES}/{name}.cpu") if l.strip())}
+        except (OSError, ValueError):
+            return {}
+    f0 = lambda x: "n/a" if x is None else f"{x:,.0f}"
+    f2 = lambda x: "n/a" if x is None else f"{x:.2f}"
+    ms = lambda x: "n/a" if x is None else (f"{x:.2f} ms" if x < 10 else f"{x:,.0f} ms")
+    label = {"direct": "1 instance, direct (`--db-prepared on`)", "direct-off": "1 instance, direct, `--db-prepared off`",
+             "bouncer": "1 instance through PgBouncer (`off`)", "haproxy3": "3 instances behind HAProxy, through PgBouncer (`off`)"}
+    n, steady = int(E["SCALE_SPIKE_N"]), E["STEADY_S"]
+    # the cores of the machine that ran the bench (a run kept before CPUS was saved:
+    # this one's)
+    cpus = int(E.get("CPUS") or os.cpu_count())
+    out = []
+    p = out.append
+    p("## Several instances\n")
+    p(f"`loadtest/bench --only scale` (or a full run): every run measures each configuration in turn, in the same "
+      f"run, with PgBouncer {E.get('BOUNCER_POOL_SIZE') or '?'} server connections (`default_pool_size`, transaction "
+      f"pooling) and HAProxy from `deploy/` (the files `tests/scale` runs). Hot event: {E['CONNS']} keep-alive "
+      f"connections for {steady} s on one event; spike: {n:,} requests on fresh connections at once, 100 tickets, "
+      f"for-update (HAProxy holds two descriptors a connection, and this machine's hard limit is 20,000 a process). "
+      f"Ratios are per run, against the first row of the same run, then the median; reservd's pool is "
+      f"{E.get('POOL_SIZE') or '?'} connections per instance.\n")
+    hdr = "| configuration |"
+    sep = "|---|"
+    for s in STRATS:
+        hdr += f" hot `{s}` req/s | p99 | ratio |"
+        sep += "---:|---:|---:|"
+    hdr += f" spike wall | spike p99 | ratio | spike 201 / 409 |"
+    sep += "---:|---:|---:|---|"
+    p(hdr); p(sep)
+    base = CONFIGS[0]
+    for c in CONFIGS:
+        row = f"| {label.get(c, c)} |"
+        for s in STRATS:
+            rps = series(f"sc_{c}_{s}", "rps")
+            row += (f" {f0(med(rps))} | {ms(med(series(f'sc_{c}_{s}', 'latency_ms', 'p99')))} |"
+                    f" {f2(med(ratios(rps, series(f'sc_{base}_{s}', 'rps'))))} |")
+        wall = series(f"scspike_{c}", "wall_seconds")
+        st = [get(jload(f"scspike_{c}_r{r}"), "status") or {} for r in range(1, RUNS + 1)]
+        exact = all(x.get("201") == 100 and x.get("409") == n - 100 for x in st)
+        row += (f" {f2(med(wall))} s | {ms(med(series(f'scspike_{c}', 'latency_ms', 'p99')))} |"
+                f" {f2(med(ratios(wall, series(f'scspike_{base}', 'wall_seconds'))))} |"
+                f" {'100 / ' + format(n - 100, ',') + ' in every run' if exact else 'MISMATCH: ' + str(st)} |")
+        p(row)
+    p("")
+    if "direct-off" in CONFIGS:
+        parts = []
+        for s in STRATS:
+            rr = ratios(series(f"sc_direct-off_{s}", "rps"), series(f"sc_direct_{s}", "rps"))
+            parts.append(f"`{s}` {f2(med(rr))} (runs: {' / '.join(f2(x) for x in rr)})")
+        p("The cost of `--db-prepared off` on the hot path (1 instance, direct; req/s off ÷ on, same run): "
+          + "; ".join(parts) + ".\n")
+    def tps(name):
+        try:
+            txt = open(f"{RES}/{name}.txt").read()
+            if int(open(f"{RES}/{name}.rc").read()) != 0:
+                return None
+        except (OSError, ValueError):
+            return None
+        m = __import__("re").search(r"^tps = ([0-9.]+)", txt, __import__("re").M)
+        return float(m.group(1)) if m else None
+    def tps_series(name):
+        return [tps(f"{name}_r{r}") for r in range(1, RUNS + 1)]
+    fu_p, fu_x = tps_series("scpgb_fu_prepared"), tps_series("scpgb_fu_extended")
+    b_p, b_x, b1 = tps_series("scpgb_b100_prepared"), tps_series("scpgb_b100_extended"), tps_series("scpgb_b1_prepared")
+    us = lambda t: None if not t else 1e6 / t
+    per_row = [(us(a) - us(b)) / 99 if a and b else None for a, b in zip(b_p, b1)]
+    if med(fu_p) is not None:
+        p("The statements alone (pgbench, 1 client, no HTTP; prepared with reservd's generic plans, and unnamed as "
+          "`--db-prepared off` sends them; microseconds a call, median of the runs):\n")
+        p("| statement | prepared | unnamed | unnamed ÷ prepared (time) | per run, prepared / unnamed |")
+        p("|---|---:|---:|---:|---|")
+        for lab, a, b in (("`reserve_for_update` (one user)", fu_p, fu_x), ("`reserve_batch`, 100 users", b_p, b_x)):
+            rr = [us(y) / us(x) if x and y else None for x, y in zip(a, b)]
+            p(f"| {lab} | {f0(med([us(x) for x in a]))} | {f0(med([us(x) for x in b]))} | {f2(med(rr))} | "
+              + " ; ".join(f"{f0(us(x))} / {f0(us(y))}" for x, y in zip(a, b)) + " |")
+        p(f"| `reserve_batch`, 1 user | {f0(med([us(x) for x in b1]))} | | | {' ; '.join(f0(us(x)) for x in b1)} |")
+        p(f"\nEach user more in a batch costs {f0(med(per_row))} µs at the database "
+          f"((100 users − 1 user) ÷ 99; runs: {' / '.join(f0(x) for x in per_row)}).\n")
+    def wal(name):
+        try:
+            b = float(open(f"{RES}/{name}.wal").read())
+            g = (jload(name) or {}).get("status", {}).get("201")
+            return b / g if g else None
+        except (OSError, ValueError):
+            return None
+    wl = {s: [wal(f"sc_direct_{s}_r{r}") for r in range(1, RUNS + 1)] for s in STRATS}
+    if any(x is not None for v in wl.values() for x in v):
+        p("WAL written per granted reservation during the hot runs (1 instance, direct): "
+          + "; ".join(f"`{s}` {f0(med(v))} bytes (runs: {' / '.join(f0(x) for x in v)})" for s, v in wl.items()) + ".\n")
+    p(f"Where the 2 cores went during the hot runs: CPU seconds of each component over the {steady} s run "
+      f"(user + system, from /proc; median of the runs; {cpus} cores × {steady} s = "
+      f"{cpus * int(steady)} s available):\n")
+    comps = ["reservd", "postgres", "pgbouncer", "haproxy", "reservd-load"]
+    p("| configuration, strategy | " + " | ".join(comps) + " | total |")
+    p("|---|" + "---:|" * (len(comps) + 1))
+    tck = os.sysconf("SC_CLK_TCK")
+    for c in CONFIGS:
+        for s in STRATS:
+            per = [cpu(f"sc_{c}_{s}_r{r}") for r in range(1, RUNS + 1)]
+            vals = [med([d.get(k) for d in per]) for k in comps]
+            cells = ["–" if v is None or v == 0 else f"{v / tck:.1f}" for v in vals]
+            tot = sum(v for v in vals if v)
+            p(f"| {label.get(c, c)}, `{s}` | " + " | ".join(cells) + f" | {tot / tck:.1f} |")
+    p("")
+    p("Per run (req/s, run 1 / run 2 / …):\n")
+    p("| measurement | per run |")
+    p("|---|---|")
+    for c in CONFIGS:
+        for s in STRATS:
+            p(f"| {c} `{s}` | {' / '.join(f0(x) for x in series(f'sc_{c}_{s}', 'rps'))} |")
+        p(f"| {c} spike wall s | {' / '.join(f2(x) for x in series(f'scspike_{c}', 'wall_seconds'))} |")
+    return out
+
+
 if len(sys.argv) == 2 and sys.argv[1] == "--machine":
     print(this_machine())  # for the bench to save with its results
     sys.exit(0)
+if len(sys.argv) == 3 and sys.argv[1] == "--scale":
+    # `bench --only scale`: that section alone (nothing when there is none)
+    E = load_meta(f"{sys.argv[2]}/meta.env")
+    scale = scale_section(sys.argv[2], E, int(E["RUNS"]))
+    if scale:
+        print("\n".join(scale))
+    sys.exit(0)
 if len(sys.argv) != 2:
-    sys.exit("usage: report.py RESULTS_DIR  (or --machine)")
+    sys.exit("usage: report.py RESULTS_DIR  (or --scale RESULTS_DIR, or --machine)")
 RES = sys.argv[1]
 E = load_meta(f"{RES}/meta.env")
 RUNS = int(E["RUNS"])
@@ -327,3 +477,8 @@ for s in STRATS:
     p(f"| strategy `{s}` | {per_run(field(ds, 'rps'))} (spike: {statuses(runs(f'ov_{s}'))} over all runs; "
       f"wall s {' / '.join(f2(x) for x in sw)}; livez spike wall s {' / '.join(f2(x) for x in lw)}) |")
 print("\n".join(out))
+# ---- several instances (the scale scenario), when it ran
+scale = scale_section(RES, E, RUNS)
+if scale:
+    print()
+    print("\n".join(scale))
