@@ -127,9 +127,11 @@ static int serve(struct app *app)
     if (auth_is_off(app->auth))
         log_warn("access control is OFF (--auth off): anyone may read every user's data and "
                  "cancel anyone's reservation; for teaching and benchmarks only");
-    if (strcmp(cfg->strategy, "unsafe") == 0)
-        log_warn("reservation strategy 'unsafe' OVERSELLS tickets under concurrency; "
-                 "never use it outside a demonstration");
+    const struct reservation_strategy_info *strategy = reservation_strategy_find(cfg->strategy);
+    if (strategy && strategy->needs_ack)
+        log_warn("reservation strategy '%s' OVERSELLS tickets under concurrency; "
+                 "never use it outside a demonstration",
+                 strategy->name);
     struct db_target db = { "?", "?", "?", "?" };
     if (db_target_of(cfg->database_url, &db) != 0)
         log_debug("cannot parse the database URL for the start-up line");

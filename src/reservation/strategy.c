@@ -1,7 +1,7 @@
 /* The reservation strategies behind reservation_submit(): the table (the
- * RESERVATION_STRATEGIES rows of reservation.h, one file each), the
- * outcome texts the SQL shares, and how a strategy's run function is
- * driven:
+ * RESERVATION_STRATEGIES rows of reservation.h, one file each in
+ * strategies/), the outcome texts the SQL shares, and how a strategy's run
+ * function is driven:
  *
  *   per_event  an event's requests queue in the server (lane.c) and one
  *              worker at a time runs them as a group on one connection;
@@ -13,6 +13,7 @@
 
 #include "reservation.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,15 @@
 #include "log.h"
 #include "strategy.h"
 
-#define INFO_ROW(id, name, ack, fill, per_event, help) { name, ack, fill, per_event, help },
+#define INFO_ROW(id, name, ack, fill, per_event, flow, help) \
+    { name, ack, fill, per_event, flow, help },
 const struct reservation_strategy_info reservation_strategies[] = { RESERVATION_STRATEGIES(
     INFO_ROW) };
 #undef INFO_ROW
 const size_t reservation_nstrategies =
     sizeof(reservation_strategies) / sizeof(reservation_strategies[0]);
 
-#define RUN_ROW(id, name, ack, fill, per_event, help) id##_run,
+#define RUN_ROW(id, name, ack, fill, per_event, flow, help) id##_run,
 static const strategy_run_fn runs[] = { RESERVATION_STRATEGIES(RUN_ROW) };
 #undef RUN_ROW
 
@@ -159,8 +161,8 @@ static void run_single(struct work *work)
     struct reservation_strategy *s = r->strategy;
     while (r) {
         run_group(s, r->event_id, &r, 1);
-        if (r->outcome == RESERVATION_PENDING)
-            r->outcome = RESERVATION_UNAVAILABLE; /* a single run decides (see lane.h) */
+        /* a single run decides: PENDING has no queue to go back to */
+        assert(reservation_outcome_decided(r->outcome));
         r->done(r);
         pthread_mutex_lock(&s->single_lock);
         r = s->single_head;
@@ -243,9 +245,14 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
     free(s);
 }
 
+const struct reservation_strategy_info *reservation_info(const struct reservation_strategy *s)
+{
+    return s->info;
+}
+
 bool reservation_supports_holds(const struct reservation_strategy *s)
 {
-    return runs[s->info - reservation_strategies] != unsafe_run;
+    return s->info->purchase_flow;
 }
 
 void reservation_submit(struct reservation_strategy *s, struct reservation_request *r)

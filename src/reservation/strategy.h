@@ -45,7 +45,7 @@ struct reservation_strategy {
 typedef void (*strategy_run_fn)(struct reservation_strategy *s, struct db_conn *conn,
                                 int64_t event_id, struct reservation_request **group, int n);
 
-#define DECLARE_RUN(id, name, ack, fill, per_event, help)                                 \
+#define DECLARE_RUN(id, name, ack, fill, per_event, flow, help)                           \
     void id##_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id, \
                   struct reservation_request **group, int n);
 RESERVATION_STRATEGIES(DECLARE_RUN)

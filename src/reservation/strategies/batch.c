@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "strategy.h"
+#include "../strategy.h"
 
 /* The group's statement failed because one request's Idempotency-Key was
  * recorded by another request meanwhile (0008; the key hash is the
