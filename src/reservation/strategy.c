@@ -46,7 +46,7 @@ static strategy_run_fn run_of(const struct reservation_strategy *s)
     return runs[s->info - reservation_strategies];
 }
 
-/* The one text table C and SQL share. */
+/* The one text table C and SQL share (with grant_words below). */
 static const char *const outcome_names[] = {
     [RESERVATION_PENDING] = "pending",
     [RESERVATION_RESERVED] = "reserved",
@@ -78,6 +78,32 @@ int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
     for (int o = RESERVATION_RESERVED; o <= RESERVATION_OVER_LIMIT; o++)
         if (strcmp(text, outcome_names[o]) == 0) {
             *out = (enum reservation_outcome)o;
+            return 0;
+        }
+    return -1;
+}
+
+/* The statements' own words, beside the decisions' (the same table: C
+ * and SQL share nothing else). */
+static const struct {
+    const char *text;
+    enum grant_word word;
+    enum reservation_outcome outcome;
+} grant_words[] = {
+    { "available", GRANT_AVAILABLE, RESERVATION_PENDING },
+    { "conflict", GRANT_CONFLICT, RESERVATION_ALREADY_RESERVED },
+};
+
+int grant_word_parse(const char *text, enum grant_word *word, enum reservation_outcome *out)
+{
+    if (reservation_outcome_parse(text, out) == 0) {
+        *word = GRANT_DECIDED;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(grant_words) / sizeof(grant_words[0]); i++)
+        if (strcmp(text, grant_words[i].text) == 0) {
+            *word = grant_words[i].word;
+            *out = grant_words[i].outcome;
             return 0;
         }
     return -1;
