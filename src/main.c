@@ -60,7 +60,7 @@ static int serve(struct app *app)
     const struct config *cfg = &app->cfg;
     struct workers *workers = NULL;
     struct http_server *server = NULL;
-    int rc = 1;
+    int rc = -1;
 
     /* Signals are taken synchronously by this thread only. */
     sigset_t stop;
@@ -69,12 +69,12 @@ static int serve(struct app *app)
     sigaddset(&stop, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         log_error("cannot set up signal handling");
-        return 1;
+        return -1;
     }
 
     if (db_schema_apply(cfg->database_url, cfg->db_wait_ms, err, sizeof(err)) != 0) {
         log_error("%s", err);
-        return 1;
+        return -1;
     }
     struct db_pool_options pool_opts = {
         .conninfo = cfg->database_url,

@@ -196,17 +196,17 @@ static const struct setting *find_by_flag(const char *flag)
     return NULL;
 }
 
-static int choice_ok(const char *choices, const char *value)
+static bool choice_ok(const char *choices, const char *value)
 {
     size_t n = strlen(value);
     for (const char *p = choices; *p;) {
         const char *end = strchr(p, '|');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == n && strncmp(p, value, n) == 0)
-            return 1;
+            return true;
         p += len + (end ? 1 : 0);
     }
-    return 0;
+    return false;
 }
 
 static int check_addr(const char *value, const char *source, char *err, size_t errlen)
