@@ -26,18 +26,21 @@ void idempotency_destroy(struct idempotency *idem);
 /* Sweep expired records every min(ttl, 60) seconds on a thread of its own. 0 or -1. */
 int idempotency_sweeper_start(struct idempotency *idem, struct db_pool *pool);
 
+enum idempotency_claim {
+    IDEMPOTENCY_CLAIMED, /* claimed in this process: req->gate_state and req->gate_after
+                            are set, and the answer passes idempotency_finish */
+    IDEMPOTENCY_NO_KEY,  /* no key, or not a POST, PATCH or DELETE: nothing to do */
+    IDEMPOTENCY_REFUSED, /* resp is filled (400 bad key, 409 in progress, 503) */
+};
 /* HTTP thread, after access control: if req carries a key on a POST, PATCH
- * or DELETE, check it and claim it in this process (req->gate_state and
- * req->gate_after are set: the answer then passes idempotency_finish).
- * 0: claimed; 1: no key, nothing to do; -1: resp filled (400 bad key, 409
- * in progress). */
-int idempotency_begin(struct idempotency *idem, const struct route *route, struct http_request *req,
-                      struct http_response *resp);
-/* Worker, before the handler: replay the stored answer or refuse a reused
- * key (resp filled, false), else true: run the handler. */
+ * or DELETE, check it and claim it in this process. */
+enum idempotency_claim idempotency_begin(struct idempotency *idem, const struct route *route,
+                                         struct http_request *req, struct http_response *resp);
+/* Worker, before the handler: 0 to run the handler, or -1 with resp filled
+ * (the stored answer's replay, 422 for a reused key, or 503). */
 struct app;
-bool idempotency_lookup(struct app *app, struct db_conn *conn, const struct http_request *req,
-                        struct http_response *resp);
+int idempotency_lookup(struct app *app, struct db_conn *conn, const struct http_request *req,
+                       struct http_response *resp);
 /* Worker, once the answer is complete: store it (unless it is a 5xx, an
  * access refusal, or the handler wrote it with its effect), then release
  * the claim. If another request stored the key first, resp becomes its
@@ -73,9 +76,13 @@ struct idempotency_ref {
 int idempotency_ref(const struct http_request *req, struct idempotency_ref *out);
 /* The handler wrote the record with its effect: finish stores nothing. */
 void idempotency_recorded(const struct http_request *req);
-/* Write the record on conn (in the caller's transaction): 0 stored, 1 an
- * unexpired record of the key exists already, -1 the statement failed. */
-int idempotency_write(struct db_conn *conn, const struct idempotency_ref *ref, int status,
-                      const char *body, const char *location);
+enum idempotency_put {
+    IDEMPOTENCY_STORED,
+    IDEMPOTENCY_KEY_EXISTS, /* an unexpired record of the key exists already */
+    IDEMPOTENCY_PUT_FAILED, /* the statement failed (logged) */
+};
+/* Write the record on conn (in the caller's transaction). */
+enum idempotency_put idempotency_write(struct db_conn *conn, const struct idempotency_ref *ref,
+                                       int status, const char *body, const char *location);
 
 #endif

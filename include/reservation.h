@@ -19,22 +19,26 @@ struct db_pool;
 #define RESERVATION_MAX_QUANTITY 100
 
 /* The strategies, one row each: X(id, name, needs_ack, waits_to_fill,
- * per_event, help). id names the run function (id_run, in src/reservation/
- * id.c); needs_ack: refuses to start without --i-understand-unsafe-oversells;
- * waits_to_fill: a group on an idle event waits --batch-wait-us to fill;
- * per_event: an event's requests queue in the server and run one group at
- * a time (else each request runs on its own, up to the pool's share).
+ * per_event, purchase_flow, help). id names the run function (id_run, in
+ * src/reservation/strategies/id.c); needs_ack: refuses to start without
+ * --i-understand-unsafe-oversells; waits_to_fill: a group on an idle event
+ * waits --batch-wait-us to fill; per_event: an event's requests queue in
+ * the server and run one group at a time (else each request runs on its
+ * own, up to the pool's share); purchase_flow: grants quantities and holds,
+ * and writes a request's Idempotency-Key record in its granting statement
+ * (else one final ticket per request, as the original app, and the record
+ * is stored after the answer).
  * Adding a strategy is one file and one row here: `reservd --list-strategies`
  * prints the rows (safe unless needs_ack), and the tests and loadtest/bench
  * cover whatever it lists. */
 #define RESERVATION_STRATEGIES(X)                                                       \
-    X(for_update, "for-update", false, false, true,                                     \
+    X(for_update, "for-update", false, false, true, true,                               \
       "one transaction per request, event row locked; pipelined per event (default)")   \
-    X(batch, "batch", false, true, true,                                                \
+    X(batch, "batch", false, true, true, true,                                          \
       "an event's queued requests granted together: one lock, one insert, one commit")  \
-    X(atomic, "atomic", false, false, false,                                            \
+    X(atomic, "atomic", false, false, false, true,                                      \
       "one conditional UPDATE takes the ticket, then the insert (comparison point)")    \
-    X(unsafe, "unsafe", true, false, false,                                             \
+    X(unsafe, "unsafe", true, false, false, false,                                      \
       "the original app's count-then-insert without a lock: OVERSELLS (teaching only; " \
       "single final tickets only, as the original app: no quantities, no holds)")
 
@@ -43,6 +47,7 @@ struct reservation_strategy_info {
     bool needs_ack;
     bool waits_to_fill;
     bool per_event;
+    bool purchase_flow;
     const char *help;
 };
 
@@ -138,8 +143,9 @@ int reservation_strategy_create(const struct reservation_options *opts, struct d
 /* NULL-safe. Every submitted request must have been answered. */
 void reservation_strategy_destroy(struct reservation_strategy *s);
 
-/* Whether s grants quantities and holds (every strategy but unsafe, which
- * keeps the original app's logic: one final ticket per request). */
+/* s's row of the table. */
+const struct reservation_strategy_info *reservation_info(const struct reservation_strategy *s);
+/* Whether s grants quantities and holds (its row's purchase_flow). */
 bool reservation_supports_holds(const struct reservation_strategy *s);
 
 /* Grant (or refuse) r->quantity tickets of r->event_id to r->user_id, held

@@ -28,10 +28,10 @@ struct http_gate {
     enum http_gate_step (*check)(struct app *app, const struct route *route,
                                  struct http_request *req, struct http_response *resp);
     /* On a worker, for every request of a ROUTE_NEEDS_DB route and after
-     * HTTP_GATE_ON_WORKER: the checks that need the database. True to run
-     * the handler; false when resp is filled. */
-    bool (*check_db)(struct app *app, const struct route *route, struct http_request *req,
-                     struct http_response *resp);
+     * HTTP_GATE_ON_WORKER: the checks that need the database. 0 to run
+     * the handler; -1 when resp is filled. */
+    int (*check_db)(struct app *app, const struct route *route, struct http_request *req,
+                    struct http_response *resp);
     /* On a worker, when req->gate_after is set and the answer is complete
      * (deferred ones too), before it is sent: may replace it. */
     void (*after)(struct app *app, const struct route *route, struct http_request *req,

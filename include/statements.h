@@ -29,8 +29,8 @@ struct db_column {
 };
 
 /* The text the build embedded (generated from sql/statements/), and each
- * statement's file name without .sql ("reserve_for_update_nowait" for the
- * twin), for messages. */
+ * statement's file name without .sql ("reserve_for_update"), for
+ * messages. */
 extern const char *const db_statement_text[STMT_COUNT];
 extern const char *const db_statement_names[STMT_COUNT];
 

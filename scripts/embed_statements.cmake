@@ -1,16 +1,13 @@
 # Embed sql/statements/NAME.sql as the text of STMT_NAME (include/db.h):
 #   cmake -DFILES="a.sql|b.sql" -DOUT=statements.c -DTMP=dir -P embed_statements.cmake
-# A file whose lock clause carries the marker comment "/* NOWAIT */" also
-# gives STMT_NAME_NOWAIT, the same text with the marker replaced by NOWAIT
-# (one file for the two, so that they cannot drift apart). A file whose
-# name matches no enum entry fails the compile; an entry without a file
-# is NULL, which the pool refuses to prepare (and the statements test names).
+# A file whose name matches no enum entry fails the compile; an entry
+# without a file is NULL, which the pool refuses to prepare (and the
+# statements test names).
 string(REPLACE "|" ";" files "${FILES}")
 list(SORT files)
 set(arrays "")
 set(rows "")
 set(names "")
-set(marker "/* NOWAIT */")
 function(embed_text text symbol)
   file(WRITE "${TMP}/${symbol}.sql" "${text}")
   file(READ "${TMP}/${symbol}.sql" hex HEX)
@@ -27,13 +24,6 @@ foreach(f ${files})
   embed_text("${text}" "s_${name}")
   string(APPEND rows "    [STMT_${upper}] = s_${name},\n")
   string(APPEND names "    [STMT_${upper}] = \"${name}\",\n")
-  string(FIND "${text}" "${marker}" at)
-  if(NOT at EQUAL -1)
-    string(REPLACE "${marker}" "NOWAIT" nowait "${text}")
-    embed_text("${nowait}" "s_${name}_nowait")
-    string(APPEND rows "    [STMT_${upper}_NOWAIT] = s_${name}_nowait,\n")
-    string(APPEND names "    [STMT_${upper}_NOWAIT] = \"${name}_nowait\",\n")
-  endif()
 endforeach()
 file(WRITE "${OUT}" "/* generated from sql/statements by scripts/embed_statements.cmake */\n"
      "#include \"statements.h\"\n${arrays}"

@@ -60,7 +60,7 @@ static int serve(struct app *app)
     const struct config *cfg = &app->cfg;
     struct workers *workers = NULL;
     struct http_server *server = NULL;
-    int rc = 1;
+    int rc = -1;
 
     /* Signals are taken synchronously by this thread only. */
     sigset_t stop;
@@ -69,12 +69,12 @@ static int serve(struct app *app)
     sigaddset(&stop, SIGTERM);
     if (pthread_sigmask(SIG_BLOCK, &stop, NULL) != 0 || signal(SIGPIPE, SIG_IGN) == SIG_ERR) {
         log_error("cannot set up signal handling");
-        return 1;
+        return -1;
     }
 
     if (db_schema_apply(cfg->database_url, cfg->db_wait_ms, err, sizeof(err)) != 0) {
         log_error("%s", err);
-        return 1;
+        return -1;
     }
     struct db_pool_options pool_opts = {
         .conninfo = cfg->database_url,
@@ -127,9 +127,11 @@ static int serve(struct app *app)
     if (auth_is_off(app->auth))
         log_warn("access control is OFF (--auth off): anyone may read every user's data and "
                  "cancel anyone's reservation; for teaching and benchmarks only");
-    if (strcmp(cfg->strategy, "unsafe") == 0)
-        log_warn("reservation strategy 'unsafe' OVERSELLS tickets under concurrency; "
-                 "never use it outside a demonstration");
+    const struct reservation_strategy_info *strategy = reservation_strategy_find(cfg->strategy);
+    if (strategy && strategy->needs_ack)
+        log_warn("reservation strategy '%s' OVERSELLS tickets under concurrency; "
+                 "never use it outside a demonstration",
+                 strategy->name);
     struct db_target db = { "?", "?", "?", "?" };
     if (db_target_of(cfg->database_url, &db) != 0)
         log_debug("cannot parse the database URL for the start-up line");

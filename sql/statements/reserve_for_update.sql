@@ -3,7 +3,7 @@
 -- (sql/migrations/0003), called from this same statement under the lock it
 -- already holds. $1 event, $2 user, $3 the lock wait this request can
 -- afford (ms, as text), $4 quantity, $5 whether it is a hold, $6 NOWAIT (a
--- statement pipelined behind our own, src/reservation/for_update.c); $7,
+-- statement pipelined behind our own, src/reservation/strategies/for_update.c); $7,
 -- $8, $9: the Idempotency-Key record written with the grant, in this
 -- statement's transaction (key hash, fingerprint, seconds to keep it), all
 -- NULL without a key; its body is the 201's (0006). A key that another

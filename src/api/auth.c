@@ -446,9 +446,10 @@ static int identify(const struct auth *a, struct http_request *req, struct http_
     return -1;
 }
 
-/* A claimed user token against the digest the database holds. */
-static bool verify_user_token(struct db_conn *conn, struct http_request *req,
-                              struct http_response *resp)
+/* A claimed user token against the digest the database holds: 0 (req->who
+ * is HTTP_USER), or -1 with resp filled (401, 503). */
+static int verify_user_token(struct db_conn *conn, struct http_request *req,
+                             struct http_response *resp)
 {
     char id[24], digest[AUTH_SHA256_SIZE];
     snprintf(id, sizeof(id), "%lld", (long long)req->who_user);
@@ -468,7 +469,7 @@ static bool verify_user_token(struct db_conn *conn, struct http_request *req,
             auth_unauthorized(resp, "unknown token");
     }
     PQclear(res);
-    return ok;
+    return ok ? 0 : -1;
 }
 
 /* ---- what it may do ---- */
@@ -578,31 +579,34 @@ static enum http_gate_step gate_check(struct app *app, const struct route *route
     if (req->who != HTTP_CLAIMED && (v = decide(app, rule, NULL, req, resp)) == DENY)
         return HTTP_GATE_ANSWERED;
     switch (idempotency_begin(app->idempotency, route, req, resp)) {
-    case -1: return HTTP_GATE_ANSWERED;
-    case 0: return HTTP_GATE_ON_WORKER;
-    default: return v == NEED_DB ? HTTP_GATE_ON_WORKER : HTTP_GATE_CONTINUE;
+    case IDEMPOTENCY_REFUSED: return HTTP_GATE_ANSWERED;
+    case IDEMPOTENCY_CLAIMED: return HTTP_GATE_ON_WORKER;
+    case IDEMPOTENCY_NO_KEY: break;
     }
+    return v == NEED_DB ? HTTP_GATE_ON_WORKER : HTTP_GATE_CONTINUE;
 }
 
-static bool gate_check_db(struct app *app, const struct route *route, struct http_request *req,
-                          struct http_response *resp)
+static int gate_check_db(struct app *app, const struct route *route, struct http_request *req,
+                         struct http_response *resp)
 {
     const struct auth_rule *rule = rule_of(app->auth, route);
     bool owner = rule->kind == AUTH_OWNER && (req->who == HTTP_USER || req->who == HTTP_CLAIMED);
     if (req->who != HTTP_CLAIMED && !owner && !req->gate_state)
-        return true;
+        return 0;
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn)
-        return false;
-    bool run = true;
+        return -1;
+    int rc = 0;
     if (req->who == HTTP_CLAIMED)
-        run = verify_user_token(conn, req, resp) && decide(app, rule, conn, req, resp) == ALLOW;
+        rc = verify_user_token(conn, req, resp) == 0 && decide(app, rule, conn, req, resp) == ALLOW
+                 ? 0
+                 : -1;
     else if (owner)
-        run = decide(app, rule, conn, req, resp) == ALLOW;
-    if (run && req->gate_state)
-        run = idempotency_lookup(app, conn, req, resp);
+        rc = decide(app, rule, conn, req, resp) == ALLOW ? 0 : -1;
+    if (rc == 0 && req->gate_state)
+        rc = idempotency_lookup(app, conn, req, resp);
     api_release(app, conn);
-    return run;
+    return rc;
 }
 
 static void gate_after(struct app *app, const struct route *route, struct http_request *req,

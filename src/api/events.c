@@ -149,11 +149,10 @@ static int parse_change(json_t *body, struct event_change *c, char *msg)
     return parse_settings(body, false, c->text, &c->params[4], msg);
 }
 
-/* Run the locked update; true when it changed the event (else resp holds
- * the answer). */
-static bool apply_change(struct app *app, const struct http_request *req,
-                         struct http_response *resp, struct db_conn *conn, const char *id,
-                         const struct event_change *c)
+/* Run the locked update: 0 when it changed the event, or -1 with resp
+ * filled (404, 409, 503). */
+static int apply_change(struct app *app, const struct http_request *req, struct http_response *resp,
+                        struct db_conn *conn, const char *id, const struct event_change *c)
 {
     char budget[DB_LOCK_BUDGET_SIZE];
     db_lock_budget(app->pool, &req->deadline, budget);
@@ -162,16 +161,16 @@ static bool apply_change(struct app *app, const struct http_request *req,
     PGresult *res = db_exec(conn, STMT_EVENT_UPDATE, 9, params);
     enum db_result r = res ? db_result_classify(res) : DB_RESULT_FAILED;
     struct event_update_row u;
-    bool updated = false;
+    int rc = -1;
     if (r == DB_RESULT_UNIQUE_VIOLATION) {
         http_respond_error(resp, 409, "event_name_taken", "an event with this name already exists");
         PQclear(res);
-        return false;
+        return -1;
     }
     if (r != DB_RESULT_OK || PQntuples(res) != 1 || event_update_row_decode(res, 0, &u) != 0) {
         api_db_failure(app, resp, res);
         PQclear(res);
-        return false;
+        return -1;
     }
     metrics_count_holds_expired(app->metrics, u.holds_expired);
     if (strcmp(u.outcome, "event_not_found") == 0)
@@ -181,9 +180,9 @@ static bool apply_change(struct app *app, const struct http_request *req,
                            "maxTickets %s is below the %d tickets reserved or held", c->params[3],
                            u.tickets_out);
     else
-        updated = true;
+        rc = 0;
     PQclear(res);
-    return updated;
+    return rc;
 }
 
 void events_update(struct app *app, const struct http_request *req, struct http_response *resp)
@@ -198,7 +197,7 @@ void events_update(struct app *app, const struct http_request *req, struct http_
         validate_fail(resp, msg);
     } else {
         struct db_conn *conn = api_acquire_effect(app, req, resp);
-        if (conn && apply_change(app, req, resp, conn, id, &c)) {
+        if (conn && apply_change(app, req, resp, conn, id, &c) == 0) {
             const char *params[] = { id };
             PGresult *res = db_exec(conn, STMT_EVENT_GET, 1, params);
             json_t *event = NULL;

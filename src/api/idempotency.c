@@ -172,21 +172,21 @@ static void respond_in_progress(struct http_response *resp)
         log_error("no room for the Retry-After header");
 }
 
-int idempotency_begin(struct idempotency *idem, const struct route *route, struct http_request *req,
-                      struct http_response *resp)
+enum idempotency_claim idempotency_begin(struct idempotency *idem, const struct route *route,
+                                         struct http_request *req, struct http_response *resp)
 {
     if (!req->idempotency_key ||
         (req->method != HTTP_POST && req->method != HTTP_PATCH && req->method != HTTP_DELETE))
-        return 1;
+        return IDEMPOTENCY_NO_KEY;
     if (!key_ok(req->idempotency_key)) {
         http_respond_error(resp, 400, "validation_failed",
                            "Idempotency-Key must be 1 to 255 printable ASCII characters");
-        return -1;
+        return IDEMPOTENCY_REFUSED;
     }
     struct claim *c = calloc(1, sizeof(*c));
     if (!c) {
         http_respond_error(resp, 503, "unavailable", "out of memory");
-        return -1;
+        return IDEMPOTENCY_REFUSED;
     }
     char who[48];
     principal(req, who, sizeof(who));
@@ -200,11 +200,11 @@ int idempotency_begin(struct idempotency *idem, const struct route *route, struc
     if (!claim_take(idem, c)) {
         free(c);
         respond_in_progress(resp);
-        return -1;
+        return IDEMPOTENCY_REFUSED;
     }
     req->gate_state = c;
     req->gate_after = true;
-    return 0;
+    return IDEMPOTENCY_CLAIMED;
 }
 
 /* resp becomes the stored answer, marked as a replay. */
@@ -224,20 +224,25 @@ static void replay(struct http_response *resp, const struct idempotency_row *row
         http_response_add_header(resp, "Location", "%s", row->location);
 }
 
-/* Answer from key_hash's record: 1 when there is one (resp filled: its
- * replay, or 422), 0 when there is none, -1 (resp filled: 503) on failure. */
-static int answer_from_record(struct app *app, struct db_conn *conn, const struct claim *c,
-                              struct http_response *resp)
+enum record_answer {
+    RECORD_NONE,     /* no record of the key: resp untouched */
+    RECORD_ANSWERED, /* resp is its replay, or 422 for another request */
+    RECORD_FAILED,   /* resp is the 503 */
+};
+
+/* Answer from key_hash's record. */
+static enum record_answer answer_from_record(struct app *app, struct db_conn *conn,
+                                             const struct claim *c, struct http_response *resp)
 {
     const char *params[] = { c->key_hash };
     PGresult *res = db_exec(conn, STMT_IDEMPOTENCY_GET, 1, params);
     struct idempotency_row row;
-    int rc = 0;
+    enum record_answer rc = RECORD_NONE;
     if (!res || db_result_classify(res) != DB_RESULT_OK) {
         api_db_failure(app, resp, res);
-        rc = -1;
+        rc = RECORD_FAILED;
     } else if (PQntuples(res) == 1 && idempotency_row_decode(res, 0, &row) == 0) {
-        rc = 1;
+        rc = RECORD_ANSWERED;
         if (auth_sha256_equal(row.fingerprint, c->fingerprint))
             replay(resp, &row);
         else {
@@ -250,14 +255,14 @@ static int answer_from_record(struct app *app, struct db_conn *conn, const struc
     return rc;
 }
 
-bool idempotency_lookup(struct app *app, struct db_conn *conn, const struct http_request *req,
-                        struct http_response *resp)
+int idempotency_lookup(struct app *app, struct db_conn *conn, const struct http_request *req,
+                       struct http_response *resp)
 {
     struct claim *c = req->gate_state;
-    int rc = answer_from_record(app, conn, c, resp);
-    if (rc != 0)
-        c->recorded = true; /* the answer is the record's (or a 503): nothing to store */
-    return rc == 0;
+    if (answer_from_record(app, conn, c, resp) == RECORD_NONE)
+        return 0;
+    c->recorded = true; /* the answer is the record's (or a 503): nothing to store */
+    return -1;
 }
 
 int idempotency_ref(const struct http_request *req, struct idempotency_ref *out)
@@ -277,16 +282,16 @@ void idempotency_recorded(const struct http_request *req)
         c->recorded = true;
 }
 
-int idempotency_write(struct db_conn *conn, const struct idempotency_ref *ref, int status,
-                      const char *body, const char *location)
+enum idempotency_put idempotency_write(struct db_conn *conn, const struct idempotency_ref *ref,
+                                       int status, const char *body, const char *location)
 {
     char st[8];
     snprintf(st, sizeof(st), "%d", status);
     const char *params[] = { ref->key_hash, ref->fingerprint, st, body, location, ref->ttl };
     PGresult *res = db_exec(conn, STMT_IDEMPOTENCY_PUT, 6, params);
-    int rc = -1;
+    enum idempotency_put rc = IDEMPOTENCY_PUT_FAILED;
     if (res && db_result_classify(res) == DB_RESULT_OK)
-        rc = PQntuples(res) == 1 ? 0 : 1;
+        rc = PQntuples(res) == 1 ? IDEMPOTENCY_STORED : IDEMPOTENCY_KEY_EXISTS;
     else
         log_error("idempotency record not stored: %s",
                   res ? PQresultErrorMessage(res) : "connection lost");
@@ -317,14 +322,14 @@ static bool worth_keeping(int status)
 }
 
 /* resp as the key's record, on conn: as idempotency_write. */
-static int write_answer(struct db_conn *conn, const struct claim *c,
-                        const struct http_response *resp)
+static enum idempotency_put write_answer(struct db_conn *conn, const struct claim *c,
+                                         const struct http_response *resp)
 {
     char *body = kept_body(resp);
     struct idempotency_ref ref = { c->key_hash, c->fingerprint, c->ttl };
-    int rc = body ? idempotency_write(conn, &ref, resp->status, body,
-                                      http_response_header(resp, "Location"))
-                  : -1;
+    enum idempotency_put rc = body ? idempotency_write(conn, &ref, resp->status, body,
+                                                       http_response_header(resp, "Location"))
+                                   : IDEMPOTENCY_PUT_FAILED;
     free(body);
     return rc;
 }
@@ -336,7 +341,7 @@ static void answer_theirs(struct app *app, struct db_conn *conn, const struct cl
 {
     struct http_response theirs;
     http_response_init(&theirs);
-    if (answer_from_record(app, conn, c, &theirs) == 1) {
+    if (answer_from_record(app, conn, c, &theirs) == RECORD_ANSWERED) {
         http_response_clear(resp);
         *resp = theirs;
     } else {
@@ -355,7 +360,7 @@ static void store(struct app *app, const struct claim *c, struct http_response *
         log_warn("idempotency record not %s: no database connection", c->taken ? "read" : "stored");
         return;
     }
-    if (c->taken || write_answer(conn, c, resp) == 1)
+    if (c->taken || write_answer(conn, c, resp) == IDEMPOTENCY_KEY_EXISTS)
         answer_theirs(app, conn, c, resp); /* another request stored this key first */
     db_pool_release(app->pool, conn);
 }
@@ -372,16 +377,18 @@ int idempotency_commit(struct app *app, struct db_conn *conn, const struct http_
     }
     /* a failed effect changed nothing: its answer is recorded alone */
     bool alone = db_transaction_failed(conn);
-    int rc = alone && db_command(conn, "ROLLBACK") != 0 ? -1 : write_answer(conn, c, resp);
-    if (rc == 0 && !alone && db_command(conn, "COMMIT") != 0)
-        rc = -1; /* the outcome is unknown: a 503, as for any lost commit */
-    if (rc == 0) {
+    enum idempotency_put put = alone && db_command(conn, "ROLLBACK") != 0
+                                   ? IDEMPOTENCY_PUT_FAILED
+                                   : write_answer(conn, c, resp);
+    if (put == IDEMPOTENCY_STORED && !alone && db_command(conn, "COMMIT") != 0)
+        put = IDEMPOTENCY_PUT_FAILED; /* the outcome is unknown: a 503, as for any lost commit */
+    if (put == IDEMPOTENCY_STORED) {
         c->recorded = true;
         return 0;
     }
     if (!alone)
         (void)db_command(conn, "ROLLBACK");
-    if (rc == 1) {
+    if (put == IDEMPOTENCY_KEY_EXISTS) {
         idempotency_taken(req, resp);
     } else {
         http_response_clear(resp);

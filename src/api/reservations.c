@@ -143,8 +143,8 @@ static void reserve(struct app *app, const struct http_request *req, struct http
     p->r.deadline = req->deadline;
     p->r.done = reservation_done;
     struct idempotency_ref key;
-    if (idempotency_ref(req, &key) == 0 && strcmp(app->cfg.strategy, "unsafe") != 0) {
-        /* unsafe keeps the original app's statements: its record is stored after */
+    if (idempotency_ref(req, &key) == 0 && reservation_info(app->reservations)->purchase_flow) {
+        /* else the original app's statements: its record is stored after */
         p->r.idem_key = key.key_hash;
         p->r.idem_fingerprint = key.fingerprint;
         p->r.idem_ttl = key.ttl;

@@ -20,15 +20,19 @@ static json_t *user_json(const PGresult *res, int row, int64_t *id)
                      u.email, "createdAt", api_time_json(u.created_at_ms));
 }
 
-/* The id the user will have: the token names it. 0 on failure (resp filled). */
-static int64_t next_user_id(struct app *app, struct db_conn *conn, struct http_response *resp)
+/* The id the user will have in *id: the token names it. 0, or -1 with
+ * resp filled. */
+static int next_user_id(struct app *app, struct db_conn *conn, struct http_response *resp,
+                        int64_t *id)
 {
-    int64_t id = 0;
+    int rc = 0;
     PGresult *res = db_exec(conn, STMT_USER_NEXT_ID, 0, NULL);
-    if (!res || db_result_classify(res) != DB_RESULT_OK || next_id_row_decode(res, 0, &id) != 0)
+    if (!res || db_result_classify(res) != DB_RESULT_OK || next_id_row_decode(res, 0, id) != 0) {
         api_db_failure(app, resp, res);
+        rc = -1;
+    }
     PQclear(res);
-    return id;
+    return rc;
 }
 
 /* --auth token: the user and the SHA-256 of their new token in one
@@ -40,12 +44,13 @@ static void create_with_token(struct app *app, const struct http_request *req,
     struct db_conn *conn = api_acquire_effect(app, req, resp);
     if (!conn)
         return;
-    int64_t id = next_user_id(app, conn, resp);
-    if (id > 0 && auth_token_new(id, token, digest) != 0) {
+    int64_t id = 0;
+    int rc = next_user_id(app, conn, resp, &id);
+    if (rc == 0 && auth_token_new(id, token, digest) != 0) {
         http_respond_error(resp, 503, "unavailable", "no randomness for a token");
-        id = 0;
+        rc = -1;
     }
-    if (id > 0) {
+    if (rc == 0) {
         snprintf(id_s, sizeof(id_s), "%lld", (long long)id);
         const char *params[] = { id_s, name, email, digest };
         PGresult *res = db_exec(conn, STMT_USER_INSERT_WITH_TOKEN, 4, params);

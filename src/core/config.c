@@ -57,8 +57,8 @@ struct setting {
     }
 
 /* "for-update|batch|..." from the strategy table (include/reservation.h). */
-#define STRATEGY_CHOICE(id, name, ack, fill, per_event, help) "|" name
-#define STRATEGY_CHOICES                                      (&(RESERVATION_STRATEGIES(STRATEGY_CHOICE))[1]) /* past the first "|" */
+#define STRATEGY_CHOICE(id, name, ack, fill, per_event, flow, help) "|" name
+#define STRATEGY_CHOICES                                            (&(RESERVATION_STRATEGIES(STRATEGY_CHOICE))[1]) /* past the first "|" */
 
 static const struct setting settings[] = {
     CHECKED_SETTING("bind", "RESERVD_BIND", SET_ADDR, bind, "address to listen on (IPv4 or IPv6)"),
@@ -196,17 +196,17 @@ static const struct setting *find_by_flag(const char *flag)
     return NULL;
 }
 
-static int choice_ok(const char *choices, const char *value)
+static bool choice_ok(const char *choices, const char *value)
 {
     size_t n = strlen(value);
     for (const char *p = choices; *p;) {
         const char *end = strchr(p, '|');
         size_t len = end ? (size_t)(end - p) : strlen(p);
         if (len == n && strncmp(p, value, n) == 0)
-            return 1;
+            return true;
         p += len + (end ? 1 : 0);
     }
-    return 0;
+    return false;
 }
 
 static int check_addr(const char *value, const char *source, char *err, size_t errlen)
@@ -378,7 +378,8 @@ int config_apply_env_file(struct config *cfg, const char *path, char *err, size_
 
 int config_validate(const struct config *cfg, char *err, size_t errlen)
 {
-#define NEEDS_ACK(id, name, ack, fill, per_event, help) (ack && strcmp(cfg->strategy, name) == 0) ||
+#define NEEDS_ACK(id, name, ack, fill, per_event, flow, help) \
+    (ack && strcmp(cfg->strategy, name) == 0) ||
     if ((RESERVATION_STRATEGIES(NEEDS_ACK) false) && !cfg->allow_oversell) {
 #undef NEEDS_ACK
         snprintf(err, errlen,
@@ -504,8 +505,8 @@ void config_usage(FILE *out, const char *prog, int ncpu)
         fprintf(out, "\n  %-36s env %s, default %s\n", "", s->env ? s->env : "-", dflt);
     }
     fprintf(out, "\nReservation strategies:\n");
-#define STRATEGY_LINE(id, name, ack, fill, per_event, help) \
-    fprintf(out, "  %-12s %s%s\n", name, help,              \
+#define STRATEGY_LINE(id, name, ack, fill, per_event, flow, help) \
+    fprintf(out, "  %-12s %s%s\n", name, help,                    \
             ack ? "; needs --i-understand-unsafe-oversells" : "");
     RESERVATION_STRATEGIES(STRATEGY_LINE)
 #undef STRATEGY_LINE
@@ -515,7 +516,7 @@ void config_usage(FILE *out, const char *prog, int ncpu)
  * table order: the tests and loadtest/bench cover whatever this lists. */
 void config_list_strategies(FILE *out)
 {
-#define STRATEGY_ROW(id, name, ack, fill, per_event, help) \
+#define STRATEGY_ROW(id, name, ack, fill, per_event, flow, help) \
     fprintf(out, "%s\t%s\n", name, ack ? "unsafe" : "safe");
     RESERVATION_STRATEGIES(STRATEGY_ROW)
 #undef STRATEGY_ROW

@@ -282,16 +282,19 @@ void db_pool_stats(struct db_pool *pool, struct db_pool_stats *out)
 }
 
 /* Send one statement without waiting for its result (pipeline mode):
- * by name when prepared, else its text as an unnamed statement. 1 or 0. */
+ * by name when prepared, else its text as an unnamed statement. 0, or -1
+ * when libpq could not queue it. */
 static int send_statement(struct db_conn *c, enum db_statement stmt, int nparams,
                           const char *const *params)
 {
     if (!c->prepared)
         return PQsendQueryParams(c->pg, db_statement_sql(stmt), nparams, NULL, params, NULL, NULL,
-                                 0);
+                                 0) == 1
+                   ? 0
+                   : -1;
     char name[16];
     statement_name(stmt, name);
-    return PQsendQueryPrepared(c->pg, name, nparams, params, NULL, NULL, 0);
+    return PQsendQueryPrepared(c->pg, name, nparams, params, NULL, NULL, 0) == 1 ? 0 : -1;
 }
 
 static PGresult *exec_statement(struct db_conn *c, enum db_statement stmt, int nparams,
@@ -325,7 +328,7 @@ int db_exec_pipelined(struct db_conn *c, const enum db_statement *stmts, int n, 
         goto broken;
     /* A Sync after each statement makes each its own transaction. */
     for (; sent < n; sent++) {
-        if (send_statement(c, stmts[sent], nparams, params + (size_t)sent * (size_t)nparams) != 1 ||
+        if (send_statement(c, stmts[sent], nparams, params + (size_t)sent * (size_t)nparams) != 0 ||
             PQpipelineSync(c->pg) != 1)
             goto broken;
     }

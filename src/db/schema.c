@@ -121,19 +121,28 @@ static PGconn *connect_waiting(const char *conninfo, int wait_ms, char *err, siz
     }
 }
 
-/* Whether migration m is recorded in schema_migrations; -1 on error. */
-static int applied(PGconn *pg, const struct db_migration *m, char *err, size_t errlen)
+enum migration_state {
+    MIGRATION_TO_APPLY, /* not recorded in schema_migrations */
+    MIGRATION_APPLIED,  /* recorded: applied before (maybe by another instance) */
+    MIGRATION_UNKNOWN,  /* the lookup failed: message in err */
+};
+
+/* Whether migration m is recorded in schema_migrations. */
+static enum migration_state applied(PGconn *pg, const struct db_migration *m, char *err,
+                                    size_t errlen)
 {
     char version[16];
     snprintf(version, sizeof(version), "%d", m->version);
     const char *params[] = { version };
     PGresult *res = PQexecParams(pg, "SELECT 1 FROM schema_migrations WHERE version = $1", 1, NULL,
                                  params, NULL, NULL, 0);
-    int rc = PQresultStatus(res) == PGRES_TUPLES_OK ? PQntuples(res) == 1 : -1;
-    if (rc < 0)
+    enum migration_state state = MIGRATION_UNKNOWN;
+    if (PQresultStatus(res) == PGRES_TUPLES_OK)
+        state = PQntuples(res) == 1 ? MIGRATION_APPLIED : MIGRATION_TO_APPLY;
+    else
         snprintf(err, errlen, "schema_migrations: %s", PQresultErrorMessage(res));
     PQclear(res);
-    return rc;
+    return state;
 }
 
 static int record(PGconn *pg, const struct db_migration *m, char *err, size_t errlen)
@@ -156,7 +165,7 @@ static int record(PGconn *pg, const struct db_migration *m, char *err, size_t er
  * then looks whether another instance applied it meanwhile. */
 static int migrate_one(PGconn *pg, const struct db_migration *m, char *err, size_t errlen)
 {
-    int done = -1;
+    enum migration_state state = MIGRATION_UNKNOWN;
     if (exec_ok(pg, "BEGIN", err, errlen) != 0)
         return -1;
     if (exec_ok(pg, "SELECT pg_advisory_xact_lock(" SCHEMA_LOCK_KEY ")", err, errlen) == 0 &&
@@ -165,12 +174,12 @@ static int migrate_one(PGconn *pg, const struct db_migration *m, char *err, size
                 "version integer PRIMARY KEY, name text NOT NULL, "
                 "applied_at timestamptz NOT NULL DEFAULT now())",
                 err, errlen) == 0)
-        done = applied(pg, m, err, errlen);
-    int rc = done < 0 ? -1 : 0;
-    if (done == 0)
+        state = applied(pg, m, err, errlen);
+    int rc = state == MIGRATION_UNKNOWN ? -1 : 0;
+    if (state == MIGRATION_TO_APPLY)
         rc = exec_ok(pg, m->sql, err, errlen) == 0 ? record(pg, m, err, errlen) : -1;
     if (rc == 0 && exec_ok(pg, "COMMIT", err, errlen) == 0) {
-        if (done == 0)
+        if (state == MIGRATION_TO_APPLY)
             log_info("applied migration %s", m->name);
         return 0;
     }

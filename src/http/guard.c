@@ -61,16 +61,16 @@ static int64_t now_ms(void)
     return (int64_t)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* Bytes the kernel has received on fd, or false if it cannot say. */
-static bool bytes_received(int fd, uint64_t *out)
+/* Bytes the kernel has received on fd: 0, or -1 if it cannot say. */
+static int bytes_received(int fd, uint64_t *out)
 {
     struct tcp_info ti;
     socklen_t len = sizeof(ti);
     if (getsockopt(fd, IPPROTO_TCP, TCP_INFO, &ti, &len) != 0 ||
         len < offsetof(struct tcp_info, tcpi_bytes_received) + sizeof(ti.tcpi_bytes_received))
-        return false;
+        return -1;
     *out = ti.tcpi_bytes_received;
-    return true;
+    return 0;
 }
 
 static void shut(struct guard_conn *c, const char *why)
@@ -99,7 +99,7 @@ static bool overstayed(struct guard *g, struct guard_conn *c, int64_t now)
         return false;
     if (stage == GUARD_IDLE && !c->first_byte_ms) {
         uint64_t rx;
-        if (!bytes_received(c->fd, &rx))
+        if (bytes_received(c->fd, &rx) != 0)
             return false;
         if (!c->rx_marked) {
             c->rx_marked = true;

@@ -25,17 +25,18 @@ int router_parse_id(const char *text, size_t len, int64_t *out)
     return 0;
 }
 
-/* Next segment of a path starting at *p (after a '/'). */
-static int next_segment(const char **p, const char **seg, size_t *len)
+/* Next segment of a path starting at *p (after a '/'); whether there is
+ * one. */
+static bool next_segment(const char **p, const char **seg, size_t *len)
 {
     if (**p != '/')
-        return 0;
+        return false;
     (*p)++;
     *seg = *p;
     while (**p && **p != '/')
         (*p)++;
     *len = (size_t)(*p - *seg);
-    return 1;
+    return true;
 }
 
 enum shape { SHAPE_NO, SHAPE_YES, SHAPE_BAD_ID };
@@ -54,8 +55,8 @@ static enum shape match_pattern(const char *pattern, const char *path,
     if (strcmp(path, "/") == 0 || path[0] != '/')
         return strcmp(pattern, path) == 0 ? SHAPE_YES : SHAPE_NO;
     for (;;) {
-        int more_p = next_segment(&pp, &pseg, &plen);
-        int more_s = next_segment(&sp, &sseg, &slen);
+        bool more_p = next_segment(&pp, &pseg, &plen);
+        bool more_s = next_segment(&sp, &sseg, &slen);
         if (!more_p || !more_s)
             return (more_p == more_s && *sp == '\0') ? result : SHAPE_NO;
         if (plen >= 2 && pseg[0] == '{') {

@@ -286,7 +286,8 @@ static bool run_handler(struct exchange *ex, bool on_worker)
 {
     const struct http_gate *gate = ex->srv->opts.gate;
     atomic_store_explicit(&ex->holds, 1, memory_order_relaxed);
-    if (!on_worker || !gate || gate->check_db(ex->srv->opts.app, ex->route, &ex->req, &ex->resp))
+    if (!on_worker || !gate ||
+        gate->check_db(ex->srv->opts.app, ex->route, &ex->req, &ex->resp) == 0)
         ex->route->handler(ex->srv->opts.app, &ex->req, &ex->resp);
     return release_hold(ex);
 }
@@ -533,11 +534,16 @@ static void *on_uri(void *cls, const char *uri, struct MHD_Connection *conn)
     return NULL;
 }
 
+/* What the checks made as soon as the headers are in decided. */
+enum early_verdict {
+    EARLY_ACCEPT,  /* read the body, run the request */
+    EARLY_REFUSE,  /* ex->resp is filled: send it now, then close the connection */
+    EARLY_ABANDON, /* a raw 431 was written (write_header_too_large): close now */
+};
+
 /* Checks made as soon as the headers are in, before any body is read or
- * anything runs. Fills ex->resp and returns true to refuse the request (the
- * connection is closed after the answer). -1: refused with a raw 431 (see
- * write_header_too_large): close the connection now. */
-static int refuse_early(struct exchange *ex, const char *version)
+ * anything runs. */
+static enum early_verdict refuse_early(struct exchange *ex, const char *version)
 {
     struct http_response *resp = &ex->resp;
     struct header_scan hs = { 0 };
@@ -548,7 +554,7 @@ static int refuse_early(struct exchange *ex, const char *version)
     size_t used = (size ? size->header_size : 0) + (size_t)hs.entries * HEADER_RECORD_BYTES;
     if (used + ANSWER_ROOM > (size_t)ex->srv->opts.connection_memory) {
         write_header_too_large(ex);
-        return -1;
+        return EARLY_ABANDON;
     }
     bool http11 = strcmp(version, MHD_HTTP_VERSION_1_1) == 0;
     const char *te =
@@ -576,9 +582,9 @@ static int refuse_early(struct exchange *ex, const char *version)
         if (http_response_add_header(resp, "Retry-After", "1") != 0)
             log_error("http: no room for a Retry-After header");
     } else {
-        return 0;
+        return EARLY_ACCEPT;
     }
-    return 1;
+    return EARLY_REFUSE;
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -611,10 +617,10 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
             ex->too_large = true; /* answered once the body is drained */
         atomic_fetch_add(&srv->live, 1);
         *con_cls = ex;
-        int refused = refuse_early(ex, version);
-        if (refused < 0)
+        enum early_verdict verdict = refuse_early(ex, version);
+        if (verdict == EARLY_ABANDON)
             return MHD_NO;
-        if (refused > 0) {
+        if (verdict == EARLY_REFUSE) {
             assign_request_id(ex);
             ex->answered = true;
             ex->close_after = true;

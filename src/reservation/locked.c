@@ -113,11 +113,12 @@ enum reservation_outcome failure_outcome(const PGresult *res)
 enum reservation_outcome decide_granted(const struct grant_row *g, struct reservation_request *r)
 {
     enum reservation_outcome out;
+    enum grant_word word;
     r->holds_expired += g->holds_expired;
-    if (g->outcome && strcmp(g->outcome, "conflict") == 0)
-        return RESERVATION_ALREADY_RESERVED; /* another writer's, committed */
-    if (!g->outcome || reservation_outcome_parse(g->outcome, &out) != 0)
+    if (!g->outcome || grant_word_parse(g->outcome, &word, &out) != 0 || word == GRANT_AVAILABLE)
         return RESERVATION_UNAVAILABLE;
+    if (word == GRANT_CONFLICT)
+        return out; /* already_reserved: another writer's, committed */
     r->tickets_left = g->has_tickets_left ? g->tickets_left : 0;
     r->max_per_user = g->max_per_user;
     if (out == RESERVATION_RESERVED) {
@@ -168,8 +169,10 @@ static void precheck_group(struct db_conn *conn, int64_t event_id,
             continue; /* cannot happen: ord is the array position */
         if (g.has_tickets_left)
             *left = g.tickets_left;
-        if (strcmp(g.outcome, "available") == 0)
-            r->outcome = RESERVATION_PENDING;
+        enum grant_word word;
+        enum reservation_outcome out;
+        if (g.outcome && grant_word_parse(g.outcome, &word, &out) == 0 && word == GRANT_AVAILABLE)
+            r->outcome = RESERVATION_PENDING; /* the locked step decides */
         else
             r->outcome = decide_granted(&g, r);
     }

@@ -1,7 +1,7 @@
 /* The reservation strategies behind reservation_submit(): the table (the
- * RESERVATION_STRATEGIES rows of reservation.h, one file each), the
- * outcome texts the SQL shares, and how a strategy's run function is
- * driven:
+ * RESERVATION_STRATEGIES rows of reservation.h, one file each in
+ * strategies/), the outcome texts the SQL shares, and how a strategy's run
+ * function is driven:
  *
  *   per_event  an event's requests queue in the server (lane.c) and one
  *              worker at a time runs them as a group on one connection;
@@ -13,6 +13,7 @@
 
 #include "reservation.h"
 
+#include <assert.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,14 +21,15 @@
 #include "log.h"
 #include "strategy.h"
 
-#define INFO_ROW(id, name, ack, fill, per_event, help) { name, ack, fill, per_event, help },
+#define INFO_ROW(id, name, ack, fill, per_event, flow, help) \
+    { name, ack, fill, per_event, flow, help },
 const struct reservation_strategy_info reservation_strategies[] = { RESERVATION_STRATEGIES(
     INFO_ROW) };
 #undef INFO_ROW
 const size_t reservation_nstrategies =
     sizeof(reservation_strategies) / sizeof(reservation_strategies[0]);
 
-#define RUN_ROW(id, name, ack, fill, per_event, help) id##_run,
+#define RUN_ROW(id, name, ack, fill, per_event, flow, help) id##_run,
 static const strategy_run_fn runs[] = { RESERVATION_STRATEGIES(RUN_ROW) };
 #undef RUN_ROW
 
@@ -44,7 +46,7 @@ static strategy_run_fn run_of(const struct reservation_strategy *s)
     return runs[s->info - reservation_strategies];
 }
 
-/* The one text table C and SQL share. */
+/* The one text table C and SQL share (with grant_words below). */
 static const char *const outcome_names[] = {
     [RESERVATION_PENDING] = "pending",
     [RESERVATION_RESERVED] = "reserved",
@@ -76,6 +78,32 @@ int reservation_outcome_parse(const char *text, enum reservation_outcome *out)
     for (int o = RESERVATION_RESERVED; o <= RESERVATION_OVER_LIMIT; o++)
         if (strcmp(text, outcome_names[o]) == 0) {
             *out = (enum reservation_outcome)o;
+            return 0;
+        }
+    return -1;
+}
+
+/* The statements' own words, beside the decisions' (the same table: C
+ * and SQL share nothing else). */
+static const struct {
+    const char *text;
+    enum grant_word word;
+    enum reservation_outcome outcome;
+} grant_words[] = {
+    { "available", GRANT_AVAILABLE, RESERVATION_PENDING },
+    { "conflict", GRANT_CONFLICT, RESERVATION_ALREADY_RESERVED },
+};
+
+int grant_word_parse(const char *text, enum grant_word *word, enum reservation_outcome *out)
+{
+    if (reservation_outcome_parse(text, out) == 0) {
+        *word = GRANT_DECIDED;
+        return 0;
+    }
+    for (size_t i = 0; i < sizeof(grant_words) / sizeof(grant_words[0]); i++)
+        if (strcmp(text, grant_words[i].text) == 0) {
+            *word = grant_words[i].word;
+            *out = grant_words[i].outcome;
             return 0;
         }
     return -1;
@@ -159,8 +187,8 @@ static void run_single(struct work *work)
     struct reservation_strategy *s = r->strategy;
     while (r) {
         run_group(s, r->event_id, &r, 1);
-        if (r->outcome == RESERVATION_PENDING)
-            r->outcome = RESERVATION_UNAVAILABLE; /* a single run decides (see lane.h) */
+        /* a single run decides: PENDING has no queue to go back to */
+        assert(reservation_outcome_decided(r->outcome));
         r->done(r);
         pthread_mutex_lock(&s->single_lock);
         r = s->single_head;
@@ -243,9 +271,14 @@ void reservation_strategy_destroy(struct reservation_strategy *s)
     free(s);
 }
 
+const struct reservation_strategy_info *reservation_info(const struct reservation_strategy *s)
+{
+    return s->info;
+}
+
 bool reservation_supports_holds(const struct reservation_strategy *s)
 {
-    return runs[s->info - reservation_strategies] != unsafe_run;
+    return s->info->purchase_flow;
 }
 
 void reservation_submit(struct reservation_strategy *s, struct reservation_request *r)

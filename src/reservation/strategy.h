@@ -45,7 +45,7 @@ struct reservation_strategy {
 typedef void (*strategy_run_fn)(struct reservation_strategy *s, struct db_conn *conn,
                                 int64_t event_id, struct reservation_request **group, int n);
 
-#define DECLARE_RUN(id, name, ack, fill, per_event, help)                                 \
+#define DECLARE_RUN(id, name, ack, fill, per_event, flow, help)                           \
     void id##_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id, \
                   struct reservation_request **group, int n);
 RESERVATION_STRATEGIES(DECLARE_RUN)
@@ -71,6 +71,21 @@ PGresult *group_exec(struct db_conn *conn, enum db_statement stmt, int64_t event
 /* The request a row of that result answers (its grant_row's ord), or
  * NULL if ord is off. */
 struct reservation_request *group_row(int ord, struct reservation_request *const *group, int n);
+
+/* What a reserving statement's outcome column says: a decision (the words
+ * of reservation_outcome_name, RESERVED to OVER_LIMIT), or one of the words
+ * only the statements and this folder use. All are in strategy.c's one
+ * text table; test_statements checks that the statements and functions
+ * answer no other word. */
+enum grant_word {
+    GRANT_DECIDED,   /* the decision is the outcome */
+    GRANT_AVAILABLE, /* "available": the committed read refuses nothing; the
+                        locked step decides (the outcome is PENDING) */
+    GRANT_CONFLICT,  /* "conflict": another writer's reservation, committed
+                        meanwhile (already_reserved; its ticket was not spent) */
+};
+/* 0 with the word's kind and outcome, or -1 if text is none of them. */
+int grant_word_parse(const char *text, enum grant_word *word, enum reservation_outcome *out);
 
 /* Outcome of a failed query: busy when a configured wait ran out,
  * already_reserved for the unique index, key_taken when an Idempotency-Key

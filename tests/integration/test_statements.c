@@ -9,11 +9,14 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <cmocka.h>
+#include <stdbool.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "harness.h"
 #include "statements.h"
+#include "strategy.h"
 
 static int setup(void **state)
 {
@@ -97,11 +100,85 @@ static void decoders_refuse_other_shapes(void **state)
     PQclear(res);
 }
 
+/* Literals of the reserving statements and functions that are no outcome.
+ * A new literal there is either a word of the outcome table or one of
+ * these: the test makes whoever adds it say which. */
+static const char *const not_outcomes[] = { "fallback", "grant", "lock_timeout", "off" };
+
+static bool listed(const char *word)
+{
+    for (size_t i = 0; i < sizeof(not_outcomes) / sizeof(not_outcomes[0]); i++)
+        if (strcmp(word, not_outcomes[i]) == 0)
+            return true;
+    return false;
+}
+
+/* The lower-case literals ('sold_out') of SQL text outside its comments
+ * that are neither in the outcome table (grant_word_parse) nor listed,
+ * each reported. */
+static int unknown_words(const char *where, const char *sql)
+{
+    int unknown = 0;
+    for (const char *p = sql; *p;) {
+        if (p[0] == '-' && p[1] == '-') { /* a comment, to its end of line */
+            p += strcspn(p, "\n");
+            continue;
+        }
+        if (*p != '\'') {
+            p++;
+            continue;
+        }
+        const char *end = strchr(p + 1, '\'');
+        if (!end)
+            break;
+        size_t len = (size_t)(end - p - 1);
+        char word[64];
+        enum grant_word kind;
+        enum reservation_outcome out;
+        if (len > 0 && len < sizeof(word) && strspn(p + 1, "abcdefghijklmnopqrstuvwxyz_") == len) {
+            memcpy(word, p + 1, len);
+            word[len] = '\0';
+            if (grant_word_parse(word, &kind, &out) != 0 && !listed(word)) {
+                print_error("%s answers '%s', which is not in the outcome table\n", where, word);
+                unknown++;
+            }
+        }
+        p = end + 1;
+    }
+    return unknown;
+}
+
+/* Every word a reserving statement, or a function it calls, can put in
+ * its outcome column is one strategy.c's text table maps (decisions,
+ * "available", "conflict"): a new word fails here rather than answer 503
+ * at run time. */
+static void every_outcome_word_is_in_the_table(void **state)
+{
+    struct fixture *f = *state;
+    int unknown = 0, statements = 0;
+    for (int i = 0; i < STMT_COUNT; i++)
+        if (strncmp(db_statement_names[i], "reserve_", 8) == 0) {
+            unknown += unknown_words(db_statement_names[i], db_statement_sql((enum db_statement)i));
+            statements++;
+        }
+    assert_true(statements >= 4); /* precheck, for-update, batch, atomic */
+    PGresult *res =
+        PQexec(f->db, "SELECT p.proname, pg_get_functiondef(p.oid) FROM pg_proc p "
+                      "WHERE p.proname IN ('reservd_reserve', 'reservd_reserve_atomic')");
+    assert_int_equal(PQresultStatus(res), PGRES_TUPLES_OK);
+    assert_int_equal(PQntuples(res), 2);
+    for (int row = 0; row < PQntuples(res); row++)
+        unknown += unknown_words(PQgetvalue(res, row, 0), PQgetvalue(res, row, 1));
+    PQclear(res);
+    assert_int_equal(unknown, 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(every_statement_returns_its_declared_columns),
         cmocka_unit_test(decoders_refuse_other_shapes),
+        cmocka_unit_test(every_outcome_word_is_in_the_table),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -20,11 +20,11 @@
 struct rig;
 
 struct item {
-    struct reservation_request r; /* must stay first */
     struct rig *rig;
-    int seq;             /* arrival order within its event */
-    atomic_int answered; /* done() calls */
-    atomic_int runs;     /* times it reached the run function */
+    struct reservation_request r; /* not first: reached with container_of */
+    int seq;                      /* arrival order within its event */
+    atomic_int answered;          /* done() calls */
+    atomic_int runs;              /* times it reached the run function */
 };
 
 struct rig {
@@ -42,7 +42,7 @@ struct rig {
 
 static void item_done(struct reservation_request *r)
 {
-    struct item *it = (struct item *)r;
+    struct item *it = container_of(r, struct item, r);
     struct rig *g = it->rig;
     atomic_fetch_add(&it->answered, 1);
     atomic_fetch_add(&g->done_total, 1);
@@ -57,11 +57,11 @@ static void run(void *ctx, int64_t event_id, struct reservation_request **group,
         g->largest = n;
     /* requeued requests come back first, in their order */
     for (int i = 0; i < g->nrequeued; i++)
-        if (i >= n || ((struct item *)group[i])->seq != g->requeued[i])
+        if (i >= n || container_of(group[i], struct item, r)->seq != g->requeued[i])
             g->requeue_head_broken++;
     g->nrequeued = 0;
     for (int i = 0; i < n; i++) {
-        struct item *it = (struct item *)group[i];
+        struct item *it = container_of(group[i], struct item, r);
         if (group[i]->event_id != event_id || group[i]->outcome != RESERVATION_PENDING)
             g->bad_group++; /* (cmocka's asserts belong to the main thread) */
         /* An event's requests reach the run function in arrival order (the

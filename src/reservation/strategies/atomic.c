@@ -5,7 +5,7 @@
 
 #include <stdio.h>
 
-#include "strategy.h"
+#include "../strategy.h"
 
 void atomic_run(struct reservation_strategy *s, struct db_conn *conn, int64_t event_id,
                 struct reservation_request **group, int n)

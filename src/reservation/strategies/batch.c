@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "log.h"
-#include "strategy.h"
+#include "../strategy.h"
 
 /* The group's statement failed because one request's Idempotency-Key was
  * recorded by another request meanwhile (0008; the key hash is the
@@ -71,7 +71,10 @@ static enum db_result batch_grant(struct reservation_strategy *s, struct db_conn
             r = group_row(g.ord, undecided, m);
         if (!r)
             continue; /* cannot happen: ord is the array position */
-        conflict = conflict || strcmp(g.outcome, "conflict") == 0;
+        enum grant_word word;
+        enum reservation_outcome out;
+        conflict = conflict || (g.outcome && grant_word_parse(g.outcome, &word, &out) == 0 &&
+                                word == GRANT_CONFLICT);
         r->outcome = decide_granted(&g, r);
         if (g.has_tickets_left)
             *left = g.tickets_left;

@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "strategy.h"
+#include "../strategy.h"
 
 /* At most this many locked statements in one pipeline: enough to keep
  * PostgreSQL busy between WAL flushes, few enough that a pipeline's

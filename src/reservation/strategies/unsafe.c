@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "strategy.h"
+#include "../strategy.h"
 
 static enum reservation_outcome count_then_insert(struct db_conn *conn,
                                                   struct reservation_request *r)
