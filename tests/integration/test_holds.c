@@ -186,6 +186,56 @@ static void purchase_flow_contract(void **state)
     check_counters(f, ev);
 }
 
+/* A hold past its expiresAt no longer counts for its own user either, with
+ * no sweeper and nothing else having written its expiry: the same user
+ * gets a new reservation (atomic's quick path took the tickets, then its
+ * insert met the overdue row, still HELD, in the unique index of active
+ * reservations: 409 already_reserved). */
+static void expired_hold_is_not_active(void **state)
+{
+    struct fixture *f = *state;
+    long long u = seed_users(f, "again", 1);
+    long long ev = seed_event(f, "Again", 5, 2, 1);
+    struct http_result r =
+        call(f, "POST", "/reservations", 201,
+             "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":2,\"hold\":true}", ev, u);
+    long long hold = http_json_int(&r, "id");
+    http_result_free(&r);
+    sleep_s(1.2);
+    assert_int_equal(scalar(f,
+                            "SELECT count(*) FROM reservations WHERE id = %lld AND status = "
+                            "'HELD' AND expires_at <= now()",
+                            hold),
+                     1); /* overdue, nothing wrote it down yet */
+    r = call(f, "POST", "/reservations", 201,
+             "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":2,\"hold\":true}", ev, u);
+    assert_string_equal(json_str(&r, "status"), "HELD");
+    long long again = http_json_int(&r, "id");
+    assert_true(again != hold);
+    http_result_free(&r);
+    char path[64];
+    snprintf(path, sizeof(path), "/reservations/%lld", hold);
+    r = call(f, "GET", path, 200, NULL);
+    assert_string_equal(json_str(&r, "status"), "EXPIRED");
+    http_result_free(&r);
+    assert_int_equal(scalar(f,
+                            "SELECT count(*) FROM reservations WHERE id = %lld AND status = "
+                            "'EXPIRED' AND expired_at >= expires_at",
+                            hold),
+                     1); /* written by the path that granted the new one */
+    assert_int_equal(event_field(f, ev, "heldTickets"), 2);
+    assert_int_equal(event_field(f, ev, "remainingTickets"), 3);
+    check_counters(f, ev);
+    /* the hold counters: two granted, the first expired (by this instance,
+     * with no sweeper), the second confirmed */
+    snprintf(path, sizeof(path), "/reservations/%lld/confirm", again);
+    r = call(f, "POST", path, 200, NULL);
+    http_result_free(&r);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_granted_total"), 2);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_expired_total"), 1);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_confirmed_total"), 1);
+}
+
 /* The database refuses, by itself, what the server never writes. */
 static void the_database_keeps_the_rules(void **state)
 {
@@ -372,6 +422,8 @@ int main(void)
     struct strategy_tests t = { 0 };
     strategy_tests_add(&t, "purchase_flow_contract", purchase_flow_contract, setup_strategy_unswept,
                        teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "expired_hold_is_not_active", expired_hold_is_not_active,
+                       setup_strategy_unswept, teardown, STRATEGIES_SAFE);
     strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
                                    the_database_keeps_the_rules, setup_for_update, teardown));
     strategy_tests_add(&t, "unsafe_refuses_quantities_and_holds",
