@@ -11,7 +11,7 @@
 const struct route app_routes[] = {
     { HTTP_GET, "/livez", health_livez, 0, "GET /livez" },
     { HTTP_GET, "/readyz", health_readyz, DB, "GET /readyz" },
-    { HTTP_GET, "/metrics", ops_metrics, 0, "GET /metrics" },
+    { HTTP_GET, "/metrics", ops_metrics, DB, "GET /metrics" },
     /* The documentation: Swagger UI and the files it loads (src/api/ops.c). */
     { HTTP_GET, "/api", ops_docs, 0, "GET /api" },
     { HTTP_GET, "/api/openapi.json", ops_openapi, 0, "GET /api/openapi.json" },

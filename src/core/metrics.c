@@ -36,6 +36,7 @@ struct metrics {
     atomic_uint_fast64_t holds_granted, holds_confirmed, holds_expired;
     atomic_uint_fast64_t db_errors;
     atomic_uint_fast64_t waitlist_offered, waitlist_fulfilled, waitlist_expired;
+    atomic_bool waitlist_reading;
     struct route_metrics per_route[]; /* nroutes + 1 (unmatched) */
 };
 
@@ -118,6 +119,18 @@ void metrics_count_db_error(struct metrics *m)
 {
     if (m)
         atomic_fetch_add_explicit(&m->db_errors, 1, memory_order_relaxed);
+}
+
+bool metrics_waitlist_read_begin(struct metrics *m)
+{
+    bool idle = false;
+    return m && atomic_compare_exchange_strong(&m->waitlist_reading, &idle, true);
+}
+
+void metrics_waitlist_read_end(struct metrics *m)
+{
+    if (m)
+        atomic_store(&m->waitlist_reading, false);
 }
 
 void metrics_set_waitlist_totals(struct metrics *m, uint64_t offered, uint64_t fulfilled,
@@ -244,19 +257,23 @@ char *metrics_render(struct metrics *m, const struct db_pool_stats *pool, size_t
         "reservd_reservations_cancelled_total %llu\n",
         (unsigned long long)load(&m->cancellations));
     put(&b,
-        "# HELP reservd_holds_granted_total Holds granted (reservations with status HELD).\n"
+        "# HELP reservd_holds_granted_total Holds granted on POST /reservations (status HELD); "
+        "waiting-list offers are counted as reservd_waitlist_offers_made_total only.\n"
         "# TYPE reservd_holds_granted_total counter\n"
         "reservd_holds_granted_total %llu\n"
-        "# HELP reservd_holds_confirmed_total Holds confirmed (made RESERVED).\n"
+        "# HELP reservd_holds_confirmed_total Holds confirmed (made RESERVED), waiting-list "
+        "offers included.\n"
         "# TYPE reservd_holds_confirmed_total counter\n"
         "reservd_holds_confirmed_total %llu\n"
-        "# HELP reservd_holds_expired_total Holds whose expiry this instance wrote.\n"
+        "# HELP reservd_holds_expired_total Holds whose expiry this instance wrote, waiting-list "
+        "offers included.\n"
         "# TYPE reservd_holds_expired_total counter\n"
         "reservd_holds_expired_total %llu\n",
         (unsigned long long)load(&m->holds_granted), (unsigned long long)load(&m->holds_confirmed),
         (unsigned long long)load(&m->holds_expired));
     put(&b,
-        "# HELP reservd_waitlist_offers_made_total Waiting-list offers made (all instances).\n"
+        "# HELP reservd_waitlist_offers_made_total Waiting-list offers made (holds the database "
+        "gives waiting entries when tickets return; all instances).\n"
         "# TYPE reservd_waitlist_offers_made_total counter\n"
         "reservd_waitlist_offers_made_total %llu\n"
         "# HELP reservd_waitlist_offers_fulfilled_total Waiting-list offers confirmed (all "

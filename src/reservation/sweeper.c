@@ -69,18 +69,6 @@ static bool sweep_once(struct sweeper *sw, struct db_conn *conn)
     return more;
 }
 
-/* The waiting lists' totals for /metrics (sql/migrations/0005). */
-static void read_waitlist_totals(struct sweeper *sw, struct db_conn *conn)
-{
-    PGresult *res = db_exec(conn, STMT_WAITLIST_TOTALS, 0, NULL);
-    struct waitlist_totals_row t;
-    if (res && db_result_classify(res) == DB_RESULT_OK &&
-        waitlist_totals_row_decode(res, 0, &t) == 0)
-        metrics_set_waitlist_totals(sw->metrics, (uint64_t)t.offered, (uint64_t)t.fulfilled,
-                                    (uint64_t)t.expired);
-    PQclear(res);
-}
-
 static void sweep(struct sweeper *sw)
 {
     struct timespec deadline = after_ms(SWEEP_ACQUIRE_MS);
@@ -89,7 +77,6 @@ static void sweep(struct sweeper *sw)
         return; /* the database is away or busy: next time */
     for (int round = 0; round < SWEEP_ROUNDS && sweep_once(sw, conn); round++)
         ;
-    read_waitlist_totals(sw, conn);
     db_pool_release(sw->pool, conn);
 }
 

@@ -186,6 +186,102 @@ static void purchase_flow_contract(void **state)
     check_counters(f, ev);
 }
 
+/* A hold past its expiresAt no longer counts for its own user either, with
+ * no sweeper and nothing else having written its expiry: the same user
+ * gets a new reservation (atomic's quick path took the tickets, then its
+ * insert met the overdue row, still HELD, in the unique index of active
+ * reservations: 409 already_reserved). */
+static void expired_hold_is_not_active(void **state)
+{
+    struct fixture *f = *state;
+    long long u = seed_users(f, "again", 1);
+    long long ev = seed_event(f, "Again", 5, 2, 1);
+    struct http_result r =
+        call(f, "POST", "/reservations", 201,
+             "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":2,\"hold\":true}", ev, u);
+    long long hold = http_json_int(&r, "id");
+    http_result_free(&r);
+    sleep_s(1.2);
+    assert_int_equal(scalar(f,
+                            "SELECT count(*) FROM reservations WHERE id = %lld AND status = "
+                            "'HELD' AND expires_at <= now()",
+                            hold),
+                     1); /* overdue, nothing wrote it down yet */
+    r = call(f, "POST", "/reservations", 201,
+             "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":2,\"hold\":true}", ev, u);
+    assert_string_equal(json_str(&r, "status"), "HELD");
+    long long again = http_json_int(&r, "id");
+    assert_true(again != hold);
+    http_result_free(&r);
+    char path[64];
+    snprintf(path, sizeof(path), "/reservations/%lld", hold);
+    r = call(f, "GET", path, 200, NULL);
+    assert_string_equal(json_str(&r, "status"), "EXPIRED");
+    http_result_free(&r);
+    assert_int_equal(scalar(f,
+                            "SELECT count(*) FROM reservations WHERE id = %lld AND status = "
+                            "'EXPIRED' AND expired_at >= expires_at",
+                            hold),
+                     1); /* written by the path that granted the new one */
+    assert_int_equal(event_field(f, ev, "heldTickets"), 2);
+    assert_int_equal(event_field(f, ev, "remainingTickets"), 3);
+    check_counters(f, ev);
+    /* the hold counters: two granted, the first expired (by this instance,
+     * with no sweeper), the second confirmed */
+    snprintf(path, sizeof(path), "/reservations/%lld/confirm", again);
+    r = call(f, "POST", path, 200, NULL);
+    http_result_free(&r);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_granted_total"), 2);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_expired_total"), 1);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_confirmed_total"), 1);
+}
+
+/* The waiting list's counters with no sweeper (they were read only after
+ * a sweep: 0 for good), and what the hold counters count: an offer is a
+ * hold, counted as an offer made, not as a hold granted; its confirm and
+ * the expiry that made it count as holds. */
+static void offers_counted_without_a_sweeper(void **state)
+{
+    struct fixture *f = *state;
+    long long u = seed_users(f, "first", 2);
+    long long ev = seed_event(f, "Line", 2, 2, 1);
+    struct http_result r =
+        call(f, "POST", "/reservations", 201,
+             "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":2,\"hold\":true}", ev, u);
+    long long hold = http_json_int(&r, "id");
+    http_result_free(&r);
+    char path[64];
+    snprintf(path, sizeof(path), "/events/%lld/waitlist", ev);
+    r = call(f, "POST", path, 201, "{\"userId\":%lld,\"quantity\":2}", u + 1);
+    long long entry = http_json_int(&r, "id");
+    assert_string_equal(json_str(&r, "status"), "WAITING");
+    http_result_free(&r);
+    sleep_s(1.2);
+    /* someone waits: sold out, even for the overdue hold's own user */
+    r = call(f, "POST", "/reservations", 409,
+             "{\"eventId\":%lld,\"userId\":%lld,\"quantity\":2,\"hold\":true}", ev, u);
+    assert_string_equal(http_error_code(&r), "sold_out");
+    http_result_free(&r);
+    /* a locked path writes the expiry (if the refusal did not): the offer */
+    snprintf(path, sizeof(path), "/reservations/%lld/confirm", hold);
+    test_expect_error(f->srv.port, "POST", path, NULL, 409, "hold_expired");
+    snprintf(path, sizeof(path), "/waitlist/%lld", entry);
+    r = call(f, "GET", path, 200, NULL);
+    assert_string_equal(json_str(&r, "status"), "OFFERED");
+    long long offer = http_json_int(&r, "reservationId");
+    http_result_free(&r);
+    check_counters(f, ev);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_granted_total"), 1);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_expired_total"), 1);
+    assert_int_equal(test_metric(f->srv.port, "reservd_waitlist_offers_made_total"), 1);
+    snprintf(path, sizeof(path), "/reservations/%lld/confirm", offer);
+    r = call(f, "POST", path, 200, NULL);
+    http_result_free(&r);
+    assert_int_equal(test_metric(f->srv.port, "reservd_holds_confirmed_total"), 1);
+    assert_int_equal(test_metric(f->srv.port, "reservd_waitlist_offers_fulfilled_total"), 1);
+    assert_int_equal(test_metric(f->srv.port, "reservd_waitlist_offers_expired_total"), 0);
+}
+
 /* The database refuses, by itself, what the server never writes. */
 static void the_database_keeps_the_rules(void **state)
 {
@@ -372,6 +468,10 @@ int main(void)
     struct strategy_tests t = { 0 };
     strategy_tests_add(&t, "purchase_flow_contract", purchase_flow_contract, setup_strategy_unswept,
                        teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "expired_hold_is_not_active", expired_hold_is_not_active,
+                       setup_strategy_unswept, teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "offers_counted_without_a_sweeper", offers_counted_without_a_sweeper,
+                       setup_strategy_unswept, teardown, STRATEGIES_SAFE);
     strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
                                    the_database_keeps_the_rules, setup_for_update, teardown));
     strategy_tests_add(&t, "unsafe_refuses_quantities_and_holds",
