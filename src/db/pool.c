@@ -128,10 +128,12 @@ int db_pool_create(const struct db_pool_options *opts, struct db_pool **out, cha
      * batch statement, longer than running it for one user. A generic
      * plan is made once, maybe while a table is empty; with sequential
      * scans off it still takes the index when the table has grown
-     * (sql/migrations/0010 does the same for the functions). */
+     * (sql/migrations/0010 does the same for the functions). No JIT: a
+     * statement with no index to use is then costed far past
+     * jit_above_cost and would be compiled on every execution (0012). */
     snprintf(pool->session_sql, sizeof(pool->session_sql),
              "SET lock_timeout = %d; SET plan_cache_mode = force_generic_plan; "
-             "SET enable_seqscan = off",
+             "SET enable_seqscan = off; SET jit = off",
              opts->lock_timeout_ms);
     pthread_condattr_t attr;
     pthread_condattr_init(&attr);

@@ -45,13 +45,19 @@ static void empty_database_then_restart(void **state)
     snprintf(first, sizeof(first), "%s", PQgetvalue(res, 0, 0));
     PQclear(res);
     /* every function in PL/pgSQL plans its lookups with sequential scans off
-     * (0010), also one that a later migration replaced */
+     * (0010) and never JIT-compiles them (0012), also one that a later
+     * migration replaced */
     assert_true(scalar(db, "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = "
                            "p.prolang WHERE l.lanname = 'plpgsql' AND p.proname LIKE "
                            "'reservd\\_%'") >= 10);
     assert_int_equal(scalar(db, "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = "
                                 "p.prolang WHERE l.lanname = 'plpgsql' AND p.proname LIKE "
                                 "'reservd\\_%' AND NOT coalesce('enable_seqscan=off' = "
+                                "ANY (p.proconfig), false)"),
+                     0);
+    assert_int_equal(scalar(db, "SELECT count(*) FROM pg_proc p JOIN pg_language l ON l.oid = "
+                                "p.prolang WHERE l.lanname = 'plpgsql' AND p.proname LIKE "
+                                "'reservd\\_%' AND NOT coalesce('jit=off' = "
                                 "ANY (p.proconfig), false)"),
                      0);
     stop_keep_db(&srv);
