@@ -156,13 +156,18 @@ static void holds_expire_and_tickets_return(void **state)
 
 /* Confirms fired around expiry: each of RACE_N holds (holdSeconds 3) is
  * confirmed at its own expiresAt (as the 201 gave it) plus an offset, the
- * offsets spread evenly from -300 to +300 ms. One thread per hold, each
+ * offsets spread evenly from -400 to +400 ms. One thread per hold, each
  * sleeping until its absolute target time, so a confirm goes when it
  * should, whatever the others do. The server's clock (PostgreSQL's now())
  * and ours are the same machine's. */
-enum { RACE_N = 121, RACE_HOLD_S = 3 };
-/* Clearly before or after expiry: the answer is decided. */
-#define RACE_CLEAR_S 0.150
+enum { RACE_N = 121, RACE_HOLD_S = 3, RACE_SPREAD_MS = 400 };
+/* Sent clearly before expiry: the answer is decided, unless the server
+ * takes longer than this to start the confirm's transaction. On this
+ * shared 2-core machine a confirm took up to 243 ms, and one sent 155 ms
+ * before expiry met its hold expired (written 1 ms after expiresAt): 150
+ * ms failed about one run in four, so 250. Whatever is sent after expiry,
+ * and whatever is answered before it, is decided exactly (below). */
+#define RACE_CLEAR_S 0.250
 struct racer {
     int port;
     long long user, event;
@@ -212,8 +217,8 @@ static void *race_one(void *arg)
 
 /* Every hold ends RESERVED iff its confirm got 200 and EXPIRED iff it got
  * 409 hold_expired, never anything else; a confirm sent clearly before
- * expiry (150 ms) confirms, one sent clearly after finds it expired, and
- * so does one sent after it; /metrics moved by exactly those counts. */
+ * expiry (RACE_CLEAR_S) or answered before it confirms, one sent after it
+ * finds it expired; /metrics moved by exactly those counts. */
 static void confirm_racing_expiry(void **state)
 {
     struct fixture *f = *state;
@@ -227,11 +232,13 @@ static void confirm_racing_expiry(void **state)
     pthread_barrier_t go;
     pthread_barrier_init(&go, NULL, RACE_N);
     for (int i = 0; i < RACE_N; i++) {
-        racers[i] = (struct racer){ .port = f->srv.port,
-                                    .user = first + i,
-                                    .event = ev,
-                                    .go = &go,
-                                    .offset = (-300 + 600.0 * i / (RACE_N - 1)) / 1000.0 };
+        racers[i] =
+            (struct racer){ .port = f->srv.port,
+                            .user = first + i,
+                            .event = ev,
+                            .go = &go,
+                            .offset = (-RACE_SPREAD_MS + 2.0 * RACE_SPREAD_MS * i / (RACE_N - 1)) /
+                                      1000.0 };
         assert_int_equal(pthread_create(&threads[i], NULL, race_one, &racers[i]), 0);
     }
     for (int i = 0; i < RACE_N; i++)
@@ -285,13 +292,13 @@ static void confirm_racing_expiry(void **state)
         late += is_late;
     }
     fprintf(stderr,
-            "confirm racing expiry: %lld confirmed, %lld hold_expired; %lld sent >= 150 ms "
-            "before, %lld >= 150 ms after; slowest confirm %.0f ms\n",
-            ok, late, early_sent, late_sent, worst * 1000);
+            "confirm racing expiry: %lld confirmed, %lld hold_expired; %lld sent >= %.0f ms "
+            "before, %lld as long after; slowest confirm %.0f ms\n",
+            ok, late, early_sent, RACE_CLEAR_S * 1000, late_sent, worst * 1000);
     assert_int_equal(wrong, 0);
-    /* the schedule held: a quarter of the offsets on each side */
-    assert_true(early_sent >= RACE_N / 4);
-    assert_true(late_sent >= RACE_N / 4);
+    /* the schedule held: 22 or 23 offsets on each side are that far out */
+    assert_true(early_sent >= RACE_N / 8);
+    assert_true(late_sent >= RACE_N / 8);
     for (int k = 0; k < 30 && rows_quantity(f, ev, "HELD") > 0; k++)
         sleep_s(0.1); /* the sweeper writes the rest */
     for (int i = 0; i < RACE_N; i++) {
