@@ -139,36 +139,14 @@ int fault_server_stop(struct test_server *srv)
 
 /* ---- database ---- */
 
-long long fault_scalar(PGconn *db, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return test_db_scalar(db, sql);
-}
-
 long long fault_seed_users(PGconn *db, const char *prefix, long long n)
 {
-    long long first = fault_scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    long long added =
-        fault_scalar(db,
-                     "WITH ins AS (INSERT INTO users (id, name, email) "
-                     "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-                     "FROM generate_series(1, %lld) g RETURNING 1) SELECT count(*) FROM ins",
-                     first, prefix, prefix, n);
-    fault_scalar(
-        db, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
-    return added == n ? first : -1;
+    return test_seed_users(db, prefix, n);
 }
 
 long long fault_seed_event(PGconn *db, const char *name, long long tickets)
 {
-    return fault_scalar(db,
-                        "INSERT INTO events (name, date, location, max_tickets) "
-                        "VALUES ('%s', now() + interval '30 days', 'Hall', %lld) RETURNING id",
-                        name, tickets);
+    return test_seed_event(db, name, tickets, 0, 0, 0);
 }
 
 /* ---- reservd-load ---- */

@@ -37,10 +37,12 @@ int fault_teardown(void **state);
 bool fault_new_flags(void);
 
 /* ---- database ---- */
-long long fault_scalar(PGconn *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* n users with consecutive ids; returns the first id. */
+/* test_scalar (harness.h), by its old name. */
+#define fault_scalar test_scalar
+/* test_seed_users and test_seed_event (harness.h): n users with consecutive
+ * ids (asserted), returning the first id; an event with `tickets` tickets
+ * and the columns' defaults, returning its id. */
 long long fault_seed_users(PGconn *db, const char *prefix, long long n);
-/* An event with `tickets` tickets; returns its id. */
 long long fault_seed_event(PGconn *db, const char *name, long long tickets);
 
 /* ---- reservd-load with --answers ---- */

@@ -63,38 +63,15 @@ static inline int teardown(void **state)
     return fixture_stop(state);
 }
 
-static inline long long scalar(struct fixture *f, const char *fmt, ...)
-{
-    char sql[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return test_db_scalar(f->db, sql);
-}
-
-static inline long long seed_users(struct fixture *f, const char *prefix, int n)
-{
-    long long first = scalar(f, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    assert_int_equal(scalar(f,
-                            "WITH ins AS (INSERT INTO users (id, name, email) "
-                            "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-                            "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
-                            first, prefix, prefix, n),
-                     n);
-    scalar(f, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
-    return first;
-}
-
-static inline long long seed_event(struct fixture *f, const char *name, int tickets,
-                                   int max_per_user, int hold_seconds)
-{
-    return scalar(f,
-                  "INSERT INTO events (name, date, location, max_tickets, max_per_user, "
-                  "hold_seconds) VALUES ('%s', now() + interval '30 days', 'Hall', %d, %d, %d) "
-                  "RETURNING id",
-                  name, tickets, max_per_user, hold_seconds);
-}
+/* The harness's helpers on a fixture (tests/support/harness.h). */
+#define scalar(f, ...)           test_scalar((f)->db, __VA_ARGS__)
+#define seed_users(f, prefix, n) test_seed_users((f)->db, prefix, n)
+#define seed_event(f, name, tickets, max_per_user, hold_seconds) \
+    test_seed_event((f)->db, name, tickets, max_per_user, hold_seconds, 0)
+#define call(f, ...) test_callf((f)->srv.port, __VA_ARGS__)
+#define json_str     test_json_str
+#define now_s        test_now_s
+#define sleep_s      test_sleep_s
 
 /* Tickets out, by the rows: confirmed and held quantities. */
 static inline long long rows_quantity(struct fixture *f, long long ev, const char *status)
@@ -173,37 +150,6 @@ static inline int read_answers(const char *path, struct answer *out, int max)
 static inline void answers_path(struct fixture *f, const char *tag, char *out, size_t len)
 {
     snprintf(out, len, "/tmp/reservd_holds_%d_%s.txt", f->srv.port, tag);
-}
-
-static inline double now_s(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
-}
-
-static inline void sleep_s(double s)
-{
-    struct timespec t = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-    nanosleep(&t, NULL);
-}
-
-static inline struct http_result call(struct fixture *f, const char *method, const char *path,
-                                      int status, const char *fmt, ...)
-{
-    char body[512];
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(body, sizeof(body), fmt, ap);
-        va_end(ap);
-    }
-    return test_call(f->srv.port, method, path, fmt ? body : NULL, status);
-}
-
-static inline const char *json_str(const struct http_result *r, const char *key)
-{
-    return json_string_value(json_object_get(r->json, key));
 }
 
 static inline long long event_field(struct fixture *f, long long ev, const char *key)

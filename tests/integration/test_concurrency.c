@@ -54,38 +54,8 @@ static int teardown(void **state)
     return fixture_stop(state);
 }
 
-static long long scalar(struct fixture *f, const char *fmt, ...)
-{
-    char sql[512];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return test_db_scalar(f->db, sql);
-}
-
-/* Insert n users; returns the first id (ids are consecutive). */
-static long long seed_users(struct fixture *f, const char *prefix, int n)
-{
-    long long first = scalar(f, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    long long inserted =
-        scalar(f,
-               "WITH ins AS (INSERT INTO users (id, name, email) "
-               "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-               "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
-               first, prefix, prefix, n);
-    assert_int_equal(inserted, n);
-    scalar(f, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
-    return first;
-}
-
-static long long seed_event(struct fixture *f, const char *name, int tickets)
-{
-    return scalar(f,
-                  "INSERT INTO events (name, date, location, max_tickets) "
-                  "VALUES ('%s', now() + interval '30 days', 'Stadium', %d) RETURNING id",
-                  name, tickets);
-}
+/* The harness's helpers on a fixture (tests/support/harness.h). */
+#define scalar(f, ...) test_scalar((f)->db, __VA_ARGS__)
 
 /* Run reservd-load with args; returns its exit status, stdout parsed. */
 static int run_load(struct fixture *f, json_t **out, const char *fmt, ...)
@@ -152,8 +122,8 @@ static void expect_spike(const char *label, int rc, json_t *rep, long long grant
 static void proof_2000_for_100(void **state)
 {
     struct fixture *f = *state;
-    long long first = seed_users(f, "proof", 2000);
-    long long ev = seed_event(f, "Proof", 100);
+    long long first = test_seed_users(f->db, "proof", 2000);
+    long long ev = test_seed_event(f->db, "Proof", 100, 0, 0, 0);
     json_t *rep;
     int rc = run_load(f, &rep,
                       "spike -n 2000 --scenario reserve --event %lld --user-start %lld "
@@ -168,8 +138,8 @@ static void proof_2000_for_100(void **state)
 static void same_user_50_times(void **state)
 {
     struct fixture *f = *state;
-    long long user = seed_users(f, "greedy", 1);
-    long long ev = seed_event(f, "Greedy", 10);
+    long long user = test_seed_users(f->db, "greedy", 1);
+    long long ev = test_seed_event(f->db, "Greedy", 10, 0, 0, 0);
     json_t *rep;
     int rc = run_load(f, &rep,
                       "spike -n 50 --method POST --path /reservations "
@@ -224,7 +194,7 @@ static void *cancel_loop(void *arg)
 static void reserve_and_cancel_mixed(void **state)
 {
     struct fixture *f = *state;
-    long long ev = seed_event(f, "Mixed", 5);
+    long long ev = test_seed_event(f->db, "Mixed", 5, 0, 0, 0);
     struct canceller c = { .f = f, .event = ev };
     pthread_t thread;
     assert_int_equal(pthread_create(&thread, NULL, cancel_loop, &c), 0);
@@ -237,7 +207,7 @@ static void reserve_and_cancel_mixed(void **state)
     for (int round = 0; round < 5 && rc == 0 && (cancelled == 0 || granted <= 5); round++) {
         char name[32];
         snprintf(name, sizeof(name), "mixed%d", round);
-        long long first = seed_users(f, name, 1500);
+        long long first = test_seed_users(f->db, name, 1500);
         json_t *rep;
         rc = run_load(f, &rep,
                       "steady -c 16 -n 1500 --scenario reserve --event %lld "
@@ -273,8 +243,8 @@ static void reserve_and_cancel_mixed(void **state)
 static void spike_10000_compat(void **state)
 {
     struct fixture *f = *state;
-    long long first = seed_users(f, "spike", 10000);
-    long long ev = seed_event(f, "Spike", 100);
+    long long first = test_seed_users(f->db, "spike", 10000);
+    long long ev = test_seed_event(f->db, "Spike", 100, 0, 0, 0);
     json_t *rep;
     int rc = run_load(f, &rep,
                       "spike -n 10000 --timeout 120 --scenario compat --event %lld "
@@ -364,8 +334,8 @@ static void idle_crowd_memory(void **state)
         lim.rlim_cur = lim.rlim_max;
         setrlimit(RLIMIT_NOFILE, &lim);
     }
-    long long first = seed_users(f, "Crowd", USERS);
-    long long ev = seed_event(f, "Crowd", 1000000);
+    long long first = test_seed_users(f->db, "Crowd", USERS);
+    long long ev = test_seed_event(f->db, "Crowd", 1000000, 0, 0, 0);
     int *fds = malloc(IDLE * sizeof(*fds));
     assert_non_null(fds);
     int open_now = 0;
@@ -403,8 +373,8 @@ static void stale_statistics_keep_indexes(void **state)
 {
     struct fixture *f = *state;
     enum { USERS = 3000 };
-    long long first = seed_users(f, "Stale", USERS);
-    long long ev = seed_event(f, "Stale", USERS);
+    long long first = test_seed_users(f->db, "Stale", USERS);
+    long long ev = test_seed_event(f->db, "Stale", USERS, 0, 0, 0);
     PGresult *res = PQexec(f->db, "VACUUM ANALYZE reservations");
     assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
     PQclear(res);
@@ -449,8 +419,8 @@ static void unsafe_oversells(void **state)
     for (int attempt = 0; attempt < 5 && active <= 100; attempt++) {
         char name[32];
         snprintf(name, sizeof(name), "Unsafe %d", attempt);
-        long long first = seed_users(f, name, 2000);
-        long long ev = seed_event(f, name, 100);
+        long long first = test_seed_users(f->db, name, 2000);
+        long long ev = test_seed_event(f->db, name, 100, 0, 0, 0);
         json_t *rep;
         run_load(f, &rep, "spike -n 2000 --scenario reserve --event %lld --user-start %lld", ev,
                  first);
@@ -468,8 +438,8 @@ static void unsafe_oversells(void **state)
 static void verify_catches_inconsistency(void **state)
 {
     struct fixture *f = *state;
-    long long first = seed_users(f, "verify", 20);
-    long long ev = seed_event(f, "Verify", 10);
+    long long first = test_seed_users(f->db, "verify", 20);
+    long long ev = test_seed_event(f->db, "Verify", 10, 0, 0, 0);
     json_t *rep;
     assert_int_equal(run_load(f, &rep,
                               "spike -n 10 --scenario reserve --event %lld "

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "harness.h"
+#include "strategies.h"
 
 static int start(void **state, const char *strategy, const char *sweep_ms)
 {
@@ -27,17 +28,16 @@ static int start(void **state, const char *strategy, const char *sweep_ms)
                            NULL };
     return fixture_start(state, args);
 }
-static int setup_for_update(void **state)
+/* *state holds the strategy's name (strategies.h: one test per row of
+ * the server's strategy table). */
+static int setup_strategy(void **state)
 {
-    return start(state, "for-update", "250");
+    return start(state, *state, "250");
 }
-static int setup_batch(void **state)
+/* Sweeps every 100 ms, as the second instance of the two-instance test. */
+static int setup_strategy_sweep_100(void **state)
 {
-    return start(state, "batch", "250");
-}
-static int setup_atomic(void **state)
-{
-    return start(state, "atomic", "250");
+    return start(state, *state, "100");
 }
 /* No sweeper: offers move on without it (every locked path expires first). */
 static int setup_for_update_unswept(void **state)
@@ -51,63 +51,9 @@ static int teardown(void **state)
     return fixture_stop(state);
 }
 
-static long long scalar(struct fixture *f, const char *fmt, ...)
-{
-    char sql[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(sql, sizeof(sql), fmt, ap);
-    va_end(ap);
-    return test_db_scalar(f->db, sql);
-}
-
-static void sleep_s(double s)
-{
-    struct timespec t = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
-    nanosleep(&t, NULL);
-}
-
-static long long seed_users(struct fixture *f, const char *prefix, int n)
-{
-    long long first = scalar(f, "SELECT coalesce(max(id), 0) + 1 FROM users");
-    assert_int_equal(scalar(f,
-                            "WITH ins AS (INSERT INTO users (id, name, email) "
-                            "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
-                            "FROM generate_series(1, %d) g RETURNING 1) SELECT count(*) FROM ins",
-                            first, prefix, prefix, n),
-                     n);
-    scalar(f, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
-    return first;
-}
-
-static long long seed_event(struct fixture *f, const char *name, int tickets, int max_per_user,
-                            int offer_seconds)
-{
-    return scalar(f,
-                  "INSERT INTO events (name, date, location, max_tickets, max_per_user, "
-                  "offer_seconds) VALUES ('%s', now() + interval '30 days', 'Hall', %d, %d, %d) "
-                  "RETURNING id",
-                  name, tickets, max_per_user, offer_seconds);
-}
-
-static struct http_result call_on(int port, const char *method, const char *path, int status,
-                                  const char *fmt, ...)
-{
-    char body[512];
-    if (fmt) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(body, sizeof(body), fmt, ap);
-        va_end(ap);
-    }
-    return test_call(port, method, path, fmt ? body : NULL, status);
-}
-#define call(f, ...) call_on((f)->srv.port, __VA_ARGS__)
-
-static const char *json_str(const struct http_result *r, const char *key)
-{
-    return json_string_value(json_object_get(r->json, key));
-}
+/* The harness's helpers on a fixture (tests/support/harness.h). */
+#define scalar(f, ...) test_scalar((f)->db, __VA_ARGS__)
+#define call(f, ...)   test_callf((f)->srv.port, __VA_ARGS__)
 
 /* One reservation for each of n users from first, through the API; their
  * ids into ids (may be NULL). */
@@ -126,8 +72,8 @@ static void cancel(int port, long long reservation)
 {
     char path[64];
     snprintf(path, sizeof(path), "/reservations/%lld", reservation);
-    struct http_result r = call_on(port, "DELETE", path, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "CANCELLED");
+    struct http_result r = test_callf(port, "DELETE", path, 200, NULL);
+    assert_string_equal(test_json_str(&r, "status"), "CANCELLED");
     http_result_free(&r);
 }
 
@@ -206,7 +152,7 @@ static void *check_loop(void *arg)
             c->bad++;
             fprintf(stderr, "checker: %lld violations (poll %lld)\n", v, c->polls);
         }
-        sleep_s(0.005);
+        test_sleep_s(0.005);
     }
     return NULL;
 }
@@ -351,7 +297,7 @@ static bool wait_for(struct fixture *f, double timeout_s, long long want, const 
     for (double waited = 0; waited < timeout_s; waited += 0.05) {
         if (test_db_scalar(f->db, sql) == want)
             return true;
-        sleep_s(0.05);
+        test_sleep_s(0.05);
     }
     fprintf(stderr, "waited %.1f s for %lld: %s gives %lld\n", timeout_s, want, sql,
             test_db_scalar(f->db, sql));
@@ -383,7 +329,7 @@ static void waitlist_contract(void **state)
 {
     struct fixture *f = *state;
     int port = f->srv.port;
-    long long u = seed_users(f, "flow", 6);
+    long long u = test_seed_users(f->db, "flow", 6);
     struct http_result r =
         call(f, "POST", "/events", 201,
              "{\"name\":\"Line\",\"date\":\"2026-12-31T20:00:00Z\",\"location\":\"Hall\","
@@ -397,9 +343,9 @@ static void waitlist_contract(void **state)
 
     /* tickets left: reserve them instead */
     snapshot(f, ev, before, sizeof(before));
-    r = call(f, "POST", path, 409, "{\"userId\":%lld,\"quantity\":2}", u);
-    assert_string_equal(http_error_code(&r), "tickets_available");
-    http_result_free(&r);
+    char body[128];
+    snprintf(body, sizeof(body), "{\"userId\":%lld,\"quantity\":2}", u);
+    test_expect_error(port, "POST", path, body, 409, "tickets_available");
     static const char *const bad[] = { "{}",
                                        "{\"userId\":0}",
                                        "{\"userId\":\"1\"}",
@@ -410,9 +356,7 @@ static void waitlist_contract(void **state)
         test_expect_error(port, "POST", path, bad[i], 400, "validation_failed");
     test_expect_error(port, "POST", "/events/999999/waitlist", "{\"userId\":1}", 404,
                       "event_not_found");
-    r = call(f, "POST", path, 404, "{\"userId\":999999}");
-    assert_string_equal(http_error_code(&r), "user_not_found");
-    http_result_free(&r);
+    test_expect_error(port, "POST", path, "{\"userId\":999999}", 404, "user_not_found");
     snapshot(f, ev, after, sizeof(after));
     assert_string_equal(before, after);
 
@@ -421,9 +365,8 @@ static void waitlist_contract(void **state)
              ev, u);
     long long sold = http_json_int(&r, "id");
     http_result_free(&r);
-    r = call(f, "POST", path, 409, "{\"userId\":%lld}", u);
-    assert_string_equal(http_error_code(&r), "already_reserved");
-    http_result_free(&r);
+    snprintf(body, sizeof(body), "{\"userId\":%lld}", u);
+    test_expect_error(port, "POST", path, body, 409, "already_reserved");
     r = call(f, "POST", path, 400, "{\"userId\":%lld,\"quantity\":3}", u + 1);
     assert_string_equal(http_error_code(&r), "validation_failed");
     assert_non_null(
@@ -434,7 +377,7 @@ static void waitlist_contract(void **state)
     /* the line: u+1 wants 2, u+2 wants 1, u+3 wants 1 */
     r = call(f, "POST", path, 201, "{\"userId\":%lld,\"quantity\":2}", u + 1);
     long long big = http_json_int(&r, "id");
-    assert_string_equal(json_str(&r, "status"), "WAITING");
+    assert_string_equal(test_json_str(&r, "status"), "WAITING");
     assert_int_equal(http_json_int(&r, "eventId"), ev);
     assert_int_equal(http_json_int(&r, "userId"), u + 1);
     assert_int_equal(http_json_int(&r, "quantity"), 2);
@@ -453,9 +396,8 @@ static void waitlist_contract(void **state)
     long long third = http_json_int(&r, "id");
     http_result_free(&r);
     snapshot(f, ev, before, sizeof(before));
-    r = call(f, "POST", path, 409, "{\"userId\":%lld}", u + 2);
-    assert_string_equal(http_error_code(&r), "already_waiting");
-    http_result_free(&r);
+    snprintf(body, sizeof(body), "{\"userId\":%lld}", u + 2);
+    test_expect_error(port, "POST", path, body, 409, "already_waiting");
     snapshot(f, ev, after, sizeof(after));
     assert_string_equal(before, after);
     snprintf(list, sizeof(list), "/events/%lld", ev);
@@ -463,9 +405,8 @@ static void waitlist_contract(void **state)
     assert_int_equal(http_json_int(&r, "waitlistLength"), 3);
     http_result_free(&r);
     /* anyone waiting: sold out for a newcomer */
-    r = call(f, "POST", "/reservations", 409, "{\"eventId\":%lld,\"userId\":%lld}", ev, u + 4);
-    assert_string_equal(http_error_code(&r), "sold_out");
-    http_result_free(&r);
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, u + 4);
+    test_expect_error(port, "POST", "/reservations", body, 409, "sold_out");
 
     /* the line's pages: positions, no user data */
     snprintf(list, sizeof(list), "/events/%lld/waitlist?limit=2", ev);
@@ -486,15 +427,15 @@ static void waitlist_contract(void **state)
     cancel(port, sold);
     snprintf(path, sizeof(path), "/waitlist/%lld", big);
     r = call(f, "GET", path, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "OFFERED");
+    assert_string_equal(test_json_str(&r, "status"), "OFFERED");
     long long offer = http_json_int(&r, "reservationId");
     assert_true(offer > 0);
-    assert_non_null(json_str(&r, "offerExpiresAt"));
+    assert_non_null(test_json_str(&r, "offerExpiresAt"));
     http_result_free(&r);
     char rpath[64];
     snprintf(rpath, sizeof(rpath), "/reservations/%lld", offer);
     r = call(f, "GET", rpath, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "HELD");
+    assert_string_equal(test_json_str(&r, "status"), "HELD");
     assert_int_equal(http_json_int(&r, "userId"), u + 1);
     assert_int_equal(http_json_int(&r, "quantity"), 2);
     http_result_free(&r);
@@ -502,15 +443,13 @@ static void waitlist_contract(void **state)
 
     /* the offer expires (no sweeper): GET says so at once; the next
      * locked path moves the tickets on, to small and third */
-    sleep_s(1.1);
+    test_sleep_s(1.1);
     r = call(f, "GET", path, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "EXPIRED");
+    assert_string_equal(test_json_str(&r, "status"), "EXPIRED");
     http_result_free(&r);
     char confirm[96];
     snprintf(confirm, sizeof(confirm), "/reservations/%lld/confirm", offer);
-    r = call(f, "POST", confirm, 409, NULL);
-    assert_string_equal(http_error_code(&r), "hold_expired");
-    http_result_free(&r);
+    test_expect_error(port, "POST", confirm, NULL, 409, "hold_expired");
     assert_entry(f, ev, 1, "EXPIRED");
     assert_entry(f, ev, 2, "OFFERED");
     assert_entry(f, ev, 3, "OFFERED");
@@ -520,17 +459,17 @@ static void waitlist_contract(void **state)
     long long small_offer = scalar(f, "SELECT reservation_id FROM waitlist WHERE id = %lld", small);
     snprintf(confirm, sizeof(confirm), "/reservations/%lld/confirm", small_offer);
     r = call(f, "POST", confirm, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "RESERVED");
+    assert_string_equal(test_json_str(&r, "status"), "RESERVED");
     http_result_free(&r);
     snprintf(path, sizeof(path), "/waitlist/%lld", small);
     r = call(f, "GET", path, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "FULFILLED");
+    assert_string_equal(test_json_str(&r, "status"), "FULFILLED");
     http_result_free(&r);
     long long third_offer = scalar(f, "SELECT reservation_id FROM waitlist WHERE id = %lld", third);
     snprintf(path, sizeof(path), "/waitlist/%lld", third);
     for (int i = 0; i < 2; i++) { /* idempotent */
         r = call(f, "DELETE", path, 200, NULL);
-        assert_string_equal(json_str(&r, "status"), "LEFT");
+        assert_string_equal(test_json_str(&r, "status"), "LEFT");
         assert_int_equal(http_json_int(&r, "reservationId"), third_offer);
         http_result_free(&r);
     }
@@ -541,7 +480,7 @@ static void waitlist_contract(void **state)
     /* an ended entry is left as it is */
     snprintf(path, sizeof(path), "/waitlist/%lld", small);
     r = call(f, "DELETE", path, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "FULFILLED");
+    assert_string_equal(test_json_str(&r, "status"), "FULFILLED");
     http_result_free(&r);
     test_expect_error(port, "DELETE", "/waitlist/999999", NULL, 404, "waitlist_entry_not_found");
     test_expect_error(port, "GET", "/waitlist/999999", NULL, 404, "waitlist_entry_not_found");
@@ -557,11 +496,139 @@ static void waitlist_contract(void **state)
     http_result_free(&r);
     snprintf(path, sizeof(path), "/waitlist/%lld", last);
     r = call(f, "DELETE", path, 200, NULL);
-    assert_string_equal(json_str(&r, "status"), "LEFT");
+    assert_string_equal(test_json_str(&r, "status"), "LEFT");
     assert_true(json_is_null(json_object_get(r.json, "reservationId")));
     http_result_free(&r);
     assert_int_equal(scalar(f, "SELECT waiting_count FROM events WHERE id = %lld", ev), 0);
     assert_int_equal(violations(f->db, evs), 0);
+}
+
+/* One statement as the admin that the database must refuse: its SQLSTATE
+ * and the constraint (a unique index or a CHECK) that refused it. */
+static void expect_refused(struct fixture *f, const char *sqlstate, const char *constraint,
+                           const char *fmt, ...)
+{
+    char sql[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(sql, sizeof(sql), fmt, ap);
+    va_end(ap);
+    PGresult *res = PQexec(f->db, sql);
+    const char *state = PQresultErrorField(res, PG_DIAG_SQLSTATE);
+    const char *name = PQresultErrorField(res, PG_DIAG_CONSTRAINT_NAME);
+    if (PQresultStatus(res) != PGRES_FATAL_ERROR || !state || strcmp(state, sqlstate) != 0 ||
+        !name || strcmp(name, constraint) != 0)
+        fail_msg("%s\n  gave %s %s %s, expected %s %s", sql, PQresStatus(PQresultStatus(res)),
+                 state ? state : "-", name ? name : "-", sqlstate, constraint);
+    PQclear(res);
+}
+
+/* The waiting list's rules are the database's own (sql/migrations/0005):
+ * written directly, as another writer could, a second active entry for a
+ * user and event, a reused position, an unknown status, a quantity or
+ * position out of range and every state whose timestamps or offer do not
+ * match it are refused (23505 by the unique indexes, 23514 by the CHECKs),
+ * and nothing stored changes; the same rows made consistent are taken. */
+static void waitlist_database_rules(void **state)
+{
+    struct fixture *f = *state;
+    long long u = test_seed_users(f->db, "rules", 4);
+    long long ev = test_seed_event(f->db, "Rules", 1, 1, 0, 0);
+    struct http_result r =
+        call(f, "POST", "/reservations", 201, "{\"eventId\":%lld,\"userId\":%lld}", ev, u);
+    long long sold = http_json_int(&r, "id");
+    http_result_free(&r);
+    /* u+1 waits at position 1 (through the API: the counters agree) */
+    char path[64];
+    snprintf(path, sizeof(path), "/events/%lld/waitlist", ev);
+    r = call(f, "POST", path, 201, "{\"userId\":%lld}", u + 1);
+    long long entry = http_json_int(&r, "id");
+    http_result_free(&r);
+    char before[8192], after[8192];
+    snapshot(f, ev, before, sizeof(before));
+
+    static const char insert[] =
+        "INSERT INTO waitlist (event_id, user_id, quantity, status, position, reservation_id, "
+        "offered_at, fulfilled_at, expired_at, left_at) VALUES (%lld, %lld, %s, '%s', %s, %s, "
+        "%s, %s, %s, %s)";
+    /* one active entry per user and event: waiting or offered */
+    expect_refused(f, "23505", "waitlist_one_active", insert, ev, u + 1, "1", "WAITING", "2",
+                   "NULL", "NULL", "NULL", "NULL", "NULL");
+    char res_id[24];
+    snprintf(res_id, sizeof(res_id), "%lld", sold);
+    expect_refused(f, "23505", "waitlist_one_active", insert, ev, u + 1, "1", "OFFERED", "2",
+                   res_id, "now()", "NULL", "NULL", "NULL");
+    /* positions are never reused, whoever holds them */
+    expect_refused(f, "23505", "waitlist_event_position", insert, ev, u + 2, "1", "WAITING", "1",
+                   "NULL", "NULL", "NULL", "NULL", "NULL");
+    /* the status, the quantity, the position */
+    expect_refused(f, "23514", "waitlist_status_known", insert, ev, u + 2, "1", "PENDING", "2",
+                   res_id, "now()", "NULL", "NULL", "NULL");
+    expect_refused(f, "23514", "waitlist_status_known", insert, ev, u + 2, "1", "waiting", "2",
+                   res_id, "now()", "NULL", "NULL", "NULL");
+    expect_refused(f, "23514", "waitlist_quantity_in_range", insert, ev, u + 2, "0", "WAITING", "2",
+                   "NULL", "NULL", "NULL", "NULL", "NULL");
+    expect_refused(f, "23514", "waitlist_quantity_in_range", insert, ev, u + 2, "101", "WAITING",
+                   "2", "NULL", "NULL", "NULL", "NULL", "NULL");
+    expect_refused(f, "23514", "waitlist_position_positive", insert, ev, u + 2, "1", "WAITING", "0",
+                   "NULL", "NULL", "NULL", "NULL", "NULL");
+    /* an offer is a reservation and its moment, both or neither */
+    static const struct {
+        const char *status, *reservation, *offered, *fulfilled, *expired, *left, *constraint;
+    } bad[] = {
+        { "OFFERED", "NULL", "NULL", "NULL", "NULL", "NULL", "waitlist_offer_matches_status" },
+        { "OFFERED", "R", "NULL", "NULL", "NULL", "NULL", "waitlist_offer_matches_status" },
+        { "OFFERED", "NULL", "now()", "NULL", "NULL", "NULL", "waitlist_offer_matches_status" },
+        { "WAITING", "R", "now()", "NULL", "NULL", "NULL", "waitlist_offer_matches_status" },
+        { "FULFILLED", "NULL", "NULL", "now()", "NULL", "NULL", "waitlist_offer_matches_status" },
+        { "EXPIRED", "NULL", "NULL", "NULL", "now()", "NULL", "waitlist_offer_matches_status" },
+        { "LEFT", "R", "NULL", "NULL", "NULL", "now()", "waitlist_offer_matches_status" },
+        /* each ending's timestamp, exactly when it is that ending */
+        { "FULFILLED", "R", "now()", "NULL", "NULL", "NULL",
+          "waitlist_fulfilled_at_matches_status" },
+        { "OFFERED", "R", "now()", "now()", "NULL", "NULL",
+          "waitlist_fulfilled_at_matches_status" },
+        { "EXPIRED", "R", "now()", "NULL", "NULL", "NULL", "waitlist_expired_at_matches_status" },
+        { "FULFILLED", "R", "now()", "now()", "now()", "NULL",
+          "waitlist_expired_at_matches_status" },
+        { "LEFT", "NULL", "NULL", "NULL", "NULL", "NULL", "waitlist_left_at_matches_status" },
+        { "WAITING", "NULL", "NULL", "NULL", "NULL", "now()", "waitlist_left_at_matches_status" },
+    };
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        const char *res = strcmp(bad[i].reservation, "R") == 0 ? res_id : bad[i].reservation;
+        expect_refused(f, "23514", bad[i].constraint, insert, ev, u + 2, "1", bad[i].status, "2",
+                       res, bad[i].offered, bad[i].fulfilled, bad[i].expired, bad[i].left);
+    }
+    /* the stored entry moved to an inconsistent state */
+    expect_refused(f, "23514", "waitlist_offer_matches_status",
+                   "UPDATE waitlist SET status = 'OFFERED' WHERE id = %lld", entry);
+    expect_refused(f, "23514", "waitlist_left_at_matches_status",
+                   "UPDATE waitlist SET status = 'LEFT' WHERE id = %lld", entry);
+    expect_refused(f, "23514", "waitlist_status_known",
+                   "UPDATE waitlist SET status = 'GONE', reservation_id = %lld, offered_at = now() "
+                   "WHERE id = %lld",
+                   sold, entry);
+    snapshot(f, ev, after, sizeof(after));
+    assert_string_equal(before, after);
+    /* the controls: the same rows, consistent, are taken (in a transaction
+     * rolled back, so that the list stays as the server keeps it) */
+    PGresult *res = PQexec(f->db, "BEGIN");
+    PQclear(res);
+    char sql[1024];
+    snprintf(sql, sizeof(sql), insert, ev, u + 2, "1", "LEFT", "2", res_id, "now()", "NULL", "NULL",
+             "now()");
+    res = PQexec(f->db, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    snprintf(sql, sizeof(sql), insert, ev, u + 3, "1", "FULFILLED", "3", res_id, "now()", "now()",
+             "NULL", "NULL");
+    res = PQexec(f->db, sql);
+    assert_int_equal(PQresultStatus(res), PGRES_COMMAND_OK);
+    PQclear(res);
+    res = PQexec(f->db, "ROLLBACK");
+    PQclear(res);
+    snapshot(f, ev, after, sizeof(after));
+    assert_string_equal(before, after);
 }
 
 /* The issue's run: a 10-ticket event sold out, 50 users join at once,
@@ -572,10 +639,10 @@ static void waitlist_under_concurrency(void **state)
 {
     struct fixture *f = *state;
     enum { TICKETS = 10, WAITERS = 50, CANCELS = 5 };
-    long long holders = seed_users(f, "holder", TICKETS);
-    long long waiters = seed_users(f, "waiter", WAITERS);
-    long long newcomers = seed_users(f, "buyer", 2000);
-    long long ev = seed_event(f, "Queue", TICKETS, 1, 2);
+    long long holders = test_seed_users(f->db, "holder", TICKETS);
+    long long waiters = test_seed_users(f->db, "waiter", WAITERS);
+    long long newcomers = test_seed_users(f->db, "buyer", 2000);
+    long long ev = test_seed_event(f->db, "Queue", TICKETS, 1, 0, 2);
     long long sold[TICKETS];
     reserve_all(f, ev, holders, TICKETS, sold);
     char evs[24];
@@ -627,7 +694,7 @@ static void waitlist_under_concurrency(void **state)
                         "position = %d",
                         ev, p));
         struct http_result r = call(f, "POST", confirm, 200, NULL);
-        assert_string_equal(json_str(&r, "status"), "RESERVED");
+        assert_string_equal(test_json_str(&r, "status"), "RESERVED");
         http_result_free(&r);
         assert_entry(f, ev, p, "FULFILLED");
     }
@@ -650,7 +717,10 @@ static void waitlist_under_concurrency(void **state)
     long long offered = scalar(
         f, "SELECT count(*) FROM waitlist WHERE event_id = %lld AND offered_at IS NOT NULL", ev);
     assert_true(offered >= 2 * CANCELS);
-    sleep_s(0.6); /* a sweep reads the totals */
+    /* a sweep reads the totals (every 250 ms; later on a loaded machine) */
+    for (int i = 0;
+         i < 100 && test_metric(f->srv.port, "reservd_waitlist_offers_made_total") < offered; i++)
+        test_sleep_s(0.05);
     long long made = test_metric(f->srv.port, "reservd_waitlist_offers_made_total");
     long long fulfilled = test_metric(f->srv.port, "reservd_waitlist_offers_fulfilled_total");
     long long expired = test_metric(f->srv.port, "reservd_waitlist_offers_expired_total");
@@ -675,7 +745,7 @@ static void *raise_capacity(void *arg)
     for (int i = 0; i < 2000 && test_metric(p->port, "reservd_reservations_rejected_total"
                                                      "{reason=\"sold_out\"}") < 500;
          i++)
-        sleep_s(0.005);
+        test_sleep_s(0.005);
     snprintf(path, sizeof(path), "/events/%lld", p->event);
     snprintf(body, sizeof(body), "{\"maxTickets\":%d}", p->max);
     struct http_result r;
@@ -691,10 +761,10 @@ static void capacity_raise_feeds_the_list_first(void **state)
 {
     struct fixture *f = *state;
     enum { TICKETS = 10, WAITERS = 20, RAISED = 40, BUYERS = 2100 };
-    long long holders = seed_users(f, "cap", TICKETS);
-    long long waiters = seed_users(f, "capwait", WAITERS);
-    long long buyer0 = seed_users(f, "capbuy", BUYERS);
-    long long ev = seed_event(f, "Raise", TICKETS, 1, 600);
+    long long holders = test_seed_users(f->db, "cap", TICKETS);
+    long long waiters = test_seed_users(f->db, "capwait", WAITERS);
+    long long buyer0 = test_seed_users(f->db, "capbuy", BUYERS);
+    long long ev = test_seed_event(f->db, "Raise", TICKETS, 1, 0, 600);
     reserve_all(f, ev, holders, TICKETS, NULL);
     join_at_once(f->srv.port, ev, waiters, WAITERS);
     char evs[24];
@@ -752,22 +822,27 @@ static void two_instances_offer_each_ticket_once(void **state)
     const char *args[] = { "--reservation-strategy", "batch", "--sweep-interval-ms", "100", NULL };
     assert_int_equal(test_server_start_url(&second, f->srv.url, "waitlist_second", args), 0);
     int ports[2] = { f->srv.port, second.port };
-    enum { EVENTS = 4, TICKETS = 10, WAITERS = 30 };
-    long long holders = seed_users(f, "twohold", EVENTS * TICKETS);
-    long long waiters = seed_users(f, "twowait", EVENTS * WAITERS);
+    enum { EVENTS = 6, TICKETS = 10, WAITERS = 30 };
+    long long holders = test_seed_users(f->db, "twohold", EVENTS * TICKETS);
+    long long waiters = test_seed_users(f->db, "twowait", EVENTS * WAITERS);
     long long evs[EVENTS];
     char list[128] = "";
+    /* an event every 150 ms: their holds and offers fall due at different
+     * moments, through many sweeps of either instance (reservd_sweep takes
+     * every due event it can lock), so both sweepers get work */
+    double t0 = test_now_s();
     for (int e = 0; e < EVENTS; e++) {
+        while (test_now_s() < t0 + 0.15 * e)
+            test_sleep_s(0.01);
         char name[32];
         snprintf(name, sizeof(name), "Two %d", e);
-        evs[e] = seed_event(f, name, TICKETS, 1, 1);
-        scalar(f, "UPDATE events SET hold_seconds = 1 WHERE id = %lld RETURNING 0", evs[e]);
+        evs[e] = test_seed_event(f->db, name, TICKETS, 1, 1, 1);
         snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%lld", e ? "," : "", evs[e]);
         /* sold out with holds of one second, half through each instance */
         for (int i = 0; i < TICKETS; i++) {
-            struct http_result r = call_on(ports[i % 2], "POST", "/reservations", 201,
-                                           "{\"eventId\":%lld,\"userId\":%lld,\"hold\":true}",
-                                           evs[e], holders + e * TICKETS + i);
+            struct http_result r = test_callf(ports[i % 2], "POST", "/reservations", 201,
+                                              "{\"eventId\":%lld,\"userId\":%lld,\"hold\":true}",
+                                              evs[e], holders + e * TICKETS + i);
             http_result_free(&r);
         }
         join_at_once(ports[e % 2], evs[e], waiters + (long long)e * WAITERS, WAITERS);
@@ -794,7 +869,7 @@ static void two_instances_offer_each_ticket_once(void **state)
         PQclear(res);
         if (scalar(f, "SELECT count(*) FROM waitlist WHERE status IN ('WAITING', 'OFFERED')") == 0)
             break;
-        sleep_s(0.05);
+        test_sleep_s(0.05);
     }
     checker_finish(&checker);
     assert_int_equal(scalar(f, "SELECT count(*) FROM waitlist WHERE status IN ('WAITING', "
@@ -817,8 +892,21 @@ static void two_instances_offer_each_ticket_once(void **state)
     for (int e = 0; e < EVENTS; e++)
         assert_true(scalar(f, "SELECT reserved_tickets FROM events WHERE id = %lld", evs[e]) <=
                     TICKETS);
+    /* both instances wrote expiries (sweeping, or inline on a confirm or a
+     * join), and each hold's expiry once */
+    long long holds_expired[2];
+    for (int i = 0; i < 2; i++)
+        holds_expired[i] = test_metric(ports[i], "reservd_holds_expired_total");
+    long long rows_expired =
+        scalar(f, "SELECT count(*) FROM reservations WHERE status = 'EXPIRED'");
+    fprintf(stderr, "two instances: %lld and %lld expiries written, %lld holds expired\n",
+            holds_expired[0], holds_expired[1], rows_expired);
+    assert_true(holds_expired[0] > 0);
+    assert_true(holds_expired[1] > 0);
+    assert_int_equal(holds_expired[0] + holds_expired[1], rows_expired);
+    assert_int_equal(rows_expired, EVENTS * TICKETS + expired);
     /* both instances report the database's figures (after a sweep) */
-    sleep_s(0.6);
+    test_sleep_s(0.6);
     for (int i = 0; i < 2; i++) {
         assert_int_equal(test_metric(ports[i], "reservd_waitlist_offers_made_total"), offered);
         assert_int_equal(test_metric(ports[i], "reservd_waitlist_offers_fulfilled_total"),
@@ -828,19 +916,22 @@ static void two_instances_offer_each_ticket_once(void **state)
     assert_int_equal(test_server_kill(&second, SIGTERM), 0);
 }
 
-#define PER_STRATEGY(test)                                             \
-    cmocka_unit_test_setup_teardown(test, setup_for_update, teardown), \
-        cmocka_unit_test_setup_teardown(test, setup_batch, teardown),  \
-        cmocka_unit_test_setup_teardown(test, setup_atomic, teardown)
-
 int main(void)
 {
-    const struct CMUnitTest tests[] = {
-        cmocka_unit_test_setup_teardown(waitlist_contract, setup_for_update_unswept, teardown),
-        PER_STRATEGY(waitlist_under_concurrency),
-        PER_STRATEGY(capacity_raise_feeds_the_list_first),
-        cmocka_unit_test_setup_teardown(two_instances_offer_each_ticket_once, setup_for_update,
-                                        teardown),
-    };
-    return cmocka_run_group_tests(tests, NULL, NULL);
+    struct strategy_tests t = { 0 };
+    strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+                                   waitlist_contract, setup_for_update_unswept, teardown));
+    strategy_tests_add_one(&t, (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+                                   waitlist_database_rules, setup_for_update_unswept, teardown));
+    strategy_tests_add(&t, "waitlist_under_concurrency", waitlist_under_concurrency, setup_strategy,
+                       teardown, STRATEGIES_SAFE);
+    strategy_tests_add(&t, "capacity_raise_feeds_the_list_first",
+                       capacity_raise_feeds_the_list_first, setup_strategy, teardown,
+                       STRATEGIES_SAFE);
+    /* the second instance runs batch: each pair mixes the strategy under test
+     * with it */
+    strategy_tests_add(&t, "two_instances_offer_each_ticket_once",
+                       two_instances_offer_each_ticket_once, setup_strategy_sweep_100, teardown,
+                       STRATEGIES_SAFE);
+    return strategy_tests_run(&t, "waitlist");
 }

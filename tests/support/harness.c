@@ -336,6 +336,67 @@ long long test_db_scalar(PGconn *db, const char *sql)
     return v;
 }
 
+/* fmt formatted into new memory (caller frees); NULL if out of memory. */
+static char *vformat(const char *fmt, va_list ap)
+{
+    va_list again;
+    va_copy(again, ap);
+    int n = vsnprintf(NULL, 0, fmt, ap);
+    char *out = n >= 0 ? malloc((size_t)n + 1) : NULL;
+    if (out)
+        vsnprintf(out, (size_t)n + 1, fmt, again);
+    va_end(again);
+    return out;
+}
+
+long long test_scalar(PGconn *db, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    char *sql = vformat(fmt, ap);
+    va_end(ap);
+    assert_non_null(sql);
+    long long v = test_db_scalar(db, sql);
+    free(sql);
+    return v;
+}
+
+long long test_seed_users(PGconn *db, const char *prefix, long long n)
+{
+    long long first = test_scalar(db, "SELECT coalesce(max(id), 0) + 1 FROM users");
+    assert_int_equal(test_scalar(db,
+                                 "WITH ins AS (INSERT INTO users (id, name, email) "
+                                 "SELECT %lld + g - 1, '%s' || g, '%s' || g || '@example.com' "
+                                 "FROM generate_series(1, %lld) g RETURNING 1) "
+                                 "SELECT count(*) FROM ins",
+                                 first, prefix, prefix, n),
+                     n);
+    test_scalar(
+        db, "SELECT setval(pg_get_serial_sequence('users', 'id'), (SELECT max(id) FROM users))");
+    return first;
+}
+
+long long test_seed_event(PGconn *db, const char *name, long long tickets, int max_per_user,
+                          int hold_seconds, int offer_seconds)
+{
+    char cols[96] = "", vals[96] = "";
+    const char *names[] = { "max_per_user", "hold_seconds", "offer_seconds" };
+    const int values[] = { max_per_user, hold_seconds, offer_seconds };
+    for (int i = 0; i < 3; i++) {
+        if (values[i] <= 0)
+            continue;
+        snprintf(cols + strlen(cols), sizeof(cols) - strlen(cols), ", %s", names[i]);
+        snprintf(vals + strlen(vals), sizeof(vals) - strlen(vals), ", %d", values[i]);
+    }
+    long long id = test_scalar(db,
+                               "INSERT INTO events (name, date, location, max_tickets%s) "
+                               "VALUES ('%s', now() + interval '30 days', 'Hall', %lld%s) "
+                               "RETURNING id",
+                               cols, name, tickets, vals);
+    assert_true(id > 0);
+    return id;
+}
+
 static int write_all(int fd, const char *p, size_t n)
 {
     while (n > 0) {
@@ -548,6 +609,40 @@ struct http_result test_call(int port, const char *method, const char *path, con
     if (strcmp(path, "/metrics") != 0 && strcmp(path, "/api") != 0)
         assert_string_equal(type, "application/json; charset=utf-8");
     return r;
+}
+
+struct http_result test_callf(int port, const char *method, const char *path, int status,
+                              const char *fmt, ...)
+{
+    char *body = NULL;
+    if (fmt) {
+        va_list ap;
+        va_start(ap, fmt);
+        body = vformat(fmt, ap);
+        va_end(ap);
+        assert_non_null(body);
+    }
+    struct http_result r = test_call(port, method, path, body, status);
+    free(body);
+    return r;
+}
+
+const char *test_json_str(const struct http_result *r, const char *key)
+{
+    return json_string_value(json_object_get(r->json, key));
+}
+
+double test_now_s(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+void test_sleep_s(double s)
+{
+    struct timespec t = { (time_t)s, (long)((s - (double)(time_t)s) * 1e9) };
+    nanosleep(&t, NULL);
 }
 
 void test_expect_error(int port, const char *method, const char *path, const char *body, int status,

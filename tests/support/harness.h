@@ -71,6 +71,19 @@ struct background_call {
 int background_call_start(struct background_call *c);
 void background_call_join(struct background_call *c);
 
+/* Seeding and reading the database directly, for the tests' own checks.
+ * test_scalar: test_db_scalar of a printf-formatted query (any length;
+ * values formatted in are the test's own, never a request's). */
+long long test_scalar(PGconn *db, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* n users with consecutive ids (asserted: all inserted), the users' id
+ * sequence moved past them; returns the first id. */
+long long test_seed_users(PGconn *db, const char *prefix, long long n);
+/* An event 30 days ahead with `tickets` tickets; max_per_user,
+ * hold_seconds and offer_seconds as given, each 0 for the column's
+ * default. Returns its id (asserted > 0). */
+long long test_seed_event(PGconn *db, const char *name, long long tickets, int max_per_user,
+                          int hold_seconds, int offer_seconds);
+
 /* A libpq connection to the server's database (caller PQfinish()es). */
 PGconn *test_db_connect(const struct test_server *srv);
 /* First column of the first row of a query as an integer; -1 on error. */
@@ -120,6 +133,17 @@ struct http_result test_call(int port, const char *method, const char *path, con
  * error.message a non-empty string. */
 void test_expect_error(int port, const char *method, const char *path, const char *body, int status,
                        const char *code);
+
+/* test_call with a printf-formatted JSON body (fmt NULL: no body). */
+struct http_result test_callf(int port, const char *method, const char *path, int status,
+                              const char *fmt, ...);
+/* A string member of the JSON body, or NULL. */
+const char *test_json_str(const struct http_result *r, const char *key);
+
+/* The wall clock (CLOCK_REALTIME, the clock PostgreSQL's now() reads on
+ * this machine) in seconds, and a sleep of s seconds. */
+double test_now_s(void);
+void test_sleep_s(double s);
 
 /* A loopback port that was free a moment ago. */
 int test_free_port(void);
