@@ -21,6 +21,7 @@ struct config {
     int read_timeout_ms;      /* --read-timeout-ms / RESERVD_READ_TIMEOUT_MS */
     int connection_memory;    /* --connection-memory / RESERVD_CONNECTION_MEMORY */
     int shutdown_grace_ms;    /* --shutdown-grace-ms / RESERVD_SHUTDOWN_GRACE_MS */
+    int drain_delay_ms;       /* --drain-delay-ms / RESERVD_DRAIN_DELAY_MS */
     int acquire_timeout_ms;   /* --acquire-timeout-ms / RESERVD_ACQUIRE_TIMEOUT_MS */
     int lock_timeout_ms;      /* --lock-timeout-ms / RESERVD_LOCK_TIMEOUT_MS */
     char strategy[32];        /* --reservation-strategy / RESERVD_RESERVATION_STRATEGY */

@@ -54,6 +54,7 @@ struct http_request {
     size_t body_len;
     const char *request_id;
     struct timespec deadline; /* CLOCK_MONOTONIC: answer 503 busy after */
+    bool server_leaving;      /* the server is about to stop (http_server_leave): not ready */
     void *exchange;           /* private to the server */
     /* Headers the gate (server.h) reads; NULL when absent. */
     const char *authorization;

@@ -57,6 +57,11 @@ struct http_server_options {
 /* 0, or -1 with a message in err. */
 int http_server_start(const struct http_server_options *opts, struct http_server **out, char *err,
                       size_t errlen);
+/* Announce the stop: from now on requests carry req->server_leaving, and
+ * /readyz answers 503 draining, while everything else is accepted and
+ * served as before; for a load balancer to take the instance out before
+ * http_server_stop closes the listener. NULL-safe. */
+void http_server_leave(struct http_server *srv);
 /* Stop accepting, answer what was already received (with Connection:
  * close), refuse new requests on open connections (503 shutting_down),
  * close idle connections, and stop once nothing is in flight. 0, or -1

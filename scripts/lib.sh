@@ -182,7 +182,8 @@ scale_dir() {
 # pgbouncer_start DIR PORT DB [POOL]: PgBouncer on 127.0.0.1:PORT in
 # transaction mode with deploy/pgbouncer.ini's pool settings (POOL: another
 # default_pool_size), serving database DB of the private cluster under the
-# same name (no passwords: auth_type any, the cluster trusts loopback).
+# same name (no passwords: auth_type any, the cluster trusts loopback), with
+# deploy/pgbouncer.ini's connect_query (keep the two equal).
 # Returns once it accepts connections.
 pgbouncer_start() {
     local dir i port=$2 db=$3 pool=${4:-}
@@ -193,7 +194,7 @@ pgbouncer_start() {
     # then dropped the included settings)
     pg_as tee "$dir/pgbouncer.ini" >/dev/null <<INI
 [databases]
-$db = host=127.0.0.1 port=$PG_PORT dbname=$db user=postgres
+$db = host=127.0.0.1 port=$PG_PORT dbname=$db user=postgres connect_query='SET lock_timeout = 5000; SET enable_seqscan = off; SET jit = off'
 [pgbouncer]
 %include $REPO_ROOT/deploy/pgbouncer.ini
 listen_addr = 127.0.0.1

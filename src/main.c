@@ -1,11 +1,13 @@
 /* reservd: start-up, signal handling and orderly shutdown. */
 
+#include <errno.h>
 #include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "app.h"
@@ -52,6 +54,42 @@ static int usable_connections(const struct config *cfg)
         return room > 16 ? (int)room : 16;
     }
     return cfg->max_connections;
+}
+
+/* --drain-delay-ms: not ready (/readyz 503) but serving, for delay_ms or
+ * until another signal of stop arrives. */
+static void leave_slowly(struct http_server *server, const sigset_t *stop, int sig, int delay_ms)
+{
+    http_server_leave(server);
+    log_info("received %s; /readyz answers 503 for %d ms while requests are still served, then "
+             "the shutdown begins (another SIGTERM or SIGINT begins it at once)",
+             sig == SIGINT ? "SIGINT" : "SIGTERM", delay_ms);
+    struct timespec end, now;
+    clock_gettime(CLOCK_MONOTONIC, &end);
+    end.tv_sec += delay_ms / 1000;
+    end.tv_nsec += (long)(delay_ms % 1000) * 1000000L;
+    if (end.tv_nsec >= 1000000000L) {
+        end.tv_sec++;
+        end.tv_nsec -= 1000000000L;
+    }
+    for (;;) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        long long left_ns =
+            (long long)(end.tv_sec - now.tv_sec) * 1000000000LL + (end.tv_nsec - now.tv_nsec);
+        if (left_ns <= 0)
+            return;
+        struct timespec left = { (time_t)(left_ns / 1000000000LL), (long)(left_ns % 1000000000LL) };
+        int again = sigtimedwait(stop, NULL, &left);
+        if (again > 0) {
+            log_info("received %s again; the shutdown begins now",
+                     again == SIGINT ? "SIGINT" : "SIGTERM");
+            return;
+        }
+        if (errno != EINTR && errno != EAGAIN) { /* cannot happen with a valid set */
+            log_error("cannot wait for signals: %s; the shutdown begins now", strerror(errno));
+            return;
+        }
+    }
 }
 
 static int serve(struct app *app)
@@ -145,6 +183,8 @@ static int serve(struct app *app)
         log_error("cannot wait for signals; stopping");
         sig = SIGTERM;
     }
+    if (cfg->drain_delay_ms > 0)
+        leave_slowly(server, &stop, sig, cfg->drain_delay_ms);
     log_info("received %s; finishing in-flight requests", sig == SIGINT ? "SIGINT" : "SIGTERM");
     rc = 0;
 out:

@@ -13,6 +13,12 @@ void health_livez(struct app *app, const struct http_request *req, struct http_r
 
 void health_readyz(struct app *app, const struct http_request *req, struct http_response *resp)
 {
+    /* Asked nothing of the database: a load balancer must see this at once. */
+    if (req->server_leaving) {
+        http_respond_error(resp, 503, "draining",
+                           "the server is shutting down; send new requests elsewhere");
+        return;
+    }
     struct db_conn *conn = api_acquire(app, req, resp);
     if (!conn) {
         resp->status = 503;

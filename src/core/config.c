@@ -86,6 +86,10 @@ static const struct setting settings[] = {
                 "bytes of buffer per HTTP connection, for a request's headers and its answer's"),
     INT_SETTING("shutdown-grace-ms", "RESERVD_SHUTDOWN_GRACE_MS", shutdown_grace_ms, 0, 600000,
                 "on SIGTERM, longest wait for in-flight requests"),
+    INT_SETTING("drain-delay-ms", "RESERVD_DRAIN_DELAY_MS", drain_delay_ms, 0, 60000,
+                "on SIGTERM, /readyz answers 503 for this long while everything else is still "
+                "served, then the shutdown begins (longer than the load balancer takes to see "
+                "it; 0: at once; a second SIGTERM cuts it short)"),
     INT_SETTING("acquire-timeout-ms", "RESERVD_ACQUIRE_TIMEOUT_MS", acquire_timeout_ms, 1, 600000,
                 "wait for a pooled connection before 503 busy"),
     INT_SETTING("lock-timeout-ms", "RESERVD_LOCK_TIMEOUT_MS", lock_timeout_ms, 1, 600000,
@@ -168,6 +172,10 @@ void config_defaults(struct config *cfg, int ncpu)
     /* Longer than any request's deadline (acquire-timeout-ms caps its pool
      * and lock waits), so every request already read is answered. */
     cfg->shutdown_grace_ms = 15000;
+    /* 0: the listener closes at once, as before the setting existed; behind
+     * a load balancer that checks /readyz, set it above the time it takes to
+     * take an instance out (docker-compose.scale.yml). */
+    cfg->drain_delay_ms = 0;
     cfg->acquire_timeout_ms = 5000;
     cfg->lock_timeout_ms = 5000;
     strcpy(cfg->strategy, "for-update");

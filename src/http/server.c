@@ -69,7 +69,12 @@ struct http_loop {
     int64_t partial_blind_until_ms; /* after an overflow: the list may miss some */
 };
 
-enum loop_phase { LOOP_RUN, LOOP_QUIESCE, LOOP_EXIT };
+/* The server's one state, moved forward only by the thread that stops it
+ * (http_server_leave, then http_server_stop). LOOP_LEAVING serves exactly
+ * as LOOP_RUN does, except that requests see req->server_leaving (/readyz
+ * answers 503): a load balancer takes the instance out while its listener
+ * is still open (--drain-delay-ms). */
+enum loop_phase { LOOP_RUN, LOOP_LEAVING, LOOP_QUIESCE, LOOP_EXIT };
 
 struct http_server {
     struct http_loop *loops;
@@ -310,6 +315,7 @@ static bool start_request(struct exchange *ex)
     req->method = http_method_parse(ex->method_name);
     MHD_get_connection_values(ex->conn, MHD_GET_ARGUMENT_KIND, collect_query, req);
     assign_request_id(ex);
+    req->server_leaving = atomic_load(&srv->phase) != LOOP_RUN;
     switch (router_match(srv->opts.routes, srv->opts.nroutes, req->method, req->path, &m)) {
     case ROUTE_NOT_FOUND:
         http_respond_error(&ex->resp, 404, "not_found", "no route for %s", req->path);
@@ -957,6 +963,12 @@ int http_server_start(const struct http_server_options *opts, struct http_server
 int http_mhd_connection_limit(int max_connections)
 {
     return max_connections + max_connections / 16 + 64;
+}
+
+void http_server_leave(struct http_server *srv)
+{
+    if (srv)
+        atomic_store(&srv->phase, LOOP_LEAVING);
 }
 
 int http_server_stop(struct http_server *srv, int grace_ms)

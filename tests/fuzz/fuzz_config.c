@@ -51,6 +51,7 @@ static const struct knob knobs[] = {
     KNOB("connection-timeout", "RESERVD_CONNECTION_TIMEOUT", KIND_INT, connection_timeout_s),
     KNOB("read-timeout-ms", "RESERVD_READ_TIMEOUT_MS", KIND_INT, read_timeout_ms),
     KNOB("shutdown-grace-ms", "RESERVD_SHUTDOWN_GRACE_MS", KIND_INT, shutdown_grace_ms),
+    KNOB("drain-delay-ms", "RESERVD_DRAIN_DELAY_MS", KIND_INT, drain_delay_ms),
     KNOB("acquire-timeout-ms", "RESERVD_ACQUIRE_TIMEOUT_MS", KIND_INT, acquire_timeout_ms),
     KNOB("lock-timeout-ms", "RESERVD_LOCK_TIMEOUT_MS", KIND_INT, lock_timeout_ms),
     KNOB("reservation-strategy", "RESERVD_RESERVATION_STRATEGY", KIND_STR, strategy),

@@ -103,6 +103,149 @@ static void sigterm_finishes_in_flight_requests(void **state)
     assert_int_equal(test_server_stop(&srv), 0); /* exit status of the SIGTERM */
 }
 
+static double now_ms(void)
+{
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6;
+}
+
+/* GET /readyz on a new connection: its status (-1: no answer), its error
+ * code in code ("" for none). */
+static int readyz(int port, char *code, size_t len)
+{
+    struct http_result r;
+    int status = http_call(port, "GET", "/readyz", NULL, NULL, &r) == 0 ? r.status : -1;
+    snprintf(code, len, "%s", status > 0 ? http_error_code(&r) : "");
+    http_result_free(&r);
+    return status;
+}
+
+#define DRAIN_DELAY_MS 1500
+
+/* --drain-delay-ms: on SIGTERM /readyz answers 503 draining at once, for a
+ * load balancer to take the instance out, while new connections are still
+ * accepted and every route served (a reservation is granted); then the
+ * usual shutdown, and exit 0. */
+static void drain_delay_keeps_serving_while_not_ready(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    const char *args[] = { "--drain-delay-ms", "1500", NULL };
+    assert_int_equal(test_server_start(&srv, args), 0);
+    PGconn *db = test_db_connect(&srv);
+    long long user = test_db_scalar(
+        db, "INSERT INTO users (name, email) VALUES ('D', 'd@example.com') RETURNING id");
+    long long ev = test_db_scalar(db, "INSERT INTO events (name, date, location, max_tickets) "
+                                      "VALUES ('Drain', now(), 'X', 3) RETURNING id");
+    char code[32];
+    assert_int_equal(readyz(srv.port, code, sizeof(code)), 200);
+
+    double t0 = now_ms();
+    kill(srv.pid, SIGTERM);
+    int status = 0;
+    double first_503 = -1;
+    while (now_ms() - t0 < 1000) {
+        status = readyz(srv.port, code, sizeof(code));
+        if (status == 503) {
+            first_503 = now_ms() - t0;
+            break;
+        }
+        assert_int_equal(status, 200); /* until the signal is seen */
+        struct timespec pause = { 0, 5 * 1000000L };
+        nanosleep(&pause, NULL);
+    }
+    fprintf(stderr, "drain delay: /readyz 503 %.0f ms after SIGTERM\n", first_503);
+    assert_true(first_503 >= 0 && first_503 <= 100);
+    assert_string_equal(code, "draining");
+    struct http_result r = test_call(srv.port, "GET", "/readyz", NULL, 503); /* its content type */
+    http_result_free(&r);
+
+    /* meanwhile, new connections are served as before */
+    r = test_call(srv.port, "GET", "/livez", NULL, 200);
+    http_result_free(&r);
+    char body[128];
+    snprintf(body, sizeof(body), "{\"eventId\":%lld,\"userId\":%lld}", ev, user);
+    r = test_call(srv.port, "POST", "/reservations", body, 201);
+    long long id = http_json_int(&r, "id");
+    http_result_free(&r);
+    char sql[160];
+    snprintf(sql, sizeof(sql),
+             "SELECT count(*) FROM reservations WHERE id = %lld AND status = 'RESERVED'", id);
+    assert_int_equal(test_db_scalar(db, sql), 1);
+    assert_int_equal(readyz(srv.port, code, sizeof(code)), 503);
+    double served = now_ms() - t0;
+    fprintf(stderr, "drain delay: /livez 200, POST /reservations 201 by %.0f ms\n", served);
+    assert_true(served < DRAIN_DELAY_MS - 200);               /* all within the delay */
+    assert_int_equal(test_server_wait(&srv, 0, &status), -1); /* still running */
+
+    assert_int_equal(test_server_wait(&srv, DRAIN_DELAY_MS + 10000, &status), 0);
+    double exited = now_ms() - t0;
+    fprintf(stderr, "drain delay: exited %.0f ms after SIGTERM\n", exited);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(exited >= DRAIN_DELAY_MS);
+    PQfinish(db);
+    assert_int_equal(test_server_stop(&srv), 0); /* gone already: drops the database */
+}
+
+/* A second SIGTERM during the delay starts the shutdown at once. */
+static void second_sigterm_cuts_the_drain_delay(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    const char *args[] = { "--drain-delay-ms", "60000", NULL };
+    assert_int_equal(test_server_start(&srv, args), 0);
+    double t0 = now_ms();
+    kill(srv.pid, SIGTERM);
+    char code[32];
+    int status = 0;
+    while (readyz(srv.port, code, sizeof(code)) != 503 && now_ms() - t0 < 1000) {
+        struct timespec pause = { 0, 5 * 1000000L };
+        nanosleep(&pause, NULL);
+    }
+    assert_string_equal(code, "draining");
+    kill(srv.pid, SIGTERM);
+    assert_int_equal(test_server_wait(&srv, 5000, &status), 0);
+    fprintf(stderr, "drain delay 60 s: exited %.0f ms after the first SIGTERM\n", now_ms() - t0);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_int_equal(test_server_stop(&srv), 0);
+}
+
+/* Without --drain-delay-ms the shutdown begins at once, as before: the
+ * listener closes and the process exits within moments, with no window of
+ * 503 draining while it still accepts. A request the listener took just
+ * before it closed may get 503 (draining before the drain, shutting_down
+ * after it), never anything else but 200. */
+static void no_drain_delay_by_default(void **state)
+{
+    (void)state;
+    struct test_server srv;
+    assert_int_equal(test_server_start(&srv, NULL), 0);
+    double t0 = now_ms();
+    kill(srv.pid, SIGTERM);
+    int status = 0, ok = 0, refused = 0, none = 0;
+    while (test_server_wait(&srv, 0, &status) != 0) {
+        char code[32];
+        int s = readyz(srv.port, code, sizeof(code));
+        if (!(s == 200 || s == -1 ||
+              (s == 503 && (!strcmp(code, "shutting_down") || !strcmp(code, "draining")))))
+            fail_msg("/readyz answered %d %s while shutting down", s, code);
+        ok += s == 200;
+        refused += s == 503;
+        none += s == -1;
+        struct timespec pause = { 0, 1000000L };
+        nanosleep(&pause, NULL);
+    }
+    double exited = now_ms() - t0;
+    fprintf(stderr,
+            "no drain delay: exited %.0f ms after SIGTERM (/readyz: %d x 200, %d x 503, %d "
+            "without an answer)\n",
+            exited, ok, refused, none);
+    assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    assert_true(exited < 1000);
+    assert_int_equal(test_server_stop(&srv), 0);
+}
+
 /* Connections killed under the server are replaced; an unreachable
  * database gives 503 unavailable and /readyz 503, never a hang. */
 static void survives_database_failures(void **state)
@@ -300,6 +443,9 @@ int main(void)
         cmocka_unit_test(help_lists_every_setting),
         cmocka_unit_test(bad_settings_stop_the_start),
         cmocka_unit_test(sigterm_finishes_in_flight_requests),
+        cmocka_unit_test(drain_delay_keeps_serving_while_not_ready),
+        cmocka_unit_test(second_sigterm_cuts_the_drain_delay),
+        cmocka_unit_test(no_drain_delay_by_default),
         cmocka_unit_test(survives_database_failures),
         cmocka_unit_test(concurrent_migrations),
         cmocka_unit_test(json_logs),

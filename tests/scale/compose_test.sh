@@ -36,6 +36,8 @@ def published(p): # long or short port syntax: "host:container" pairs
 for name in ("reservd1", "reservd2", "reservd3"):
     env = (services.get(name) or {}).get("environment") or {}
     say(env.get("RESERVD_DB_PREPARED") == "off", f"{name}: RESERVD_DB_PREPARED=off")
+    say(str(env.get("RESERVD_DRAIN_DELAY_MS", "0")).isdigit() and int(env.get("RESERVD_DRAIN_DELAY_MS", "0")) > 2000,
+        f"{name}: RESERVD_DRAIN_DELAY_MS above HAProxy's 2 s to mark it down ({env.get('RESERVD_DRAIN_DELAY_MS')})")
     say(str(env.get("DATABASE_URL", "")).startswith("postgresql://postgres@pgbouncer:6432/"),
         f"{name}: DATABASE_URL is PgBouncer ({env.get('DATABASE_URL')})")
     say(env.get("PGPASSWORD") == "daphne", f"{name}: PGPASSWORD from POSTGRES_PASSWORD (default daphne)")

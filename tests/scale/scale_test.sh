@@ -12,11 +12,12 @@
 #       second of the load after the kill, every 201 any client got is in
 #       the database; the instance restarted is UP in HAProxy, reserves
 #       when asked directly and gets its share through HAProxy again;
-#   (c) a rolling restart (SIGTERM one at a time, restart, wait for /readyz
-#       and for HAProxy) under load: every 201 is in the database, no 5xx
-#       but 503, every instance exits 0; SIGTERM alone leaves a few
-#       requests without an answer (counted, none committed: see roll),
-#       draining through HAProxy first none;
+#   (c) a rolling restart (SIGTERM one at a time, wait for its exit,
+#       restart, wait for /readyz and for HAProxy) under load: every 201 is
+#       in the database, no 5xx but 503, every request answered (the
+#       instances' --drain-delay-ms: HAProxy takes each out before its
+#       listener closes), every instance exits 0; the same draining
+#       through HAProxy first;
 #   (d) holds and waiting-list offers processed exactly once across
 #       instances: 300 holds over 30 events fall due in turn, the three
 #       sweepers race to expire them; each hold and offer expired once, by
@@ -53,8 +54,11 @@ work=$(dirname "$(pg_datadir)")/scale-$$   # reachable by 'postgres' when root
 logs=$(mktemp -d)
 declare -a ports=() pids=()
 
+# SIGTERM twice, all at once: the second cuts --drain-delay-ms short.
 stop_instances() {
     local i
+    for i in "${!pids[@]}"; do [ -n "${pids[$i]}" ] && kill "${pids[$i]}" 2>/dev/null; done
+    sleep 0.2
     for i in "${!pids[@]}"; do
         [ -n "${pids[$i]}" ] && kill "${pids[$i]}" 2>/dev/null && wait "${pids[$i]}" 2>/dev/null
         pids[$i]=
@@ -91,11 +95,18 @@ scale_port() { # scale_port K: the block's port K (0..5)
     done
 }
 
+# On SIGTERM each instance answers /readyz 503 for this long, still
+# serving, before it closes its listener (--drain-delay-ms): longer than
+# HAProxy takes to mark it down (deploy/haproxy.cfg: a check every second,
+# down after two failures, the second 250 ms after the first, so at most
+# 2 x inter), and a margin.
+drain_delay=2500
 # Instance i on ports[i] through PgBouncer.
 launch_instance() {
     local i=$1 strategy=$2
     "$bin" --bind 127.0.0.1 --port "${ports[$i]}" --database-url "$pooled" --db-prepared "$prepared" \
-        --reservation-strategy "$strategy" --pool-size 8 --log-level warn 2>>"$logs/reservd$i.log" &
+        --reservation-strategy "$strategy" --pool-size 8 --drain-delay-ms "$drain_delay" \
+        --log-level warn 2>>"$logs/reservd$i.log" &
     pids[$i]=$!
 }
 # 0 once instance i's /readyz answers 200.
@@ -311,15 +322,17 @@ check "the rejoined instance's 201s are in the database" test "$(missing_acks "$
 set_state() {
     curl -fs -o /dev/null -d "s=reservd$(($1 + 1))&action=$2&b=reservd" "http://127.0.0.1:$stats/stats"
 }
-# roll NAME DRAIN STATUS...: restart the three one at a time under load;
-# DRAIN=drain first takes each out of HAProxy (as an orchestrator would)
-# until it has no request left, then SIGTERMs it. STATUS...: the answers
-# the clients may get (0: none).
+# roll NAME DRAIN SECONDS STATUS...: restart the three one at a time under
+# SECONDS of load; each SIGTERMed instance has exited before it starts
+# again. DRAIN=drain first takes each out of HAProxy (as an orchestrator
+# would) until it has no request left, then SIGTERMs it twice (the second
+# cuts its drain delay short: HAProxy sends it nothing already).
+# STATUS...: the answers the clients may get (0: none).
 roll() {
-    local name=$1 drain=$2 i n codes=""; shift 2
+    local name=$1 drain=$2 seconds=$3 i n codes=""; shift 3
     local allowed="$*"
     event=$(new_event 10000000)
-    steady 16 "$event" "$logs/$name.txt" & loadpid=$!
+    steady "$seconds" "$event" "$logs/$name.txt" & loadpid=$!
     sleep 2
     for i in 0 1 2; do
         if [ "$drain" = drain ]; then
@@ -330,7 +343,9 @@ roll() {
                 sleep 0.1
             done
         fi
-        kill -TERM "${pids[$i]}"; wait "${pids[$i]}"; codes+="$? "; pids[$i]=
+        kill -TERM "${pids[$i]}"
+        [ "$drain" = drain ] && { sleep 0.2; kill -TERM "${pids[$i]}"; }
+        wait "${pids[$i]}"; codes+="$? "; pids[$i]=
         start_instance "$i" batch || fail "$name: instance $i restarts"
         [ "$drain" = drain ] && { set_state "$i" ready || fail "$name: ready instance $i"; }
         wait_status "$i" UP 15 || fail "$name: instance $i back UP in HAProxy"
@@ -346,29 +361,24 @@ roll() {
     check "$name: 201s kept coming ($(awk '$2 == 201' "$f" | wc -l))" \
         test "$(awk '$2 == 201' "$f" | wc -l)" -gt 1000
 }
-# SIGTERM alone: HAProxy learns of the restart from refused connections and
-# its checks. Tolerated here, and only here: requests without an answer
-# (status 0), each checked to have changed nothing (its user holds no
-# reservation). Why they exist: on SIGTERM reservd stops listening at once
-# (http_server_stop closes its listener before draining) while /readyz
-# still answers 200 and HAProxy still sends it requests; a connection the
-# kernel had accepted into the closing listener's backlog, and HAProxy had
-# sent a request on, is reset unread. That is not a connection failure to
-# HAProxy (its connect succeeded), so 'retry-on conn-failure' does not
-# re-send it, and HAProxy closes a keep-alive client's connection without
-# an answer (a request after the first on it) for the client to retry.
-# 'retry-on empty-response' would re-send it (tried: no request without an
-# answer in three plain rolls, against 4 and 4 without), but also a POST whose
-# instance died after committing it (the retry's 409 would tell a user
-# whose reservation committed that nothing happened): deploy/haproxy.cfg
-# rightly stays at conn-failure.
-# Removing them needs reservd to fail /readyz first and keep its listener
-# open for a moment on SIGTERM (see the drained roll, which does that part
-# through HAProxy's admin page).
-roll roll plain 201 503 0
+# SIGTERM alone: /readyz answers 503 at once while the instance keeps
+# serving for --drain-delay-ms (2.5 s), so HAProxy's checks mark it down
+# before it closes its listener, and nothing reaches the closing listener.
+# Before the delay existed reservd closed its listener at once while /readyz
+# still answered 200: a connection the kernel had accepted into the closing
+# listener's backlog, and HAProxy had sent a request on, was reset unread.
+# That is not a connection failure to HAProxy (its connect succeeded), so
+# 'retry-on conn-failure' did not re-send it, and HAProxy closed a
+# keep-alive client's connection without an answer (status 0: 0 to 10 per
+# run, none committed). 'retry-on empty-response' would re-send it, but
+# also a POST whose instance died after committing it (the retry's 409
+# would tell a user whose reservation committed that nothing happened):
+# deploy/haproxy.cfg rightly stays at conn-failure. Now every request is
+# answered. The load lasts the drained roll's 16 s plus the three delays.
+roll roll plain $((16 + 3 * drain_delay / 1000)) 201 503
 # drained first (HAProxy sends it nothing more before the SIGTERM): every
 # request answered, and no 5xx but 503
-roll drained drain 201 503
+roll drained drain 16 201 503
 
 # --- (d) holds and waiting-list offers across instances ---------------------------------
 # 30 events of 10 tickets, each filled by 10 holds through HAProxy, with 15

@@ -213,6 +213,30 @@ static void db_prepared(void **state)
     assert_non_null(strstr(err, "db-prepared"));
 }
 
+/* --drain-delay-ms: 0 (the shutdown starts at once) by default; 0 to 60000
+ * from the environment or a flag; nothing else. */
+static void drain_delay(void **state)
+{
+    (void)state;
+    struct config cfg;
+    char err[256];
+    const char *argv[] = { "reservd" };
+    assert_int_equal(load(&cfg, NULL, 1, argv, err), CONFIG_OK);
+    assert_int_equal(cfg.drain_delay_ms, 0);
+    const char *env[] = { "RESERVD_DRAIN_DELAY_MS", "2500", NULL };
+    assert_int_equal(load(&cfg, env, 1, argv, err), CONFIG_OK);
+    assert_int_equal(cfg.drain_delay_ms, 2500);
+    const char *flag[] = { "reservd", "--drain-delay-ms", "60000" };
+    assert_int_equal(load(&cfg, env, 3, flag, err), CONFIG_OK);
+    assert_int_equal(cfg.drain_delay_ms, 60000); /* flag beats environment */
+    const char *too_long[] = { "reservd", "--drain-delay-ms=60001" };
+    assert_int_equal(load(&cfg, NULL, 2, too_long, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "--drain-delay-ms"));
+    const char *bad_env[] = { "RESERVD_DRAIN_DELAY_MS", "-1", NULL };
+    assert_int_equal(load(&cfg, bad_env, 1, argv, err), CONFIG_ERROR);
+    assert_non_null(strstr(err, "RESERVD_DRAIN_DELAY_MS"));
+}
+
 static void help(void **state)
 {
     (void)state;
@@ -229,6 +253,8 @@ static void help(void **state)
     assert_non_null(strstr(text, "SERVICE_PORT, default 3001"));
     assert_non_null(strstr(text, "DATABASE_URL"));
     assert_non_null(strstr(text, "--reservation-strategy"));
+    assert_non_null(strstr(text, "--drain-delay-ms N"));
+    assert_non_null(strstr(text, "RESERVD_DRAIN_DELAY_MS, default 0"));
     free(text);
 }
 
@@ -270,6 +296,7 @@ int main(void)
         cmocka_unit_test(unsafe_needs_acknowledgement),
         cmocka_unit_test(env_file),
         cmocka_unit_test(db_prepared),
+        cmocka_unit_test(drain_delay),
         cmocka_unit_test(help),
         cmocka_unit_test(list_strategies),
     };
